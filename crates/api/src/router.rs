@@ -1,0 +1,43 @@
+//! Maps `X-Amz-Target` to an operation; nothing else.
+
+use axum::http::HeaderMap;
+
+use crate::error::{ApiError, ErrorCode};
+
+const TARGET_PREFIX: &str = "AWSEC2InstanceConnectService.";
+
+/// The operations this service implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    SendSerialConsoleSSHPublicKey,
+    SendSSHPublicKey,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::SendSerialConsoleSSHPublicKey => "SendSerialConsoleSSHPublicKey",
+            Operation::SendSSHPublicKey => "SendSSHPublicKey",
+        }
+    }
+}
+
+/// Reads the target header. Missing, foreign or unknown targets are `UnknownOperationException`.
+pub fn route(headers: &HeaderMap) -> Result<Operation, ApiError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match target.strip_prefix(TARGET_PREFIX) {
+        Some("SendSerialConsoleSSHPublicKey") => Ok(Operation::SendSerialConsoleSSHPublicKey),
+        Some("SendSSHPublicKey") => Ok(Operation::SendSSHPublicKey),
+        _ => Err(ApiError::verbatim(
+            ErrorCode::UnknownOperationException,
+            if target.is_empty() {
+                "Missing X-Amz-Target header.".to_owned()
+            } else {
+                format!("Operation {target} is not supported by this service.")
+            },
+        )),
+    }
+}

@@ -1,0 +1,207 @@
+//! A running API on 127.0.0.1:0 with a fixture registry, for the integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use api::{ApiState, CredentialEntry, Credentials};
+use console::*;
+use sigv4::SecretKey;
+use tokio::sync::oneshot;
+
+pub const REGION: &str = "us-east-1";
+pub const ACCT: &str = "111122223333";
+pub const AK: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// Limited to instances matching `i-fff*`.
+pub const AK_LIMITED: &str = "AKIDLIMITED";
+/// Requires a session token.
+pub const AK_TOKEN: &str = "AKIDTOKEN";
+pub const TOKEN: &str = "session-token-value";
+/// Account with a tiny throttle budget is simulated by a separate server; see `start_with`.
+pub const ED25519: &str = include_str!("../../../../testdata/keys/ed25519.pub");
+pub const RSA2048: &str = include_str!("../../../../testdata/keys/rsa2048.pub");
+
+pub const RUNNING: &str = "i-0123456789abcdef0";
+pub const XEN: &str = "i-00000000000000001";
+pub const STOPPED: &str = "i-00000000000000002";
+pub const OLD_BIOS: &str = "i-00000000000000003";
+pub const OTHER_ACCOUNT: &str = "i-00000000000000004";
+pub const UNREACHABLE: &str = "i-00000000000000005";
+pub const DISABLED_ACCOUNT: &str = "i-00000000000000006";
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.add_account(Account::new(AccountId::parse(ACCT).unwrap(), true));
+    r.add_account(Account::new(
+        AccountId::parse("444455556666").unwrap(),
+        true,
+    ));
+    r.add_account(Account::new(
+        AccountId::parse("777788889999").unwrap(),
+        false,
+    ));
+    let add = |r: &mut Registry, id: &str, acct: &str, ty: &str, state, bios| {
+        r.add_instance(Instance::new(
+            InstanceId::parse(id).unwrap(),
+            AccountId::parse(acct).unwrap(),
+            ty.into(),
+            AvailabilityZone::parse("us-east-1a").unwrap(),
+            BTreeMap::new(),
+            bios,
+            "sim:".into(),
+            state,
+        ));
+    };
+    add(
+        &mut r,
+        RUNNING,
+        ACCT,
+        "t3.micro",
+        InstanceState::Running,
+        false,
+    );
+    add(&mut r, XEN, ACCT, "t2.micro", InstanceState::Running, false);
+    add(
+        &mut r,
+        STOPPED,
+        ACCT,
+        "t3.micro",
+        InstanceState::Stopped,
+        false,
+    );
+    add(
+        &mut r,
+        OLD_BIOS,
+        ACCT,
+        "t3.micro",
+        InstanceState::Running,
+        true,
+    );
+    add(
+        &mut r,
+        OTHER_ACCOUNT,
+        "444455556666",
+        "t3.micro",
+        InstanceState::Running,
+        false,
+    );
+    add(
+        &mut r,
+        UNREACHABLE,
+        ACCT,
+        "t3.micro",
+        InstanceState::Running,
+        false,
+    );
+    add(
+        &mut r,
+        DISABLED_ACCOUNT,
+        "777788889999",
+        "t3.micro",
+        InstanceState::Running,
+        false,
+    );
+    r
+}
+
+#[derive(Debug)]
+struct ProbeFailsFor(&'static str);
+
+#[async_trait::async_trait]
+impl ConsoleProbe for ProbeFailsFor {
+    async fn probe(&self, instance: &Instance) -> Result<(), String> {
+        if instance.id.as_str() == self.0 {
+            Err("connection refused".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub fn credentials() -> Credentials {
+    let acct = AccountId::parse(ACCT).unwrap();
+    let root = Principal::account_root(acct.clone());
+    Credentials::new([
+        CredentialEntry {
+            access_key_id: AK.into(),
+            secret_access_key: SecretKey::new(SK),
+            session_token: None,
+            principal: root.clone(),
+        },
+        CredentialEntry {
+            access_key_id: AK_LIMITED.into(),
+            secret_access_key: SecretKey::new(SK),
+            session_token: None,
+            principal: Principal {
+                arn: format!("arn:aws:iam::{ACCT}:user/limited"),
+                resources: vec!["i-fff*".into()],
+                ..root.clone()
+            },
+        },
+        CredentialEntry {
+            access_key_id: AK_TOKEN.into(),
+            secret_access_key: SecretKey::new(SK),
+            session_token: Some(SecretKey::new(TOKEN)),
+            principal: root,
+        },
+    ])
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub service: Arc<ConsoleService>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Starts a server; `customize` may swap stores or the audit sink.
+pub async fn start_with(
+    throttle: ThrottleConfig,
+    customize: impl FnOnce(ConsoleService) -> ConsoleService,
+) -> Server {
+    let service = ConsoleService::new(registry(), Settings::default(), throttle)
+        .with_probe(Arc::new(ProbeFailsFor(UNREACHABLE)));
+    let service = Arc::new(customize(service));
+    let state = Arc::new(ApiState::new(Arc::clone(&service), credentials()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        api::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        addr,
+        service,
+        stop: Some(tx),
+    }
+}
+
+pub async fn start() -> Server {
+    start_with(
+        ThrottleConfig {
+            rate_per_second: 1000.0,
+            burst: 1000,
+        },
+        |s| s,
+    )
+    .await
+}

@@ -1,0 +1,156 @@
+//! The handle a caller holds for an open console, and the bounded channels joining it to the
+//! connection task that owns the I/O.
+//!
+//! Invariant: both channels are bounded by [`ConsoleOptions::output_buffer`], so a slow reader
+//! or writer on either side exerts backpressure instead of growing memory.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+/// Tuning for one console connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    /// Capacity, in chunks, of the output channel (and of the input channel). Default 8; 0 is
+    /// treated as 1.
+    pub output_buffer: usize,
+    /// Size, in bytes, of the one read buffer per connection, and so the largest output chunk.
+    /// Default 4096; clamped to 1..=1 MiB.
+    pub read_chunk: usize,
+    /// Upper bound for connecting (`open`) and for a whole `probe`. Default 5 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        Self {
+            output_buffer: 8,
+            read_chunk: 4096,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ConsoleOptions {
+    /// The channel capacity actually used (tokio panics on a zero-capacity channel).
+    pub(crate) fn channel_capacity(&self) -> usize {
+        self.output_buffer.max(1)
+    }
+
+    /// The read size actually used (a zero-length read would look like end of file).
+    pub(crate) fn chunk(&self) -> usize {
+        self.read_chunk.clamp(1, 1 << 20)
+    }
+}
+
+/// What a backend can do, so the caller can tell the user instead of pretending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Whether [`ConsoleInput::send_break`] can reach the console.
+    pub can_break: bool,
+    /// The backend, for logs: `"unix"`, `"tcp"`, `"telnet"`, `"unix+telnet"`, `"tty"`, `"exec"`,
+    /// `"sim"` or `"stream"`.
+    pub kind: &'static str,
+}
+
+/// An open console. Dropping it (output receiver and every [`ConsoleInput`] clone) ends the
+/// connection task promptly and releases the connection, device or child process.
+#[derive(Debug)]
+pub struct Console {
+    /// Bytes from the console to the user. `None` means the console closed or was lost; every
+    /// byte the console sent before that has been delivered first.
+    pub output: mpsc::Receiver<Bytes>,
+    /// Bytes and BREAKs from the user to the console.
+    pub input: ConsoleInput,
+    /// What this backend can do.
+    pub capabilities: Capabilities,
+}
+
+/// One message from the user side to the connection task.
+#[derive(Debug)]
+pub(crate) enum Input {
+    Data(Bytes),
+    Break,
+}
+
+/// The console went away (or its task ended); nothing more can be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("console connection closed")]
+pub struct Closed;
+
+/// Why a BREAK was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BreakError {
+    /// This backend has no way to carry a BREAK (a raw socket, an exec'd command).
+    #[error("this console cannot carry a BREAK")]
+    Unsupported,
+    /// The console connection is closed.
+    #[error("console connection closed")]
+    Closed,
+}
+
+/// The sending half of a console; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ConsoleInput {
+    tx: mpsc::Sender<Input>,
+    can_break: bool,
+}
+
+impl ConsoleInput {
+    /// Queues bytes for the console, waiting while the queue is full (backpressure). Returns once
+    /// queued, not once written.
+    pub async fn write(&self, data: Bytes) -> Result<(), Closed> {
+        if data.is_empty() {
+            return if self.tx.is_closed() {
+                Err(Closed)
+            } else {
+                Ok(())
+            };
+        }
+        self.tx.send(Input::Data(data)).await.map_err(|_| Closed)
+    }
+
+    /// Queues a BREAK behind the bytes already written. Returns once queued.
+    pub async fn send_break(&self) -> Result<(), BreakError> {
+        if !self.can_break {
+            return Err(BreakError::Unsupported);
+        }
+        self.tx
+            .send(Input::Break)
+            .await
+            .map_err(|_| BreakError::Closed)
+    }
+
+    /// Whether the connection task has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// The connection task's ends of the two channels.
+#[derive(Debug)]
+pub(crate) struct TaskEnds {
+    pub input: mpsc::Receiver<Input>,
+    pub output: mpsc::Sender<Bytes>,
+}
+
+/// Creates the channels for one connection: the caller's [`Console`] and the task's ends.
+pub(crate) fn channels(capabilities: Capabilities, opts: &ConsoleOptions) -> (Console, TaskEnds) {
+    let capacity = opts.channel_capacity();
+    let (in_tx, in_rx) = mpsc::channel(capacity);
+    let (out_tx, out_rx) = mpsc::channel(capacity);
+    let console = Console {
+        output: out_rx,
+        input: ConsoleInput {
+            tx: in_tx,
+            can_break: capabilities.can_break,
+        },
+        capabilities,
+    };
+    let ends = TaskEnds {
+        input: in_rx,
+        output: out_tx,
+    };
+    (console, ends)
+}

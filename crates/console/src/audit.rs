@@ -1,0 +1,65 @@
+//! Audit events: what happened, who did it, and how it ended.
+//!
+//! Events carry key fingerprints, never key material or credentials.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Success,
+    /// Refused with this AWS error code.
+    Error(String),
+}
+
+/// One API call.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub time_ms: u64,
+    pub request_id: String,
+    pub operation: &'static str,
+    pub principal_arn: Option<String>,
+    pub source_ip: Option<IpAddr>,
+    pub instance_id: Option<String>,
+    /// `port0` or `user:NAME`.
+    pub target: Option<String>,
+    pub key_fingerprint: Option<String>,
+    pub outcome: AuditOutcome,
+}
+
+/// Where audit events go. `record` returning `Ok` means the event is stored as durably as the
+/// sink can make it; a push is acknowledged only after that.
+#[async_trait]
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError>;
+}
+
+/// Writes events to the log (target `serialgate::audit`). The embedded default.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingAudit;
+
+#[async_trait]
+impl AuditSink for TracingAudit {
+    async fn record(&self, e: &AuditEvent) -> Result<(), StoreError> {
+        let outcome = match &e.outcome {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Error(code) => code.as_str(),
+        };
+        tracing::info!(
+            target: "serialgate::audit",
+            request_id = %e.request_id,
+            operation = e.operation,
+            principal = e.principal_arn.as_deref().unwrap_or("-"),
+            source_ip = ?e.source_ip,
+            instance = e.instance_id.as_deref().unwrap_or("-"),
+            target_ = e.target.as_deref().unwrap_or("-"),
+            key = e.key_fingerprint.as_deref().unwrap_or("-"),
+            outcome,
+            "api call"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,35 @@
+//! serialgate's domain: the rules of EC2 Instance Connect's serial console, free of any protocol.
+//!
+//! `api` (HTTP/JSON) and `gateway` (SSH) are thin adapters over this crate: they translate their
+//! wire format into calls on [`ConsoleService`] and map [`ConsoleError`] back to their protocol.
+//! Nothing here performs I/O except through the store traits ([`GrantStore`], [`SessionLeases`],
+//! [`Throttle`], [`AuditSink`], [`ConsoleProbe`]), and time is always read from an injected
+//! [`Clock`], so expiry, teardown and session caps are tested without sleeping.
+
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod grants;
+pub mod ids;
+pub mod instance_type;
+pub mod keys;
+pub mod leases;
+pub mod ops;
+pub mod policy;
+pub mod probe;
+pub mod registry;
+pub mod service;
+pub mod throttle;
+
+pub use audit::{AuditEvent, AuditOutcome, AuditSink, TracingAudit};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ConsoleError, StoreError};
+pub use grants::{Grant, GrantKey, GrantStore, GrantTarget, MemoryGrantStore};
+pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};
+pub use keys::{KeyError, SshPublicKey};
+pub use leases::{Lease, MemorySessionLeases, SessionLeases, SlotState};
+pub use policy::{Action, Principal};
+pub use probe::{AlwaysReachable, ConsoleProbe};
+pub use registry::{Account, Instance, InstanceState, Registry};
+pub use service::{ConsoleService, RequestContext, Settings};
+pub use throttle::{MemoryThrottle, Throttle, ThrottleConfig};

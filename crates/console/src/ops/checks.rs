@@ -1,0 +1,105 @@
+//! Steps shared by the push operations: throttle, authorize, look up, audit.
+
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, AuditOutcome};
+use crate::error::ConsoleError;
+use crate::ids::InstanceId;
+use crate::policy::Action;
+use crate::registry::Instance;
+use crate::service::{ConsoleService, RequestContext};
+
+impl ConsoleService {
+    /// Spends one token of the caller's account budget.
+    pub(crate) async fn throttle(&self, ctx: &RequestContext) -> Result<(), ConsoleError> {
+        match self
+            .throttle
+            .try_acquire(&ctx.principal.account, self.now_ms())
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ConsoleError::Throttling(format!(
+                "account {} exceeded its request rate",
+                ctx.principal.account
+            ))),
+            // Fail closed but retryable: the throttle store is the session store's sibling.
+            Err(e) => Err(ConsoleError::Internal(format!("throttle store: {e}"))),
+        }
+    }
+
+    /// IAM check on the instance ARN, then existence and ownership.
+    pub(crate) fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: Action,
+        id: &InstanceId,
+    ) -> Result<Arc<Instance>, ConsoleError> {
+        let region = &self.settings.region;
+        let requested_arn = format!(
+            "arn:aws:ec2:{region}:{}:instance/{id}",
+            ctx.principal.account
+        );
+        if !ctx.principal.allows(action, id, &requested_arn) {
+            return Err(ConsoleError::Auth(format!(
+                "{} is not authorized to perform {} on resource {requested_arn}",
+                ctx.principal.arn,
+                action.iam_name()
+            )));
+        }
+        let instance = self.registry.instance(id).ok_or_else(|| {
+            ConsoleError::InstanceNotFound(format!("instance {id} does not exist"))
+        })?;
+        if instance.account != ctx.principal.account {
+            return Err(ConsoleError::Auth(format!(
+                "{} is not authorized to perform {} on resource {}",
+                ctx.principal.arn,
+                action.iam_name(),
+                instance.arn(region)
+            )));
+        }
+        Ok(Arc::clone(instance))
+    }
+
+    /// Audits the outcome of an operation and passes it through; a successful operation whose
+    /// audit record cannot be written becomes an internal error (no grant without a record).
+    pub(crate) async fn audited<T>(
+        &self,
+        mut event: AuditEvent,
+        result: Result<T, ConsoleError>,
+    ) -> Result<T, ConsoleError> {
+        event.outcome = match &result {
+            Ok(_) => AuditOutcome::Success,
+            Err(e) => AuditOutcome::Error(e.code().to_owned()),
+        };
+        match self.audit.record(&event).await {
+            Ok(()) => result,
+            Err(audit_err) => {
+                tracing::error!(error = %audit_err, request_id = %event.request_id, "audit record failed");
+                match result {
+                    Ok(_) => Err(ConsoleError::Internal(format!("audit sink: {audit_err}"))),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl ConsoleError {
+    /// The AWS exception name for this error; also the audit vocabulary.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConsoleError::Auth(_) => "AuthException",
+            ConsoleError::SerialConsoleAccessDisabled(_) => "SerialConsoleAccessDisabledException",
+            ConsoleError::InvalidArgs(_) => "InvalidArgsException",
+            ConsoleError::InstanceNotFound(_) => "EC2InstanceNotFoundException",
+            ConsoleError::InstanceTypeInvalid(_) => "EC2InstanceTypeInvalidException",
+            ConsoleError::InstanceStateInvalid(_) => "EC2InstanceStateInvalidException",
+            ConsoleError::InstanceUnavailable(_) => "EC2InstanceUnavailableException",
+            ConsoleError::SessionUnsupported(_) => "SerialConsoleSessionUnsupportedException",
+            ConsoleError::SessionLimitExceeded(_) => "SerialConsoleSessionLimitExceededException",
+            ConsoleError::SessionUnavailable(_) => "SerialConsoleSessionUnavailableException",
+            ConsoleError::Throttling(_) => "ThrottlingException",
+            ConsoleError::Internal(_) => "ServiceException",
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The domain operations, one file each.
+
+mod checks;
+pub mod push_os_user_key;
+pub mod push_serial_key;
+
+pub use push_os_user_key::PushOsUserKey;
+pub use push_serial_key::PushSerialKey;
+
+/// What a successful push returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushReceipt {
+    pub request_id: String,
+    /// When the key stops opening sessions, ms since the Unix epoch.
+    pub expires_at_ms: u64,
+}

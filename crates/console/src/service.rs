@@ -1,0 +1,157 @@
+//! [`ConsoleService`]: the domain's entry point, holding the registry, the stores and the clock.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{AuditEvent, AuditSink, TracingAudit};
+use crate::clock::{Clock, SystemClock};
+use crate::error::ConsoleError;
+use crate::grants::{GrantStore, MemoryGrantStore};
+use crate::leases::{MemorySessionLeases, SessionLeases};
+use crate::policy::Principal;
+use crate::probe::{AlwaysReachable, ConsoleProbe};
+use crate::registry::Registry;
+use crate::throttle::{MemoryThrottle, Throttle, ThrottleConfig};
+
+/// Tunables from `[keys]`, `[sessions]` and the top-level `region`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The region this service answers for; part of instance ARNs.
+    pub region: String,
+    /// How long a pushed key can open a session (`[keys] ttl_seconds`, AWS: 60 s).
+    pub key_ttl: Duration,
+    /// After a session ends, the slot stays blocked this long (`[sessions] teardown_seconds`).
+    pub teardown: Duration,
+    /// A connected session is closed after this (`[sessions] max_duration_seconds`).
+    pub max_session: Duration,
+    /// Session lease time; the holder renews well before it runs out.
+    pub lease_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".to_owned(),
+            key_ttl: Duration::from_secs(60),
+            teardown: Duration::from_secs(30),
+            max_session: Duration::from_secs(3600),
+            lease_ttl: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Who made a request and how to refer to it.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub principal: Principal,
+    pub source_ip: Option<IpAddr>,
+}
+
+/// The domain service. Cheap to share behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct ConsoleService {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) grants: Arc<dyn GrantStore>,
+    pub(crate) leases: Arc<dyn SessionLeases>,
+    pub(crate) throttle: Arc<dyn Throttle>,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) probe: Arc<dyn ConsoleProbe>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: Settings,
+}
+
+impl ConsoleService {
+    /// A service with the embedded (in-memory) stores, the system clock, a console probe that
+    /// always succeeds and the log as audit sink. Replace parts with the `with_*` methods.
+    pub fn new(registry: Registry, settings: Settings, throttle: ThrottleConfig) -> Self {
+        let teardown_ms = u64::try_from(settings.teardown.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            registry: Arc::new(registry),
+            grants: Arc::new(MemoryGrantStore::new()),
+            leases: Arc::new(MemorySessionLeases::new(teardown_ms)),
+            throttle: Arc::new(MemoryThrottle::new(throttle)),
+            audit: Arc::new(TracingAudit),
+            probe: Arc::new(AlwaysReachable),
+            clock: Arc::new(SystemClock),
+            settings,
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_probe(mut self, probe: Arc<dyn ConsoleProbe>) -> Self {
+        self.probe = probe;
+        self
+    }
+
+    pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    pub fn with_grants(mut self, grants: Arc<dyn GrantStore>) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    pub fn with_leases(mut self, leases: Arc<dyn SessionLeases>) -> Self {
+        self.leases = leases;
+        self
+    }
+
+    pub fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn grants(&self) -> &Arc<dyn GrantStore> {
+        &self.grants
+    }
+
+    pub fn leases(&self) -> &Arc<dyn SessionLeases> {
+        &self.leases
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Records an event with the audit sink. Errors are internal failures (fail closed).
+    pub async fn audit(&self, event: &AuditEvent) -> Result<(), ConsoleError> {
+        self.audit
+            .record(event)
+            .await
+            .map_err(|e| ConsoleError::Internal(format!("audit sink: {e}")))
+    }
+
+    /// Drops expired grants every `every` until the future is dropped.
+    pub async fn run_purger(&self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.grants.purge_expired(self.now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "expired grants purged"),
+                Err(e) => tracing::warn!(error = %e, "grant purge failed"),
+            }
+        }
+    }
+}

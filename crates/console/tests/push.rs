@@ -1,0 +1,390 @@
+//! The push operations against the in-memory stores, with an injected clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use console::leases::Slot;
+use console::ops::{PushOsUserKey, PushSerialKey};
+use console::service::RequestContext;
+use console::*;
+
+const KEY: &str = include_str!("../../../testdata/keys/ed25519.pub");
+const OTHER_KEY: &str = include_str!("../../../testdata/keys/rsa2048.pub");
+const ACCT: &str = "111122223333";
+const RUNNING: &str = "i-0123456789abcdef0";
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.add_account(Account::new(AccountId::parse(ACCT).unwrap(), true));
+    r.add_account(Account::new(
+        AccountId::parse("444455556666").unwrap(),
+        false,
+    ));
+    let add = |r: &mut Registry, id: &str, acct: &str, ty: &str, state, bios| {
+        r.add_instance(Instance::new(
+            InstanceId::parse(id).unwrap(),
+            AccountId::parse(acct).unwrap(),
+            ty.into(),
+            AvailabilityZone::parse("us-east-1a").unwrap(),
+            BTreeMap::new(),
+            bios,
+            "sim:".into(),
+            state,
+        ));
+    };
+    add(
+        &mut r,
+        RUNNING,
+        ACCT,
+        "t3.micro",
+        InstanceState::Running,
+        false,
+    );
+    add(
+        &mut r,
+        "i-00000000000000001",
+        ACCT,
+        "t2.micro",
+        InstanceState::Running,
+        false,
+    );
+    add(
+        &mut r,
+        "i-00000000000000002",
+        ACCT,
+        "t3.micro",
+        InstanceState::Stopped,
+        false,
+    );
+    add(
+        &mut r,
+        "i-00000000000000003",
+        ACCT,
+        "t3.micro",
+        InstanceState::Running,
+        true,
+    );
+    add(
+        &mut r,
+        "i-00000000000000004",
+        "444455556666",
+        "t3.micro",
+        InstanceState::Running,
+        false,
+    );
+    add(
+        &mut r,
+        "i-00000000000000005",
+        ACCT,
+        "t3.micro",
+        InstanceState::Running,
+        false,
+    );
+    r
+}
+
+/// Fails for one instance, so unreachable consoles can be tested.
+#[derive(Debug)]
+struct ProbeFailsFor(&'static str);
+
+#[async_trait]
+impl ConsoleProbe for ProbeFailsFor {
+    async fn probe(&self, instance: &Instance) -> Result<(), String> {
+        if instance.id.as_str() == self.0 {
+            Err("connection refused".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct FlakyAudit {
+    fail: AtomicBool,
+    records: std::sync::Mutex<Vec<AuditEvent>>,
+}
+
+#[async_trait]
+impl AuditSink for FlakyAudit {
+    async fn record(&self, e: &AuditEvent) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::new("disk full"));
+        }
+        self.records.lock().unwrap().push(e.clone());
+        Ok(())
+    }
+}
+
+struct Fixture {
+    service: ConsoleService,
+    clock: ManualClock,
+    audit: Arc<FlakyAudit>,
+}
+
+fn fixture(throttle: ThrottleConfig) -> Fixture {
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let audit = Arc::new(FlakyAudit::default());
+    let service = ConsoleService::new(registry(), Settings::default(), throttle)
+        .with_clock(Arc::new(clock.clone()))
+        .with_probe(Arc::new(ProbeFailsFor("i-00000000000000005")))
+        .with_audit(audit.clone());
+    Fixture {
+        service,
+        clock,
+        audit,
+    }
+}
+
+fn ctx() -> RequestContext {
+    RequestContext {
+        request_id: "req-1".into(),
+        principal: Principal::account_root(AccountId::parse(ACCT).unwrap()),
+        source_ip: None,
+    }
+}
+
+fn push(id: &str, key: &str) -> PushSerialKey {
+    PushSerialKey {
+        instance_id: InstanceId::parse(id).unwrap(),
+        port: SerialPort::ZERO,
+        key: SshPublicKey::parse(key).unwrap(),
+    }
+}
+
+async fn code_of(f: &Fixture, c: &RequestContext, id: &str) -> &'static str {
+    match f.service.push_serial_key(c, push(id, KEY)).await {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+#[tokio::test]
+async fn grant_lives_exactly_ttl() {
+    let f = fixture(ThrottleConfig::default());
+    let receipt = f
+        .service
+        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap();
+    let start = f.clock.now_ms();
+    assert_eq!(receipt.expires_at_ms, start + 60_000);
+    let key = GrantKey::serial(InstanceId::parse(RUNNING).unwrap(), SerialPort::ZERO);
+    let live = f
+        .service
+        .grants()
+        .find(&key, start + 59_999)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        live.key
+            .matches(SshPublicKey::parse(KEY).unwrap().key_data())
+    );
+    assert_eq!(live.principal_arn, "arn:aws:iam::111122223333:root");
+    assert_eq!(live.request_id, "req-1");
+    assert!(
+        f.service
+            .grants()
+            .find(&key, start + 60_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A new push replaces the key.
+    f.service
+        .push_serial_key(&ctx(), push(RUNNING, OTHER_KEY))
+        .await
+        .unwrap();
+    let g = f.service.grants().find(&key, start).await.unwrap().unwrap();
+    assert!(
+        g.key
+            .matches(SshPublicKey::parse(OTHER_KEY).unwrap().key_data())
+    );
+}
+
+#[tokio::test]
+async fn background_purge_drops_expired_grants() {
+    let f = fixture(ThrottleConfig::default());
+    f.service
+        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.service
+            .grants()
+            .purge_expired(f.clock.now_ms())
+            .await
+            .unwrap(),
+        0
+    );
+    f.clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        f.service
+            .grants()
+            .purge_expired(f.clock.now_ms())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn every_refusal_in_order() {
+    let f = fixture(ThrottleConfig::default());
+    let c = ctx();
+    assert_eq!(
+        code_of(&f, &c, "i-0000000000000000f").await,
+        "EC2InstanceNotFoundException"
+    );
+    assert_eq!(
+        code_of(&f, &c, "i-00000000000000001").await,
+        "EC2InstanceTypeInvalidException"
+    );
+    assert_eq!(
+        code_of(&f, &c, "i-00000000000000002").await,
+        "EC2InstanceStateInvalidException"
+    );
+    assert_eq!(
+        code_of(&f, &c, "i-00000000000000003").await,
+        "SerialConsoleSessionUnsupportedException"
+    );
+    assert_eq!(
+        code_of(&f, &c, "i-00000000000000004").await,
+        "AuthException"
+    );
+    assert_eq!(
+        code_of(&f, &c, "i-00000000000000005").await,
+        "EC2InstanceUnavailableException"
+    );
+
+    let mut restricted = ctx();
+    restricted.principal.resources = vec!["i-fff*".into()];
+    assert_eq!(code_of(&f, &restricted, RUNNING).await, "AuthException");
+    let mut wrong_action = ctx();
+    wrong_action.principal.actions = vec![console::Action::SendSSHPublicKey];
+    assert_eq!(code_of(&f, &wrong_action, RUNNING).await, "AuthException");
+
+    let acct = f
+        .service
+        .registry()
+        .account(&AccountId::parse(ACCT).unwrap())
+        .unwrap();
+    acct.set_serial_console_access(false);
+    assert_eq!(
+        code_of(&f, &c, RUNNING).await,
+        "SerialConsoleAccessDisabledException"
+    );
+    acct.set_serial_console_access(true);
+    assert_eq!(code_of(&f, &c, RUNNING).await, "ok");
+}
+
+#[tokio::test]
+async fn session_slot_and_teardown_block_pushes() {
+    let f = fixture(ThrottleConfig::default());
+    let slot = Slot {
+        instance: InstanceId::parse(RUNNING).unwrap(),
+        port: SerialPort::ZERO,
+    };
+    let now = f.clock.now_ms();
+    let lease = f
+        .service
+        .leases()
+        .acquire(&slot, "test", 15_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        code_of(&f, &ctx(), RUNNING).await,
+        "SerialConsoleSessionLimitExceededException"
+    );
+    f.service.leases().release(&lease, now).await.unwrap();
+    f.clock.advance(Duration::from_millis(29_999));
+    assert_eq!(
+        code_of(&f, &ctx(), RUNNING).await,
+        "SerialConsoleSessionLimitExceededException"
+    );
+    f.clock.advance(Duration::from_millis(1));
+    assert_eq!(code_of(&f, &ctx(), RUNNING).await, "ok");
+}
+
+#[tokio::test]
+async fn throttle_per_account() {
+    let f = fixture(ThrottleConfig {
+        rate_per_second: 1.0,
+        burst: 2,
+    });
+    assert_eq!(code_of(&f, &ctx(), RUNNING).await, "ok");
+    assert_eq!(code_of(&f, &ctx(), RUNNING).await, "ok");
+    assert_eq!(code_of(&f, &ctx(), RUNNING).await, "ThrottlingException");
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(code_of(&f, &ctx(), RUNNING).await, "ok");
+}
+
+#[tokio::test]
+async fn audit_records_outcomes_and_fails_closed() {
+    let f = fixture(ThrottleConfig::default());
+    f.service
+        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(&f, &ctx(), "i-00000000000000002").await,
+        "EC2InstanceStateInvalidException"
+    );
+    {
+        let records = f.audit.records.lock().unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].outcome, AuditOutcome::Success);
+        assert_eq!(
+            records[0].key_fingerprint.as_deref(),
+            Some(SshPublicKey::parse(KEY).unwrap().fingerprint())
+        );
+        assert_eq!(
+            records[1].outcome,
+            AuditOutcome::Error("EC2InstanceStateInvalidException".into())
+        );
+    }
+    f.audit.fail.store(true, Ordering::SeqCst);
+    let err = f
+        .service
+        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ServiceException");
+}
+
+#[tokio::test]
+async fn os_user_grants_are_separate_and_check_zone() {
+    let f = fixture(ThrottleConfig::default());
+    let req = |az: Option<&str>| PushOsUserKey {
+        instance_id: InstanceId::parse(RUNNING).unwrap(),
+        os_user: OsUser::parse("ec2-user").unwrap(),
+        key: SshPublicKey::parse(KEY).unwrap(),
+        availability_zone: az.map(|a| AvailabilityZone::parse(a).unwrap()),
+    };
+    f.service
+        .push_os_user_key(&ctx(), req(Some("us-east-1a")))
+        .await
+        .unwrap();
+    f.service.push_os_user_key(&ctx(), req(None)).await.unwrap();
+    let err = f
+        .service
+        .push_os_user_key(&ctx(), req(Some("us-east-1b")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "EC2InstanceNotFoundException");
+    // The OS-user grant does not open the serial port.
+    let serial = GrantKey::serial(InstanceId::parse(RUNNING).unwrap(), SerialPort::ZERO);
+    assert!(
+        f.service
+            .grants()
+            .find(&serial, f.clock.now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

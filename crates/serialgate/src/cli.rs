@@ -1,0 +1,90 @@
+//! Commands and flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::serve;
+
+/// A self-hosted EC2 Instance Connect serial console.
+///
+/// serialgate answers the AWS `SendSerialConsoleSSHPublicKey` and `SendSSHPublicKey` API (AWS
+/// JSON 1.1, SigV4) so that the AWS CLI and SDKs can push a key, then lets the holder of that
+/// key open one SSH session onto the instance's serial console within 60 seconds.
+#[derive(Debug, Parser)]
+#[command(name = "serialgate", version, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (e.g. `info`, `debug`, `serialgate=debug,russh=info`). Default: `info`, or
+    /// `SERIALGATE_LOG` / `RUST_LOG` when set.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API and the SSH gateway.
+    ///
+    /// With no --config, runs the embedded default: API on 127.0.0.1:4580, SSH on
+    /// 127.0.0.1:2222, demo account 000000000000 with access key `test` / secret `test`, and
+    /// demo instance i-0123456789abcdef0 whose console is the built-in simulator.
+    Serve(ServeArgs),
+    /// Check a configuration file and print what it defines, or print the embedded default.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see README "Configuration"). Default: the embedded demo setup.
+    #[arg(long, short = 'c', value_name = "FILE", env = "SERIALGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override `[api] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub api_listen: Option<SocketAddr>,
+    /// Override `[ssh] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub ssh_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// File to check. Without it, the embedded default is printed.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Loads `--config FILE` or the embedded default; returns it with its name for messages.
+pub fn load_config(path: Option<&PathBuf>) -> Result<(Config, String), config::ConfigError> {
+    match path {
+        Some(p) => Ok((Config::load(p)?, p.display().to_string())),
+        None => Ok((Config::embedded()?, "<embedded default>".to_owned())),
+    }
+}
+
+pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Config(args) => {
+            let Some(path) = &args.config else {
+                print!("{}", config::EMBEDDED_DEFAULT);
+                return Ok(());
+            };
+            let (cfg, origin) = load_config(Some(path))?;
+            let built = config::build(&cfg, &origin)?;
+            println!(
+                "{origin}: OK — region {}, {} account(s), {} credential(s), {} instance(s); API {}, SSH {}",
+                cfg.region,
+                built.registry.accounts().count(),
+                built.credentials.len(),
+                built.registry.instances().count(),
+                cfg.api.listen,
+                cfg.ssh.listen
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Turns a parsed [`Config`] into the domain's registry, the API's credentials and the settings,
+//! checking every cross-reference. The first problem found is reported with its key path.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use api::{CredentialEntry, Credentials};
+use console::policy::Action;
+use console::{
+    Account, AccountId, AvailabilityZone, Instance, InstanceId, InstanceState, Principal, Registry,
+    Settings, ThrottleConfig,
+};
+use sigv4::SecretKey;
+
+use super::secrets::resolve;
+use super::{Config, ConfigError};
+
+/// Everything `serve` needs from the configuration.
+#[derive(Debug)]
+pub struct Built {
+    pub registry: Registry,
+    pub credentials: Credentials,
+    pub settings: Settings,
+    pub throttle: ThrottleConfig,
+}
+
+/// Validates `cfg`; `origin` names the file in errors.
+pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
+    let err = |key: String, problem: String| ConfigError(format!("{origin}: {key}: {problem}"));
+
+    if !is_region(&cfg.region) {
+        return Err(err(
+            "region".into(),
+            format!("{:?} is not a region name like us-east-1", cfg.region),
+        ));
+    }
+    if cfg.keys.ttl_seconds == 0 {
+        return Err(err("keys.ttl_seconds".into(), "must be at least 1".into()));
+    }
+    if cfg.sessions.max_duration_seconds == 0 {
+        return Err(err(
+            "sessions.max_duration_seconds".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if !(cfg.throttle.rate_per_second.is_finite() && cfg.throttle.rate_per_second > 0.0) {
+        return Err(err(
+            "throttle.rate_per_second".into(),
+            "must be a positive number".into(),
+        ));
+    }
+    if cfg.throttle.burst == 0 {
+        return Err(err("throttle.burst".into(), "must be at least 1".into()));
+    }
+    if cfg.api.max_body_bytes < 1024 {
+        return Err(err(
+            "api.max_body_bytes".into(),
+            "must be at least 1024".into(),
+        ));
+    }
+    if cfg.ssh.escape != "none" && cfg.ssh.escape.chars().count() != 1 {
+        return Err(err(
+            "ssh.escape".into(),
+            "must be one character or \"none\"".into(),
+        ));
+    }
+
+    let mut registry = Registry::new();
+    let mut entries = Vec::new();
+    let mut seen_keys = HashSet::new();
+    let mut accounts = HashSet::new();
+    for (i, a) in cfg.accounts.iter().enumerate() {
+        let id = AccountId::parse(&a.id).map_err(|p| err(format!("accounts[{i}].id"), p))?;
+        if !accounts.insert(id.clone()) {
+            return Err(err(
+                format!("accounts[{i}].id"),
+                format!("account {id} is defined twice"),
+            ));
+        }
+        for (j, c) in a.credentials.iter().enumerate() {
+            let key = format!("accounts[{i}].credentials[{j}]");
+            if c.access_key_id.is_empty()
+                || !c.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(err(
+                    format!("{key}.access_key_id"),
+                    "must be non-empty letters and digits".into(),
+                ));
+            }
+            if !seen_keys.insert(c.access_key_id.clone()) {
+                return Err(err(
+                    format!("{key}.access_key_id"),
+                    format!("{} is used twice", c.access_key_id),
+                ));
+            }
+            let secret = resolve(
+                origin,
+                &format!("{key}.secret_access_key"),
+                c.secret_access_key.as_deref(),
+                c.secret_access_key_file.as_deref(),
+                c.secret_access_key_env.as_deref(),
+                true,
+            )?
+            .unwrap_or_default();
+            let token = resolve(
+                origin,
+                &format!("{key}.session_token"),
+                c.session_token.as_deref(),
+                c.session_token_file.as_deref(),
+                c.session_token_env.as_deref(),
+                false,
+            )?;
+            let arn = match (&c.user, &c.principal_arn) {
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        key,
+                        "give either user or principal_arn, not both".into(),
+                    ));
+                }
+                (Some(user), None) => {
+                    if user.is_empty()
+                        || user.len() > 64
+                        || user.contains(|ch: char| ch.is_whitespace())
+                    {
+                        return Err(err(
+                            format!("{key}.user"),
+                            "must be 1 to 64 characters without spaces".into(),
+                        ));
+                    }
+                    format!("arn:aws:iam::{id}:user/{user}")
+                }
+                (None, Some(arn)) if arn.starts_with("arn:") => arn.clone(),
+                (None, Some(_)) => {
+                    return Err(err(
+                        format!("{key}.principal_arn"),
+                        "must start with arn:".into(),
+                    ));
+                }
+                (None, None) => format!("arn:aws:iam::{id}:root"),
+            };
+            let mut actions = Vec::new();
+            for (k, name) in c.actions.iter().enumerate() {
+                actions.push(match name.trim_start_matches("ec2-instance-connect:") {
+                    "SendSerialConsoleSSHPublicKey" => Action::SendSerialConsoleSSHPublicKey,
+                    "SendSSHPublicKey" => Action::SendSSHPublicKey,
+                    "*" => continue,
+                    other => {
+                        return Err(err(
+                            format!("{key}.actions[{k}]"),
+                            format!("unknown action {other:?}; use SendSerialConsoleSSHPublicKey or SendSSHPublicKey"),
+                        ));
+                    }
+                });
+            }
+            entries.push(CredentialEntry {
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: SecretKey::new(secret),
+                session_token: token.map(SecretKey::new),
+                principal: Principal {
+                    arn,
+                    account: id.clone(),
+                    resources: c.instances.clone(),
+                    actions,
+                },
+            });
+        }
+        registry.add_account(Account::new(id, a.serial_console_access));
+    }
+
+    let mut instance_ids = HashSet::new();
+    for (i, inst) in cfg.instances.iter().enumerate() {
+        let key = format!("instances[{i}]");
+        let id = InstanceId::parse(&inst.id).map_err(|p| err(format!("{key}.id"), p))?;
+        if !instance_ids.insert(id.clone()) {
+            return Err(err(
+                format!("{key}.id"),
+                format!("instance {id} is defined twice"),
+            ));
+        }
+        let account =
+            AccountId::parse(&inst.account).map_err(|p| err(format!("{key}.account"), p))?;
+        if !accounts.contains(&account) {
+            return Err(err(
+                format!("{key}.account"),
+                format!("account {account} is not defined in [[accounts]]"),
+            ));
+        }
+        let state = InstanceState::parse(&inst.state).ok_or_else(|| {
+            err(
+                format!("{key}.state"),
+                format!("{:?} is not an EC2 state (pending, running, stopping, stopped, shutting-down, terminated)", inst.state),
+            )
+        })?;
+        if !inst.instance_type.contains('.') {
+            return Err(err(
+                format!("{key}.instance_type"),
+                format!(
+                    "{:?} is not an instance type like t3.micro",
+                    inst.instance_type
+                ),
+            ));
+        }
+        let az_text = inst
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| format!("{}a", cfg.region));
+        let az = AvailabilityZone::parse(&az_text)
+            .map_err(|p| err(format!("{key}.availability_zone"), p))?;
+        if inst.console.trim().is_empty() {
+            return Err(err(
+                format!("{key}.console"),
+                "must name a console, e.g. sim: or unix:/path".into(),
+            ));
+        }
+        registry.add_instance(Instance::new(
+            id,
+            account,
+            inst.instance_type.clone(),
+            az,
+            inst.tags.clone(),
+            inst.unsupported_bios,
+            inst.console.clone(),
+            state,
+        ));
+    }
+
+    let settings = Settings {
+        region: cfg.region.clone(),
+        key_ttl: Duration::from_secs(cfg.keys.ttl_seconds),
+        teardown: Duration::from_secs(cfg.sessions.teardown_seconds),
+        max_session: Duration::from_secs(cfg.sessions.max_duration_seconds),
+        ..Settings::default()
+    };
+    Ok(Built {
+        registry,
+        credentials: Credentials::new(entries),
+        settings,
+        throttle: ThrottleConfig {
+            rate_per_second: cfg.throttle.rate_per_second,
+            burst: cfg.throttle.burst,
+        },
+    })
+}
+
+/// `xx-name-N` style region names (`us-east-1`, `us-gov-west-1`, `cn-north-1`).
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    (3..=4).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_str(text: &str) -> Result<Built, ConfigError> {
+        build(&Config::parse(text, "test.toml")?, "test.toml")
+    }
+
+    #[test]
+    fn embedded_default_builds() {
+        let b = build(&Config::embedded().unwrap(), "<embedded>").unwrap();
+        assert_eq!(b.credentials.len(), 1);
+        assert_eq!(b.settings.key_ttl, Duration::from_secs(60));
+        let id = InstanceId::parse("i-0123456789abcdef0").unwrap();
+        assert_eq!(b.registry.instance(&id).unwrap().console, "sim:");
+    }
+
+    #[test]
+    fn design_example_builds_verbatim() {
+        let text = include_str!("../../../../testdata/config/design-example.toml");
+        let b = build_str(text).unwrap();
+        let id = InstanceId::parse("i-0123456789abcdef0").unwrap();
+        let inst = b.registry.instance(&id).unwrap();
+        assert_eq!(inst.console, "unix:/run/vm1/ttyS0.sock");
+        assert_eq!(inst.availability_zone.as_str(), "us-east-1a");
+    }
+
+    #[test]
+    fn every_documented_key_is_honoured() {
+        let b = build_str(
+            r#"
+region = "eu-west-1"
+[keys]
+ttl_seconds = 5
+[sessions]
+max_duration_seconds = 120
+teardown_seconds = 7
+[throttle]
+rate_per_second = 1.5
+burst = 3
+[[accounts]]
+id = "111122223333"
+[[accounts.credentials]]
+access_key_id = "AK1"
+secret_access_key = "s"
+user = "alice"
+[[instances]]
+id = "i-0123456789abcdef0"
+account = "111122223333"
+availability_zone = "eu-west-1b"
+tags = { Team = "infra" }
+unsupported_bios = true
+console = "sim:"
+"#,
+        )
+        .unwrap();
+        assert_eq!(b.settings.key_ttl, Duration::from_secs(5));
+        assert_eq!(b.settings.max_session, Duration::from_secs(120));
+        assert_eq!(b.settings.teardown, Duration::from_secs(7));
+        assert_eq!(b.throttle.burst, 3);
+        assert!((b.throttle.rate_per_second - 1.5).abs() < f64::EPSILON);
+        let inst = b
+            .registry
+            .instance(&InstanceId::parse("i-0123456789abcdef0").unwrap())
+            .unwrap();
+        assert!(inst.unsupported_bios);
+        assert_eq!(inst.tags.get("Team").map(String::as_str), Some("infra"));
+        assert_eq!(inst.availability_zone.as_str(), "eu-west-1b");
+        let acct = b
+            .registry
+            .account(&AccountId::parse("111122223333").unwrap())
+            .unwrap();
+        assert!(!acct.serial_console_access(), "default is off, as on AWS");
+    }
+
+    #[test]
+    fn errors_name_file_key_and_problem() {
+        let cases = [
+            ("[keys]\nttl_seconds = \"x\"", "ttl_seconds"),
+            ("[keys]\nttl = 1", "unknown field `ttl`"),
+            (
+                "[keys]\nttl_seconds = 0",
+                "keys.ttl_seconds: must be at least 1",
+            ),
+            ("[[accounts]]\nid = \"12\"", "accounts[0].id"),
+            (
+                "[[accounts]]\nid = \"111122223333\"\n[[instances]]\nid = \"i-0123456789abcdef0\"\naccount = \"999922223333\"\nconsole = \"sim:\"",
+                "instances[0].account: account 999922223333 is not defined",
+            ),
+            (
+                "[[accounts]]\nid = \"111122223333\"\n[[instances]]\nid = \"i-0123456789abcdef0\"\naccount = \"111122223333\"\nstate = \"asleep\"\nconsole = \"sim:\"",
+                "instances[0].state",
+            ),
+            (
+                "[[accounts]]\nid = \"111122223333\"\n[[accounts.credentials]]\naccess_key_id = \"A\"",
+                "accounts[0].credentials[0].secret_access_key: missing",
+            ),
+            (
+                "[throttle]\nrate_per_second = -1.0",
+                "throttle.rate_per_second",
+            ),
+            ("region = \"mars\"", "region"),
+        ];
+        for (text, expected) in cases {
+            let e = build_str(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text} should fail"));
+            assert!(e.0.starts_with("test.toml"), "{e}");
+            assert!(e.0.contains(expected), "{e} should mention {expected}");
+        }
+    }
+
+    #[test]
+    fn secrets_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let text = format!(
+            "[[accounts]]\nid = \"111122223333\"\n[[accounts.credentials]]\naccess_key_id = \"A\"\nsecret_access_key_file = {:?}\n",
+            path.display().to_string()
+        );
+        assert!(build_str(&text).is_ok());
+        let both = format!("{text}secret_access_key = \"x\"\n");
+        assert!(build_str(&both).err().unwrap().0.contains("give only one"));
+        let env = "[[accounts]]\nid = \"111122223333\"\n[[accounts.credentials]]\naccess_key_id = \"A\"\nsecret_access_key_env = \"SERIALGATE_TEST_UNSET_VAR\"\n";
+        assert!(
+            build_str(env)
+                .err()
+                .unwrap()
+                .0
+                .contains("SERIALGATE_TEST_UNSET_VAR is not set")
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! The TOML configuration: its schema (one `///` per key, with unit and default), loading, and
+//! validation into the domain's types. Errors name the file, the key and the problem.
+
+mod build;
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use build::{Built, build};
+
+/// The configuration `serialgate serve` runs with when given no `--config`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+
+/// A configuration problem, already phrased for the operator.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The AWS region this service answers as; requests must be signed for it. Default `us-east-1`.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Where persistent state lives (the SSH host key, databases). Default:
+    /// `$XDG_STATE_HOME/serialgate`, else `$HOME/.local/state/serialgate`.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub ssh: SshSection,
+    #[serde(default)]
+    pub keys: KeysSection,
+    #[serde(default)]
+    pub sessions: SessionsSection,
+    #[serde(default)]
+    pub throttle: ThrottleSection,
+    /// AWS accounts and their credentials.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    /// Instances and their consoles.
+    #[serde(default)]
+    pub instances: Vec<InstanceConfig>,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+/// `[api]`: the AWS JSON HTTP endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Address to listen on. Default `127.0.0.1:4580`.
+    #[serde(default = "default_api_listen")]
+    pub listen: SocketAddr,
+    /// Largest accepted request body, bytes. Default 65536.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+}
+
+fn default_api_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4580))
+}
+
+fn default_body_limit() -> usize {
+    api::DEFAULT_BODY_LIMIT
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: default_api_listen(),
+            max_body_bytes: default_body_limit(),
+        }
+    }
+}
+
+/// `[ssh]`: the serial console SSH endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSection {
+    /// Address to listen on. Default `127.0.0.1:2222`.
+    #[serde(default = "default_ssh_listen")]
+    pub listen: SocketAddr,
+    /// In-band escape character: after a newline, `~B` sends a BREAK and `~~` a literal `~`.
+    /// `"none"` turns it off. Default `"~"`.
+    #[serde(default = "default_escape")]
+    pub escape: String,
+}
+
+fn default_ssh_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 2222))
+}
+
+fn default_escape() -> String {
+    "~".to_owned()
+}
+
+impl Default for SshSection {
+    fn default() -> Self {
+        Self {
+            listen: default_ssh_listen(),
+            escape: default_escape(),
+        }
+    }
+}
+
+/// `[keys]`: pushed keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// How long a pushed key can open a session, seconds. Default 60 (as AWS).
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u64,
+}
+
+fn default_ttl() -> u64 {
+    60
+}
+
+impl Default for KeysSection {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: default_ttl(),
+        }
+    }
+}
+
+/// `[sessions]`: connected SSH sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSection {
+    /// A connected session is closed after this many seconds. Default 3600 (AWS: about 1 h).
+    #[serde(default = "default_max_duration")]
+    pub max_duration_seconds: u64,
+    /// After a session ends, the slot stays blocked this many seconds. Default 30 (as AWS).
+    #[serde(default = "default_teardown")]
+    pub teardown_seconds: u64,
+}
+
+fn default_max_duration() -> u64 {
+    3600
+}
+
+fn default_teardown() -> u64 {
+    30
+}
+
+impl Default for SessionsSection {
+    fn default() -> Self {
+        Self {
+            max_duration_seconds: default_max_duration(),
+            teardown_seconds: default_teardown(),
+        }
+    }
+}
+
+/// `[throttle]`: per-account token bucket on the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSection {
+    /// Requests per second refilled into each account's bucket. Default 20.0.
+    #[serde(default = "default_rate")]
+    pub rate_per_second: f64,
+    /// Bucket size: requests an account may make in a burst. Default 40.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_rate() -> f64 {
+    20.0
+}
+
+fn default_burst() -> u32 {
+    40
+}
+
+impl Default for ThrottleSection {
+    fn default() -> Self {
+        Self {
+            rate_per_second: default_rate(),
+            burst: default_burst(),
+        }
+    }
+}
+
+/// `[[accounts]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// 12-digit account id. Required.
+    pub id: String,
+    /// Whether the EC2 serial console is enabled for the account. Default false (as AWS).
+    #[serde(default)]
+    pub serial_console_access: bool,
+    /// Access keys of the account.
+    #[serde(default)]
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// `[[accounts.credentials]]`: one access key. Each secret may be given inline, from a file
+/// (`*_file`, trailing newline ignored) or from an environment variable (`*_env`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The access key id clients sign with. Required.
+    pub access_key_id: String,
+    pub secret_access_key: Option<String>,
+    pub secret_access_key_file: Option<PathBuf>,
+    pub secret_access_key_env: Option<String>,
+    /// Optional session token; when set, requests must carry it in `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
+    pub session_token_file: Option<PathBuf>,
+    pub session_token_env: Option<String>,
+    /// IAM user name: requests are attributed to `arn:aws:iam::ACCOUNT:user/NAME`.
+    /// Default: the account root, `arn:aws:iam::ACCOUNT:root`.
+    pub user: Option<String>,
+    /// Full principal ARN to attribute requests to, instead of `user`.
+    pub principal_arn: Option<String>,
+    /// Instance ids or ARNs (with `*`/`?` wildcards) this key may push keys for. Default: all.
+    #[serde(default)]
+    pub instances: Vec<String>,
+    /// Actions allowed (`SendSerialConsoleSSHPublicKey`, `SendSSHPublicKey`). Default: both.
+    #[serde(default)]
+    pub actions: Vec<String>,
+}
+
+/// `[[instances]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Instance id, `i-` and 8–30 lowercase hex digits. Required.
+    pub id: String,
+    /// Owning account id. Required; must be one of `[[accounts]]`.
+    pub account: String,
+    /// EC2 instance type; must be Nitro-based for the serial console. Default `t3.micro`.
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    /// EC2 state: pending, running, stopping, stopped, shutting-down, terminated. Default running.
+    #[serde(default = "default_state")]
+    pub state: String,
+    /// Console backend URI: `unix:PATH`, `tcp:HOST:PORT`, `telnet:HOST:PORT`,
+    /// `unix+telnet:PATH`, `tty:/dev/ttyS1?baud=115200`, `exec:COMMAND`, `sim:`. Required.
+    pub console: String,
+    /// Availability Zone. Default: the region followed by `a`.
+    pub availability_zone: Option<String>,
+    /// EC2 tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Marks firmware without serial console support (SerialConsoleSessionUnsupportedException).
+    #[serde(default)]
+    pub unsupported_bios: bool,
+}
+
+fn default_instance_type() -> String {
+    "t3.micro".to_owned()
+}
+
+fn default_state() -> String {
+    "running".to_owned()
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {e}")))
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The embedded default.
+    pub fn embedded() -> Result<Self, ConfigError> {
+        Self::parse(EMBEDDED_DEFAULT, "<embedded default>")
+    }
+
+    /// `state_dir`, or the per-user default.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.state_dir {
+            return dir.clone();
+        }
+        if let Some(xdg) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(xdg).join("serialgate");
+        }
+        match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local/state/serialgate"),
+            None => PathBuf::from("serialgate-state"),
+        }
+    }
+}

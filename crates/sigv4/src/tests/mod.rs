@@ -1,0 +1,3 @@
+//! In-crate tests that need the crate-private canonical builder (AWS's published vectors).
+
+mod vectors;

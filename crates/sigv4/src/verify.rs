@@ -1,0 +1,472 @@
+//! The verifier: the cheap checks, then one secret lookup, then the signature, in that order.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{AUTHORIZATION, DATE};
+use http::{HeaderMap, HeaderName, Method, Uri};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::authorization::{self, Authorization};
+use crate::canonical::{CanonicalRequest, hex_digest, missing_header, write_string_to_sign};
+use crate::date::{BasicFormat, format_basic, parse_basic, parse_http_date};
+use crate::error::{SigError, SigErrorKind, echo};
+use crate::secret::SecretLookup;
+use crate::signing::{finish, signer, signing_key};
+use crate::uri::query_has;
+
+const X_AMZ_DATE: &str = "x-amz-date";
+const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
+const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
+
+/// The parts of an HTTP request that SigV4 covers, borrowed from whatever framework holds them.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    pub method: &'a Method,
+    /// The path exactly as sent on the wire, still percent-encoded.
+    pub path: &'a str,
+    /// The raw query string, without the `?`.
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+impl<'a> RequestParts<'a> {
+    /// Takes path and query from a request URI (as received, so still encoded).
+    pub fn from_uri(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+    ) -> Self {
+        Self {
+            method,
+            path: uri.path(),
+            query: uri.query(),
+            headers,
+            body,
+        }
+    }
+}
+
+/// Proof that a request was signed by a known key. Only [`Verifier::verify`] makes one, so a
+/// function that takes `Verified<P>` can only be reached by authenticated requests.
+#[derive(Debug)]
+pub struct Verified<P> {
+    access_key_id: String,
+    principal: P,
+    request_time: SystemTime,
+    scope_date: String,
+    region: String,
+    session_token: bool,
+}
+
+impl<P> Verified<P> {
+    /// The access key id that signed the request.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The principal the lookup attached to the key.
+    pub fn principal(&self) -> &P {
+        &self.principal
+    }
+
+    pub fn into_principal(self) -> P {
+        self.principal
+    }
+
+    /// The signed request time (`X-Amz-Date`, or `Date`).
+    pub fn request_time(&self) -> SystemTime {
+        self.request_time
+    }
+
+    /// `YYYYMMDD` from the credential scope.
+    pub fn scope_date(&self) -> &str {
+        &self.scope_date
+    }
+
+    /// The region from the credential scope (always the verifier's region).
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Whether the request was made with temporary credentials (a session token).
+    pub fn used_session_token(&self) -> bool {
+        self.session_token
+    }
+}
+
+/// Verifies SigV4 `Authorization` headers for one service name and one region.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    service: String,
+    region: String,
+    max_skew: Duration,
+    required_signed: Vec<HeaderName>,
+    // Always true in production: non-S3 services normalize. Tests turn it off to run the AWS
+    // suite's "unnormalized" (S3-style) vectors.
+    normalize_path: bool,
+}
+
+impl Verifier {
+    /// AWS's default window: a request may be 15 minutes early or late.
+    pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+    pub fn new(service: impl Into<String>, region: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            region: region.into(),
+            max_skew: Self::DEFAULT_MAX_SKEW,
+            required_signed: Vec::new(),
+            normalize_path: true,
+        }
+    }
+
+    /// How far the request time may be from `now`, either way (inclusive).
+    #[must_use]
+    pub fn with_max_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// Requires `name` to be among the signed headers, beyond SigV4's own `host` and date.
+    /// For a JSON protocol, `x-amz-target` picks the operation, so it should be signed.
+    #[must_use]
+    pub fn require_signed_header(mut self, name: HeaderName) -> Self {
+        self.required_signed.push(name);
+        self
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn max_skew(&self) -> Duration {
+        self.max_skew
+    }
+
+    #[cfg(test)]
+    pub(crate) fn without_path_normalization(mut self) -> Self {
+        self.normalize_path = false;
+        self
+    }
+
+    /// Verifies `req` as of `now`. `lookup` is consulted at most once, and only when every
+    /// check that needs no secret has passed.
+    pub fn verify<L: SecretLookup>(
+        &self,
+        req: &RequestParts<'_>,
+        now: SystemTime,
+        lookup: &L,
+    ) -> Result<Verified<L::Principal>, SigError> {
+        let checked = self.check(req, now)?;
+        let auth = &checked.auth;
+        let cred = &auth.credential;
+
+        let secret = lookup
+            .lookup(cred.access_key_id)
+            .ok_or_else(SigError::unknown_access_key)?;
+
+        let canonical_hash = self.canonical(req, auth, &checked.payload_hash).hash_hex();
+        let key = signing_key(&secret.secret, cred.date, cred.region, cred.service)?;
+        let mut mac = signer(&key)?;
+        write_string_to_sign(&mut mac, &checked.date, cred.scope, &canonical_hash);
+        let calculated = finish(mac);
+        if !bool::from(calculated.ct_eq(&auth.signature)) {
+            return Err(SigError::signature_mismatch());
+        }
+
+        // Checked after the signature so that only a holder of the secret learns whether a
+        // token is right. The token need not be signed (AWS allows adding it after signing).
+        let mut tokens = req.headers.get_all(X_AMZ_SECURITY_TOKEN).iter();
+        let (sent, extra) = (tokens.next(), tokens.next().is_some());
+        let token_ok = match (&secret.session_token, sent) {
+            (None, None) => true,
+            (Some(expected), Some(sent)) => !extra && expected.ct_eq_bytes(sent.as_bytes()),
+            _ => false,
+        };
+        if !token_ok {
+            return Err(SigError::invalid_token());
+        }
+
+        Ok(Verified {
+            access_key_id: cred.access_key_id.to_owned(),
+            request_time: to_system_time(checked.time),
+            scope_date: cred.date.to_owned(),
+            region: cred.region.to_owned(),
+            session_token: secret.session_token.is_some(),
+            principal: secret.principal,
+        })
+    }
+
+    /// Every check that needs no secret: header shape, scope, required headers, clock skew,
+    /// payload hash.
+    fn check<'r>(&self, req: &RequestParts<'r>, now: SystemTime) -> Result<Checked<'r>, SigError> {
+        let auth_value = authorization_value(req)?;
+        let date = request_date(req.headers)?;
+        let auth = authorization::parse(auth_value, date.is_some())?;
+        let Some((time, date_header)) = date else {
+            // `parse` has already reported a missing date; this only keeps the types honest.
+            return Err(SigError::incomplete("Missing X-Amz-Date or Date header."));
+        };
+        let date = format_basic(time);
+        self.check_scope(&auth, &date)?;
+        self.check_signed_headers(req.headers, auth.signed_headers, date_header)?;
+        self.check_skew(time, now)?;
+        let payload_hash = payload_hash(req)?;
+        Ok(Checked {
+            auth,
+            time,
+            date,
+            payload_hash,
+        })
+    }
+
+    fn check_scope(&self, auth: &Authorization<'_>, date: &BasicFormat) -> Result<(), SigError> {
+        let cred = &auth.credential;
+        if cred.terminator != "aws4_request" {
+            return Err(SigError::wrong_scope(format!(
+                "Credential should be scoped with a valid terminator: 'aws4_request', not '{}'.",
+                echo(cred.terminator)
+            )));
+        }
+        if cred.service != self.service {
+            return Err(SigError::wrong_scope(format!(
+                "Credential should be scoped to correct service: '{}'.",
+                self.service
+            )));
+        }
+        if cred.region != self.region {
+            return Err(SigError::wrong_scope(
+                "Credential should be scoped to a valid region.",
+            ));
+        }
+        if cred.date.as_bytes() != &date[..8] {
+            let iso = String::from_utf8_lossy(date);
+            return Err(SigError::wrong_scope(format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
+                 from HTTP: '{}' != '{}', from '{iso}'.",
+                echo(cred.date),
+                &iso[..8],
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_signed_headers(
+        &self,
+        headers: &HeaderMap,
+        signed: &str,
+        date_header: &'static str,
+    ) -> Result<(), SigError> {
+        let is_signed = |name: &str| signed.split(';').any(|s| s == name);
+        if !is_signed("host") {
+            return Err(SigError::incomplete(
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+            ));
+        }
+        if !is_signed(date_header) {
+            let shown = if date_header == X_AMZ_DATE {
+                "X-Amz-Date"
+            } else {
+                "Date"
+            };
+            return Err(SigError::incomplete(format!(
+                "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
+        if let Some(name) = self.required_signed.iter().find(|n| !is_signed(n.as_str())) {
+            return Err(SigError::incomplete(format!(
+                "'{}' must be a 'SignedHeader' in the AWS Authorization.",
+                name.as_str()
+            )));
+        }
+        if let Some(name) = missing_header(headers, signed) {
+            return Err(SigError::incomplete(format!(
+                "The request does not carry the signed header '{}'.",
+                echo(name)
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_skew(&self, time: i64, now: SystemTime) -> Result<(), SigError> {
+        let now = unix_seconds(now);
+        let skew = i64::try_from(self.max_skew.as_secs()).unwrap_or(i64::MAX);
+        let window = skew_text(self.max_skew);
+        let show = |t: i64| String::from_utf8_lossy(&format_basic(t)).into_owned();
+        let earliest = now.saturating_sub(skew);
+        let latest = now.saturating_add(skew);
+        // Wording as AWS's: SDKs parse "(<server time> - N min.)" to correct their clock.
+        if time < earliest {
+            return Err(SigError::new(
+                SigErrorKind::Expired,
+                format!(
+                    "Signature expired: {} is now earlier than {} ({} - {window}.)",
+                    show(time),
+                    show(earliest),
+                    show(now)
+                ),
+            ));
+        }
+        if time > latest {
+            return Err(SigError::new(
+                SigErrorKind::Expired,
+                format!(
+                    "Signature not yet current: {} is still later than {} ({} + {window}.)",
+                    show(time),
+                    show(latest),
+                    show(now)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn canonical<'a>(
+        &self,
+        req: &RequestParts<'a>,
+        auth: &'a Authorization<'a>,
+        payload_hash: &'a [u8; 64],
+    ) -> CanonicalRequest<'a> {
+        CanonicalRequest {
+            method: req.method.as_str(),
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            signed_headers: auth.signed_headers,
+            // Hex digits are ASCII, so this conversion cannot fail.
+            payload_hash: std::str::from_utf8(payload_hash).unwrap_or_default(),
+            normalize_path: self.normalize_path,
+        }
+    }
+}
+
+/// What the cheap checks established.
+struct Checked<'r> {
+    auth: Authorization<'r>,
+    time: i64,
+    date: BasicFormat,
+    payload_hash: [u8; 64],
+}
+
+fn authorization_value<'r>(req: &RequestParts<'r>) -> Result<&'r str, SigError> {
+    let presigned = query_has(req.query, "X-Amz-Algorithm");
+    let mut values = req.headers.get_all(AUTHORIZATION).iter();
+    let value = match (values.next(), presigned) {
+        (None, false) => return Err(SigError::missing()),
+        (None, true) => {
+            return Err(SigError::incomplete(
+                "Query-string (presigned URL) authentication is not supported by this service; \
+                 sign the request with an Authorization header.",
+            ));
+        }
+        (Some(_), true) => {
+            return Err(SigError::incomplete(
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+                 Signature query string parameter or the Authorization header should be specified",
+            ));
+        }
+        (Some(value), false) => value,
+    };
+    if values.next().is_some() {
+        return Err(SigError::incomplete(
+            "Only one Authorization header is allowed.",
+        ));
+    }
+    value
+        .to_str()
+        .map_err(|_| SigError::incomplete("The Authorization header contains non-ASCII bytes."))
+}
+
+/// The request time in Unix seconds and the header it came from; `X-Amz-Date` wins over `Date`.
+fn request_date(headers: &HeaderMap) -> Result<Option<(i64, &'static str)>, SigError> {
+    let (name, parse): (&'static str, fn(&[u8]) -> Option<i64>) =
+        if headers.contains_key(X_AMZ_DATE) {
+            (X_AMZ_DATE, parse_basic)
+        } else if headers.contains_key(DATE) {
+            ("date", parse_http_date)
+        } else {
+            return Ok(None);
+        };
+    let mut values = headers.get_all(name).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(SigError::incomplete(format!(
+            "Only one '{name}' header is allowed."
+        )));
+    };
+    match parse(value.as_bytes()) {
+        Some(time) => Ok(Some((time, name))),
+        None => {
+            let got = String::from_utf8_lossy(value.as_bytes());
+            Err(SigError::incomplete(if name == X_AMZ_DATE {
+                format!(
+                    "Date must be in ISO-8601 'basic format'. Got '{}'. See \
+                     http://en.wikipedia.org/wiki/ISO_8601",
+                    echo(&got)
+                )
+            } else {
+                format!(
+                    "Date must be an HTTP date such as 'Sun, 30 Aug 2015 12:36:00 GMT'. Got '{}'.",
+                    echo(&got)
+                )
+            }))
+        }
+    }
+}
+
+/// The payload hash for the canonical request. `x-amz-content-sha256`, when sent, must be the
+/// body's real hash: this service never accepts an unsigned or streamed payload.
+fn payload_hash(req: &RequestParts<'_>) -> Result<[u8; 64], SigError> {
+    let body_hash = hex_digest(&Sha256::digest(req.body).into());
+    let mut values = req.headers.get_all(X_AMZ_CONTENT_SHA256).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(body_hash),
+        (Some(_), Some(_)) => Err(SigError::payload_hash(
+            "Only one 'x-amz-content-sha256' header is allowed.",
+        )),
+        (Some(v), None) if v == "UNSIGNED-PAYLOAD" || v.as_bytes().starts_with(b"STREAMING-") => {
+            Err(SigError::payload_hash(format!(
+                "x-amz-content-sha256 '{}' is not accepted by this service: the payload must be \
+                 signed.",
+                echo(&String::from_utf8_lossy(v.as_bytes()))
+            )))
+        }
+        (Some(v), None) if v.as_bytes() == body_hash => Ok(body_hash),
+        (Some(_), None) => Err(SigError::payload_hash(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )),
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+fn to_system_time(unix: i64) -> SystemTime {
+    let magnitude = Duration::from_secs(unix.unsigned_abs());
+    let t = if unix >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    };
+    t.unwrap_or(UNIX_EPOCH)
+}
+
+/// "15 min" for whole minutes (AWS's form), otherwise seconds.
+fn skew_text(skew: Duration) -> String {
+    let secs = skew.as_secs();
+    if secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} sec")
+    }
+}
