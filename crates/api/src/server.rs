@@ -41,7 +41,10 @@ impl ApiState {
     /// State for `service`, verifying signatures for service `ec2-instance-connect` in the
     /// service's region.
     pub fn new(service: Arc<ConsoleService>, credentials: Credentials) -> Self {
-        let verifier = Verifier::new("ec2-instance-connect", &service.settings().region);
+        // Every SDK signs the target; requiring it stops a signature being replayed against
+        // another operation.
+        let verifier = Verifier::new("ec2-instance-connect", &service.settings().region)
+            .require_signed_header(axum::http::HeaderName::from_static("x-amz-target"));
         Self {
             service,
             credentials,

@@ -154,3 +154,45 @@ pub(crate) fn channels(capabilities: Capabilities, opts: &ConsoleOptions) -> (Co
     };
     (console, ends)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn degenerate_options_are_clamped() {
+        let opts = ConsoleOptions {
+            output_buffer: 0,
+            read_chunk: 0,
+            connect_timeout: Duration::ZERO,
+        };
+        assert_eq!(opts.channel_capacity(), 1);
+        assert_eq!(opts.chunk(), 1);
+        let huge = ConsoleOptions {
+            read_chunk: usize::MAX,
+            ..ConsoleOptions::default()
+        };
+        assert_eq!(huge.chunk(), 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn break_is_refused_locally_when_unsupported() {
+        let caps = Capabilities {
+            can_break: false,
+            kind: "test",
+        };
+        let (console, mut ends) = channels(caps, &ConsoleOptions::default());
+        assert_eq!(
+            console.input.send_break().await,
+            Err(BreakError::Unsupported)
+        );
+        // Nothing reached the task.
+        assert!(ends.input.try_recv().is_err());
+        drop(ends);
+        assert_eq!(
+            console.input.write(Bytes::from_static(b"x")).await,
+            Err(Closed)
+        );
+    }
+}

@@ -88,7 +88,9 @@ async fn reap(mut child: Child, label: String) {
     let _ = child.start_kill();
     match child.wait().await {
         Ok(status) => tracing::debug!(console = %label, %status, "console command reaped"),
-        Err(error) => tracing::warn!(console = %label, %error, "waiting for console command failed"),
+        Err(error) => {
+            tracing::warn!(console = %label, %error, "waiting for console command failed")
+        }
     }
 }
 
@@ -111,7 +113,10 @@ pub(crate) async fn probe(uri: &ConsoleUri, argv: &[String]) -> Result<(), OpenE
         return if is_executable(Path::new(program)).await {
             Ok(())
         } else {
-            Err(OpenError::unusable(uri, format!("`{program}` is not an executable file")))
+            Err(OpenError::unusable(
+                uri,
+                format!("`{program}` is not an executable file"),
+            ))
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
@@ -120,5 +125,8 @@ pub(crate) async fn probe(uri: &ConsoleUri, argv: &[String]) -> Result<(), OpenE
             return Ok(());
         }
     }
-    Err(OpenError::unusable(uri, format!("`{program}` not found on PATH")))
+    Err(OpenError::unusable(
+        uri,
+        format!("`{program}` not found on PATH"),
+    ))
 }

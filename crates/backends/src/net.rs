@@ -43,10 +43,16 @@ async fn bounded<T>(
     }
 }
 
-async fn connect_tcp(uri: &ConsoleUri, addr: &str, opts: &ConsoleOptions) -> Result<TcpStream, OpenError> {
+async fn connect_tcp(
+    uri: &ConsoleUri,
+    addr: &str,
+    opts: &ConsoleOptions,
+) -> Result<TcpStream, OpenError> {
     let stream = bounded(uri, opts, TcpStream::connect(addr)).await?;
     // Keystrokes are tiny and latency is what the user feels.
-    stream.set_nodelay(true).map_err(|e| OpenError::io(uri, e))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| OpenError::io(uri, e))?;
     Ok(stream)
 }
 
@@ -84,8 +90,12 @@ pub(crate) async fn open(uri: &ConsoleUri, opts: &ConsoleOptions) -> Result<Cons
 /// Connects and closes at once: proves something is listening without touching the console.
 pub(crate) async fn probe(uri: &ConsoleUri, opts: &ConsoleOptions) -> Result<(), OpenError> {
     match target(uri) {
-        Some((Target::Unix(path), _)) => bounded(uri, opts, UnixStream::connect(path)).await.map(drop),
-        Some((Target::Tcp(addr), _)) => bounded(uri, opts, TcpStream::connect(addr)).await.map(drop),
+        Some((Target::Unix(path), _)) => bounded(uri, opts, UnixStream::connect(path))
+            .await
+            .map(drop),
+        Some((Target::Tcp(addr), _)) => {
+            bounded(uri, opts, TcpStream::connect(addr)).await.map(drop)
+        }
         None => Err(OpenError::unusable(uri, "not a socket console")),
     }
 }

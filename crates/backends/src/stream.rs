@@ -110,10 +110,7 @@ pub(crate) async fn pump<L: Line, C: Codec>(
     ends: TaskEnds,
     read_chunk: usize,
 ) -> End {
-    let TaskEnds {
-        mut input,
-        output,
-    } = ends;
+    let TaskEnds { mut input, output } = ends;
     let mut buf = vec![0u8; read_chunk];
     // Encoded bytes waiting to be written; bounded because reading (the source of telnet
     // replies) pauses above `wire_limit` and user input is encoded a slice at a time.
@@ -266,4 +263,3 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Line for Plain<S> {}
-

@@ -153,37 +153,25 @@ impl Telnet {
         };
     }
 
+    /// Answers `IAC verb option`. WILL/WONT concern the server's side (`him`), DO/DONT ours
+    /// (`us`); both follow the same rule.
     fn negotiate(&mut self, verb: u8, option: u8, replies: &mut BytesMut) {
-        let mut reply = |verb: u8| replies.put_slice(&[IAC, verb, option]);
-        match verb {
-            WILL if Self::accept_him(option) => {
-                if !self.him.get(option) {
-                    self.him.set(option, true);
-                    reply(DO);
-                }
-            }
-            WILL => reply(DONT),
-            WONT => {
-                if self.him.get(option) {
-                    self.him.set(option, false);
-                    reply(DONT);
-                }
-            }
-            DO if Self::accept_us(option) => {
-                if !self.us.get(option) {
-                    self.us.set(option, true);
-                    reply(WILL);
-                }
-            }
-            DO => reply(WONT),
-            DONT => {
-                if self.us.get(option) {
-                    self.us.set(option, false);
-                    reply(WONT);
-                }
-            }
-            _ => {}
+        // For each verb: which side's table, whether we would agree, and our yes/no answers.
+        let (table, acceptable, yes, no) = match verb {
+            WILL | WONT => (&mut self.him, Self::accept_him(option), DO, DONT),
+            DO | DONT => (&mut self.us, Self::accept_us(option), WILL, WONT),
+            _ => return,
+        };
+        let mut reply = |answer: u8| replies.put_slice(&[IAC, answer, option]);
+        let asks_on = matches!(verb, WILL | DO);
+        if asks_on && !acceptable {
+            // Refusing leaves the option off, so the peer's next move cannot loop back to us.
+            reply(no);
+        } else if asks_on != table.get(option) {
+            table.set(option, asks_on);
+            reply(if asks_on { yes } else { no });
         }
+        // Otherwise the option is already in the requested state: answering would start a loop.
     }
 }
 
@@ -213,6 +201,7 @@ impl Codec for Telnet {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -382,7 +371,10 @@ mod tests {
     fn input_ff_is_doubled() {
         let mut t = Telnet::default();
         decode(&mut t, QEMU_HELLO);
-        assert_eq!(encode(&mut t, &[1, 0xff, 2, 0xff, 0xff]), [1, 0xff, 0xff, 2, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            encode(&mut t, &[1, 0xff, 2, 0xff, 0xff]),
+            [1, 0xff, 0xff, 2, 0xff, 0xff, 0xff, 0xff]
+        );
     }
 
     #[test]

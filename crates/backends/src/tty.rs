@@ -1,7 +1,6 @@
 //! Local serial devices (`tty:/dev/ttyS1?baud=115200`) through `tokio-serial`, raw 8N1 without
 //! flow control; BREAK is the line held in the break condition for [`BREAK_LENGTH`].
 
-use std::future::Future;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -19,15 +18,13 @@ use crate::uri::ConsoleUri;
 pub(crate) const BREAK_LENGTH: Duration = Duration::from_millis(250);
 
 impl Line for SerialStream {
-    fn hard_break(&mut self) -> impl Future<Output = io::Result<()>> + Send {
-        async move {
-            // Linux waits for queued output to drain before asserting the break (TIOCSBRK), so
-            // bytes written before the BREAK are not cut off. Sleeping on the timer rather than
-            // in tcsendbreak keeps the runtime thread free.
-            self.set_break().map_err(io::Error::from)?;
-            tokio::time::sleep(BREAK_LENGTH).await;
-            self.clear_break().map_err(io::Error::from)
-        }
+    async fn hard_break(&mut self) -> io::Result<()> {
+        // Linux waits for queued output to drain before asserting the break (TIOCSBRK), so
+        // bytes written before the BREAK are not cut off. Sleeping on the timer rather than
+        // in tcsendbreak keeps the runtime thread free.
+        self.set_break().map_err(io::Error::from)?;
+        tokio::time::sleep(BREAK_LENGTH).await;
+        self.clear_break().map_err(io::Error::from)
     }
 }
 

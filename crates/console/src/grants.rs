@@ -60,6 +60,10 @@ pub trait GrantStore: Send + Sync + std::fmt::Debug {
     /// The live grant under `key`, if any.
     async fn find(&self, key: &GrantKey, now_ms: u64) -> Result<Option<Grant>, StoreError>;
 
+    /// Removes the grant under `key` if it is still the one pushed by `request_id` (a newer push
+    /// is left alone). Returns whether something was removed.
+    async fn take(&self, key: &GrantKey, request_id: &str) -> Result<bool, StoreError>;
+
     /// Drops expired grants; returns how many. Stores with native expiry may do nothing.
     async fn purge_expired(&self, now_ms: u64) -> Result<usize, StoreError>;
 }
@@ -99,6 +103,15 @@ impl GrantStore for MemoryGrantStore {
 
     async fn find(&self, key: &GrantKey, now_ms: u64) -> Result<Option<Grant>, StoreError> {
         Ok(self.lock().get(key).filter(|g| g.is_live(now_ms)).cloned())
+    }
+
+    async fn take(&self, key: &GrantKey, request_id: &str) -> Result<bool, StoreError> {
+        let mut map = self.lock();
+        if map.get(key).is_some_and(|g| g.request_id == request_id) {
+            map.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn purge_expired(&self, now_ms: u64) -> Result<usize, StoreError> {

@@ -388,3 +388,77 @@ async fn os_user_grants_are_separate_and_check_zone() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_grant_opens_exactly_one_session_within_its_window() {
+    let f = fixture(ThrottleConfig::default());
+    let id = InstanceId::parse(RUNNING).unwrap();
+    let key = SshPublicKey::parse(KEY).unwrap();
+    let other = SshPublicKey::parse(OTHER_KEY).unwrap();
+    let deny = |r: Result<console::ops::OpenedSession, console::ops::SessionDenied>| r.err();
+
+    // No push yet.
+    assert_eq!(
+        deny(
+            f.service
+                .open_session(&id, SerialPort::ZERO, key.key_data(), "t")
+                .await
+        ),
+        Some(console::ops::SessionDenied::NoGrant)
+    );
+    f.service
+        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap();
+    // Wrong key, wrong port.
+    assert!(
+        f.service
+            .open_session(&id, SerialPort::ZERO, other.key_data(), "t")
+            .await
+            .is_err()
+    );
+    assert!(
+        f.service
+            .open_session(&id, SerialPort::new(1), key.key_data(), "t")
+            .await
+            .is_err()
+    );
+    // At the edge of the window: 1 ms before expiry works.
+    f.clock.advance(Duration::from_millis(59_999));
+    let opened = f
+        .service
+        .open_session(&id, SerialPort::ZERO, key.key_data(), "t")
+        .await
+        .unwrap();
+    assert_eq!(opened.grant.request_id, "req-1");
+    // The grant is spent, and the slot is held.
+    f.service.end_session(&opened.lease).await.unwrap();
+    f.clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        deny(
+            f.service
+                .open_session(&id, SerialPort::ZERO, key.key_data(), "t")
+                .await
+        ),
+        Some(console::ops::SessionDenied::NoGrant)
+    );
+}
+
+#[tokio::test]
+async fn grant_expires_at_the_window_edge() {
+    let f = fixture(ThrottleConfig::default());
+    let id = InstanceId::parse(RUNNING).unwrap();
+    let key = SshPublicKey::parse(KEY).unwrap();
+    f.service
+        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        f.service
+            .open_session(&id, SerialPort::ZERO, key.key_data(), "t")
+            .await
+            .err(),
+        Some(console::ops::SessionDenied::NoGrant)
+    );
+}

@@ -1,1 +1,164 @@
-//! placeholder
+//! serialgate's SSH gateway: `ssh <instance-id>.port<N>@host` onto the instance's serial console.
+//!
+//! The gateway is a thin adapter over the domain ([`console::ConsoleService`]): usernames name a
+//! slot, public-key authentication asks the domain for a live grant, and the domain's lease
+//! decides who holds the slot. Invariants: every channel request gets an answer; nothing is
+//! buffered without bound (one chunk in flight each way per session); a session's lease is
+//! released on every exit path (see [`lease_guard`]); users see short fixed texts, the log
+//! gets causes.
+
+pub mod config;
+pub mod escape;
+mod handler;
+pub mod host_key;
+mod lease_guard;
+pub mod limits;
+mod messages;
+pub mod probe;
+mod session;
+pub mod username;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use console::ConsoleService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use config::GatewayConfig;
+pub use probe::BackendProbe;
+
+use crate::handler::Connection;
+use crate::limits::UnauthLimiter;
+
+/// State shared by all connections.
+pub(crate) struct Shared {
+    pub service: Arc<ConsoleService>,
+    pub config: GatewayConfig,
+    /// Flips to `true` when the gateway shuts down; sessions say goodbye and close.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Runs the SSH gateway on `listener` until `shutdown` resolves, then stops accepting, tells
+/// every session, and waits up to `shutdown_grace` for them to close.
+pub async fn run(
+    listener: TcpListener,
+    service: Arc<ConsoleService>,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let russh_config = Arc::new(config.russh_config());
+    let limiter = UnauthLimiter::new(config.max_unauthenticated_per_ip);
+    let grace = config.shutdown_grace;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        service,
+        config,
+        shutdown: stop_rx,
+    });
+    let next_id = AtomicU64::new(1);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            // Reap finished connection tasks so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Some(unauth) = limiter.try_acquire(peer.ip()) else {
+                    tracing::warn!(peer = %peer, "too many unauthenticated connections from this address; dropped");
+                    drop(tcp);
+                    continue;
+                };
+                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let shared = Arc::clone(&shared);
+                let cfg = Arc::clone(&russh_config);
+                connections.spawn(serve_connection(shared, cfg, tcp, peer, id, unauth));
+            }
+        }
+    }
+
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = connections.len(),
+            "connections still open after the shutdown grace; closing them"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    russh_config: Arc<russh::server::Config>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    conn_id: u64,
+    unauth: limits::UnauthGuard,
+) {
+    let _ = tcp.set_nodelay(true);
+    let grace = shared.config.login_grace;
+    let authenticated = Arc::new(AtomicBool::new(false));
+    let handler = Connection::new(
+        Arc::clone(&shared),
+        conn_id,
+        peer,
+        unauth,
+        Arc::clone(&authenticated),
+    );
+    // The version exchange happens inside run_stream: bound it by the login grace too, so a
+    // client that never speaks cannot hold a connection.
+    let running = match tokio::time::timeout(
+        grace,
+        russh::server::run_stream(russh_config, tcp, handler),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::debug!(conn = conn_id, peer = %peer, error = %e, "SSH handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(conn = conn_id, peer = %peer, "no SSH handshake within the login grace");
+            return;
+        }
+    };
+    let handle = running.handle();
+    tokio::pin!(running);
+    let result = tokio::select! {
+        r = &mut running => r,
+        () = tokio::time::sleep(grace) => {
+            if !authenticated.load(Ordering::SeqCst) {
+                tracing::info!(conn = conn_id, peer = %peer, "not authenticated within the login grace; disconnecting");
+                let _ = handle
+                    .disconnect(russh::Disconnect::ByApplication, "Authentication timeout".into(), String::new())
+                    .await;
+            }
+            drop(handle);
+            running.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(conn = conn_id, peer = %peer, error = %e, "connection ended with an error");
+    }
+}

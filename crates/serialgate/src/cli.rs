@@ -35,6 +35,22 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check a configuration file and print what it defines, or print the embedded default.
     Config(ConfigArgs),
+    /// Print the SSH host key (OpenSSH public key) and its SHA256 fingerprint.
+    ///
+    /// Pin it in known_hosts, e.g.:
+    ///   echo "[127.0.0.1]:2222 $(serialgate host-key --public-key-only)" >> ~/.ssh/known_hosts
+    /// The key is created in state_dir on first `serve` (or by this command).
+    HostKey(HostKeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HostKeyArgs {
+    /// Configuration whose state_dir holds the key. Default: the embedded default's.
+    #[arg(long, short = 'c', value_name = "FILE", env = "SERIALGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print only the public key line (for known_hosts).
+    #[arg(long)]
+    pub public_key_only: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +84,18 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<(Config, String), config::C
 pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         Command::Serve(args) => serve::run(args).await,
+        Command::HostKey(args) => {
+            let (cfg, _) = load_config(args.config.as_ref())?;
+            let key = gateway::host_key::load_or_create(&cfg.state_dir())?;
+            let public = gateway::host_key::public_openssh(&key);
+            if args.public_key_only {
+                println!("{public}");
+            } else {
+                println!("{public}");
+                println!("{}", gateway::host_key::fingerprint(&key));
+            }
+            Ok(())
+        }
         Command::Config(args) => {
             let Some(path) = &args.config else {
                 print!("{}", config::EMBEDDED_DEFAULT);

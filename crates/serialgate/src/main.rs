@@ -39,8 +39,10 @@ fn init_logging(level: Option<&str>) {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info,russh=warn".to_owned());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

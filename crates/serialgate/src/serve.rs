@@ -1,11 +1,14 @@
-//! `serialgate serve`: wire the configuration into the servers and run until a signal.
+//! `serialgate serve`: wire the configuration into the API and the SSH gateway, run both until
+//! a signal, then stop them in order (stop accepting, tell sessions, drain).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::ApiState;
 use console::ConsoleService;
+use gateway::{BackendProbe, GatewayConfig};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::cli::{ServeArgs, load_config};
 use crate::config;
@@ -19,29 +22,75 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         cfg.ssh.listen = a;
     }
     let built = config::build(&cfg, &origin)?;
-    let service = Arc::new(ConsoleService::new(
-        built.registry,
-        built.settings,
-        built.throttle,
-    ));
+    let state_dir = cfg.state_dir();
+    let host_key = gateway::host_key::load_or_create(&state_dir)?;
+
+    let mut gw_config = GatewayConfig::new(host_key);
+    gw_config.escape = built.escape;
+    let probe = BackendProbe {
+        options: backends::ConsoleOptions {
+            // A push waits for this probe: keep it short.
+            connect_timeout: Duration::from_secs(2),
+            ..gw_config.console.clone()
+        },
+    };
+    let service = Arc::new(
+        ConsoleService::new(built.registry, built.settings, built.throttle)
+            .with_probe(Arc::new(probe)),
+    );
     let mut state = ApiState::new(Arc::clone(&service), built.credentials);
     state.body_limit = cfg.api.max_body_bytes;
 
     let api_listener = TcpListener::bind(cfg.api.listen)
         .await
         .map_err(|e| format!("cannot listen on {} ([api] listen): {e}", cfg.api.listen))?;
+    let ssh_listener = TcpListener::bind(cfg.ssh.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} ([ssh] listen): {e}", cfg.ssh.listen))?;
     let api_addr = api_listener.local_addr()?;
+    let ssh_addr = ssh_listener.local_addr()?;
 
     let purger = {
         let service = Arc::clone(&service);
         tokio::spawn(async move { service.run_purger(Duration::from_secs(10)).await })
     };
-    tracing::info!(config = %origin, region = %cfg.region, "serialgate {} API listening on http://{api_addr}", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        config = %origin,
+        region = %cfg.region,
+        state_dir = %state_dir.display(),
+        host_key = %gateway::host_key::fingerprint(&gw_config.host_key),
+        "serialgate {} ready: API http://{api_addr}, SSH {ssh_addr}",
+        env!("CARGO_PKG_VERSION")
+    );
 
-    let result = api::serve(api_listener, Arc::new(state), shutdown_signal()).await;
+    // One signal stops both servers.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api = tokio::spawn(api::serve(
+        api_listener,
+        Arc::new(state),
+        stopped(stop_rx.clone()),
+    ));
+    let ssh = tokio::spawn(gateway::run(
+        ssh_listener,
+        Arc::clone(&service),
+        gw_config,
+        stopped(stop_rx),
+    ));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let (api_result, ssh_result) = tokio::join!(api, ssh);
     purger.abort();
     tracing::info!("serialgate stopped");
-    result.map_err(|e| format!("API server failed: {e}").into())
+    api_result
+        .map_err(|e| format!("API server task failed: {e}"))?
+        .map_err(|e| format!("API server failed: {e}"))?;
+    ssh_result
+        .map_err(|e| format!("SSH gateway task failed: {e}"))?
+        .map_err(|e| format!("SSH gateway failed: {e}"))?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

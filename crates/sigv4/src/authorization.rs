@@ -165,6 +165,7 @@ fn parse_signature(value: &str) -> Result<[u8; 32], SigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::SigErrorKind;

@@ -135,6 +135,7 @@ fn put_trimmed(sink: &mut impl Sink, value: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

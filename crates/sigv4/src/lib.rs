@@ -12,6 +12,26 @@
 //!
 //! Paths are canonicalized the way non-S3 services do it: normalized (`.`, `..`, `//`) and
 //! percent-encoded a second time. Presigned (query-string) requests are not supported.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use http::{HeaderMap, HeaderName, Method};
+//! use sigv4::{RequestParts, SecretKey, SigErrorKind, SigningSecret, Verifier};
+//!
+//! let verifier = Verifier::new("ec2-instance-connect", "us-east-1")
+//!     .require_signed_header(HeaderName::from_static("x-amz-target"));
+//! let lookup = |access_key_id: &str| {
+//!     (access_key_id == "AKIAIOSFODNN7EXAMPLE").then(|| {
+//!         SigningSecret::new(SecretKey::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), "111122223333")
+//!     })
+//! };
+//! let headers = HeaderMap::new(); // no Authorization header
+//! let req = RequestParts { method: &Method::POST, path: "/", query: None, headers: &headers, body: b"{}" };
+//! match verifier.verify(&req, SystemTime::now(), &lookup) {
+//!     Ok(verified) => println!("account {}", verified.principal()),
+//!     Err(e) => assert_eq!(e.kind(), SigErrorKind::Missing),
+//! }
+//! ```
 
 mod authorization;
 mod canonical;
@@ -27,4 +47,4 @@ mod tests;
 
 pub use error::{SigError, SigErrorKind};
 pub use secret::{SecretKey, SecretLookup, SigningSecret};
-pub use verify::{RequestParts, Verified, Verifier};
+pub use verify::{Checked, RequestParts, Verified, Verifier};

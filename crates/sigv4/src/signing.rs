@@ -53,6 +53,7 @@ fn mac(key: &[u8]) -> Result<HmacSha256, SigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

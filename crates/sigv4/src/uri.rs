@@ -139,6 +139,7 @@ fn put_encoded(sink: &mut impl Sink, bytes: &[u8], set: &'static AsciiSet) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

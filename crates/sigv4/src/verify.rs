@@ -11,7 +11,7 @@ use crate::authorization::{self, Authorization};
 use crate::canonical::{CanonicalRequest, hex_digest, missing_header, write_string_to_sign};
 use crate::date::{BasicFormat, format_basic, parse_basic, parse_http_date};
 use crate::error::{SigError, SigErrorKind, echo};
-use crate::secret::SecretLookup;
+use crate::secret::{SecretLookup, SigningSecret};
 use crate::signing::{finish, signer, signing_key};
 use crate::uri::query_has;
 
@@ -72,6 +72,7 @@ impl<P> Verified<P> {
         &self.principal
     }
 
+    /// Gives up the proof for the principal.
     pub fn into_principal(self) -> P {
         self.principal
     }
@@ -113,6 +114,8 @@ impl Verifier {
     /// AWS's default window: a request may be 15 minutes early or late.
     pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
+    /// A verifier for one signing name (e.g. `ec2-instance-connect`) and one region, with the
+    /// default 15-minute skew.
     pub fn new(service: impl Into<String>, region: impl Into<String>) -> Self {
         Self {
             service: service.into(),
@@ -165,48 +168,19 @@ impl Verifier {
         lookup: &L,
     ) -> Result<Verified<L::Principal>, SigError> {
         let checked = self.check(req, now)?;
-        let auth = &checked.auth;
-        let cred = &auth.credential;
-
-        let secret = lookup
-            .lookup(cred.access_key_id)
-            .ok_or_else(SigError::unknown_access_key)?;
-
-        let canonical_hash = self.canonical(req, auth, &checked.payload_hash).hash_hex();
-        let key = signing_key(&secret.secret, cred.date, cred.region, cred.service)?;
-        let mut mac = signer(&key)?;
-        write_string_to_sign(&mut mac, &checked.date, cred.scope, &canonical_hash);
-        let calculated = finish(mac);
-        if !bool::from(calculated.ct_eq(&auth.signature)) {
-            return Err(SigError::signature_mismatch());
-        }
-
-        // Checked after the signature so that only a holder of the secret learns whether a
-        // token is right. The token need not be signed (AWS allows adding it after signing).
-        let mut tokens = req.headers.get_all(X_AMZ_SECURITY_TOKEN).iter();
-        let (sent, extra) = (tokens.next(), tokens.next().is_some());
-        let token_ok = match (&secret.session_token, sent) {
-            (None, None) => true,
-            (Some(expected), Some(sent)) => !extra && expected.ct_eq_bytes(sent.as_bytes()),
-            _ => false,
-        };
-        if !token_ok {
-            return Err(SigError::invalid_token());
-        }
-
-        Ok(Verified {
-            access_key_id: cred.access_key_id.to_owned(),
-            request_time: to_system_time(checked.time),
-            scope_date: cred.date.to_owned(),
-            region: cred.region.to_owned(),
-            session_token: secret.session_token.is_some(),
-            principal: secret.principal,
-        })
+        let secret = lookup.lookup(checked.access_key_id());
+        checked.finish(secret)
     }
 
-    /// Every check that needs no secret: header shape, scope, required headers, clock skew,
-    /// payload hash.
-    fn check<'r>(&self, req: &RequestParts<'r>, now: SystemTime) -> Result<Checked<'r>, SigError> {
+    /// The first half of [`verify`](Self::verify), for callers whose secret lookup is async:
+    /// every check that needs no secret (header shape, scope, required headers, clock skew,
+    /// payload hash). Look the secret up for [`Checked::access_key_id`], then call
+    /// [`Checked::finish`].
+    pub fn check<'r>(
+        &self,
+        req: &RequestParts<'r>,
+        now: SystemTime,
+    ) -> Result<Checked<'r>, SigError> {
         let auth_value = authorization_value(req)?;
         let date = request_date(req.headers)?;
         let auth = authorization::parse(auth_value, date.is_some())?;
@@ -220,10 +194,12 @@ impl Verifier {
         self.check_skew(time, now)?;
         let payload_hash = payload_hash(req)?;
         Ok(Checked {
+            req: *req,
             auth,
             time,
             date,
             payload_hash,
+            normalize_path: self.normalize_path,
         })
     }
 
@@ -327,32 +303,74 @@ impl Verifier {
         }
         Ok(())
     }
-
-    fn canonical<'a>(
-        &self,
-        req: &RequestParts<'a>,
-        auth: &'a Authorization<'a>,
-        payload_hash: &'a [u8; 64],
-    ) -> CanonicalRequest<'a> {
-        CanonicalRequest {
-            method: req.method.as_str(),
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            signed_headers: auth.signed_headers,
-            // Hex digits are ASCII, so this conversion cannot fail.
-            payload_hash: std::str::from_utf8(payload_hash).unwrap_or_default(),
-            normalize_path: self.normalize_path,
-        }
-    }
 }
 
-/// What the cheap checks established.
-struct Checked<'r> {
+/// A request that passed every check that needs no secret; only [`Verifier::check`] makes one.
+#[derive(Debug)]
+pub struct Checked<'r> {
+    req: RequestParts<'r>,
     auth: Authorization<'r>,
     time: i64,
     date: BasicFormat,
     payload_hash: [u8; 64],
+    normalize_path: bool,
+}
+
+impl<'r> Checked<'r> {
+    /// The access key id whose secret [`finish`](Self::finish) needs.
+    pub fn access_key_id(&self) -> &'r str {
+        self.auth.credential.access_key_id
+    }
+
+    /// Completes verification with the looked-up secret (`None`: unknown key): the signature,
+    /// then the session token, both compared in constant time.
+    pub fn finish<P>(self, secret: Option<SigningSecret<P>>) -> Result<Verified<P>, SigError> {
+        let secret = secret.ok_or_else(SigError::unknown_access_key)?;
+        let cred = &self.auth.credential;
+        let canonical_hash = self.canonical().hash_hex();
+        let key = signing_key(&secret.secret, cred.date, cred.region, cred.service)?;
+        let mut mac = signer(&key)?;
+        write_string_to_sign(&mut mac, &self.date, cred.scope, &canonical_hash);
+        let calculated = finish(mac);
+        if !bool::from(calculated.ct_eq(&self.auth.signature)) {
+            return Err(SigError::signature_mismatch());
+        }
+
+        // Checked after the signature so that only a holder of the secret learns whether a
+        // token is right. The token need not be signed (AWS allows adding it after signing).
+        let mut tokens = self.req.headers.get_all(X_AMZ_SECURITY_TOKEN).iter();
+        let (sent, extra) = (tokens.next(), tokens.next().is_some());
+        let token_ok = match (&secret.session_token, sent) {
+            (None, None) => true,
+            (Some(expected), Some(sent)) => !extra && expected.ct_eq_bytes(sent.as_bytes()),
+            _ => false,
+        };
+        if !token_ok {
+            return Err(SigError::invalid_token());
+        }
+
+        Ok(Verified {
+            access_key_id: cred.access_key_id.to_owned(),
+            request_time: to_system_time(self.time),
+            scope_date: cred.date.to_owned(),
+            region: cred.region.to_owned(),
+            session_token: secret.session_token.is_some(),
+            principal: secret.principal,
+        })
+    }
+
+    fn canonical(&self) -> CanonicalRequest<'_> {
+        CanonicalRequest {
+            method: self.req.method.as_str(),
+            path: self.req.path,
+            query: self.req.query,
+            headers: self.req.headers,
+            signed_headers: self.auth.signed_headers,
+            // Hex digits are ASCII, so this conversion cannot fail.
+            payload_hash: std::str::from_utf8(&self.payload_hash).unwrap_or_default(),
+            normalize_path: self.normalize_path,
+        }
+    }
 }
 
 fn authorization_value<'r>(req: &RequestParts<'r>) -> Result<&'r str, SigError> {
@@ -386,14 +404,14 @@ fn authorization_value<'r>(req: &RequestParts<'r>) -> Result<&'r str, SigError> 
 
 /// The request time in Unix seconds and the header it came from; `X-Amz-Date` wins over `Date`.
 fn request_date(headers: &HeaderMap) -> Result<Option<(i64, &'static str)>, SigError> {
-    let (name, parse): (&'static str, fn(&[u8]) -> Option<i64>) =
-        if headers.contains_key(X_AMZ_DATE) {
-            (X_AMZ_DATE, parse_basic)
-        } else if headers.contains_key(DATE) {
-            ("date", parse_http_date)
-        } else {
-            return Ok(None);
-        };
+    type Parser = fn(&[u8]) -> Option<i64>;
+    let (name, parse): (&'static str, Parser) = if headers.contains_key(X_AMZ_DATE) {
+        (X_AMZ_DATE, parse_basic)
+    } else if headers.contains_key(DATE) {
+        ("date", parse_http_date)
+    } else {
+        return Ok(None);
+    };
     let mut values = headers.get_all(name).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(SigError::incomplete(format!(
@@ -464,7 +482,7 @@ fn to_system_time(unix: i64) -> SystemTime {
 /// "15 min" for whole minutes (AWS's form), otherwise seconds.
 fn skew_text(skew: Duration) -> String {
     let secs = skew.as_secs();
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{secs} sec")

@@ -256,3 +256,21 @@ fn real_clock_request_verifies_now() {
     let secs = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
     assert_eq!(secs(ok.request_time()), secs(now));
 }
+
+/// The two-step form for async secret stores gives the same answers as `verify`.
+#[test]
+fn check_then_finish() {
+    let req = signed_default();
+    let v = verifier();
+    let checked = v.check(&req.parts(), t0()).unwrap();
+    assert_eq!(checked.access_key_id(), AKID);
+    let secret = sigv4::SigningSecret::new(sigv4::SecretKey::new(SECRET), 42u32);
+    assert_eq!(checked.finish(Some(secret)).unwrap().into_principal(), 42);
+
+    let checked = v.check(&req.parts(), t0()).unwrap();
+    let err = checked.finish::<()>(None).unwrap_err();
+    assert_eq!(err.kind(), SigErrorKind::UnknownAccessKey);
+
+    let stale = v.check(&req.parts(), t0() + std::time::Duration::from_secs(3600));
+    assert_eq!(stale.unwrap_err().kind(), SigErrorKind::Expired);
+}

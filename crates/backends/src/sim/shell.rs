@@ -127,6 +127,7 @@ fn seq(args: &[String]) -> Outcome {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -153,7 +154,9 @@ mod tests {
             print("Linux sim 6.1.0-sim #1 SMP PREEMPT_DYNAMIC x86_64 GNU/Linux\r\n")
         );
         assert_eq!(run_as_root("uname -rs"), print("Linux 6.1.0-sim\r\n"));
-        assert!(matches!(run_as_root("uname -x"), Outcome::Print(s) if s.contains("invalid option -- 'x'")));
+        assert!(
+            matches!(run_as_root("uname -x"), Outcome::Print(s) if s.contains("invalid option -- 'x'"))
+        );
     }
 
     #[test]
@@ -185,7 +188,11 @@ mod tests {
                 last: SEQ_CAP
             }
         );
-        assert!(matches!(run_as_root("seq"), Outcome::Print(s) if s.starts_with("seq: missing operand")));
-        assert!(matches!(run_as_root("seq x"), Outcome::Print(s) if s.contains("invalid floating point argument: 'x'")));
+        assert!(
+            matches!(run_as_root("seq"), Outcome::Print(s) if s.starts_with("seq: missing operand"))
+        );
+        assert!(
+            matches!(run_as_root("seq x"), Outcome::Print(s) if s.contains("invalid floating point argument: 'x'"))
+        );
     }
 }

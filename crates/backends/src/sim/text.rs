@@ -77,13 +77,17 @@ pub(crate) fn timestamp(uptime: Duration) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
     #[test]
     fn timestamps_look_like_printk() {
         assert_eq!(timestamp(Duration::ZERO), "[    0.000000]");
-        assert_eq!(timestamp(Duration::from_micros(123_456_789)), "[  123.456789]");
+        assert_eq!(
+            timestamp(Duration::from_micros(123_456_789)),
+            "[  123.456789]"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The domain operations, one file each.
 
 mod checks;
+pub mod open_session;
 pub mod push_os_user_key;
 pub mod push_serial_key;
 
+pub use open_session::{OpenedSession, SessionDenied};
 pub use push_os_user_key::PushOsUserKey;
 pub use push_serial_key::PushSerialKey;
 

@@ -18,6 +18,8 @@ use super::{Config, ConfigError};
 /// Everything `serve` needs from the configuration.
 #[derive(Debug)]
 pub struct Built {
+    /// The in-band escape byte, `None` when turned off.
+    pub escape: Option<u8>,
     pub registry: Registry,
     pub credentials: Credentials,
     pub settings: Settings,
@@ -206,11 +208,8 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             .unwrap_or_else(|| format!("{}a", cfg.region));
         let az = AvailabilityZone::parse(&az_text)
             .map_err(|p| err(format!("{key}.availability_zone"), p))?;
-        if inst.console.trim().is_empty() {
-            return Err(err(
-                format!("{key}.console"),
-                "must name a console, e.g. sim: or unix:/path".into(),
-            ));
+        if let Err(e) = inst.console.parse::<backends::ConsoleUri>() {
+            return Err(err(format!("{key}.console"), e.to_string()));
         }
         registry.add_instance(Instance::new(
             id,
@@ -231,7 +230,20 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         max_session: Duration::from_secs(cfg.sessions.max_duration_seconds),
         ..Settings::default()
     };
+    let escape = match cfg.ssh.escape.as_str() {
+        "none" => None,
+        e => match e.as_bytes() {
+            [b] if b.is_ascii_graphic() => Some(*b),
+            _ => {
+                return Err(err(
+                    "ssh.escape".into(),
+                    "must be one printable ASCII character or \"none\"".into(),
+                ));
+            }
+        },
+    };
     Ok(Built {
+        escape,
         registry,
         credentials: Credentials::new(entries),
         settings,
@@ -358,6 +370,11 @@ console = "sim:"
                 "throttle.rate_per_second",
             ),
             ("region = \"mars\"", "region"),
+            (
+                "[[accounts]]\nid = \"111122223333\"\n[[instances]]\nid = \"i-0123456789abcdef0\"\naccount = \"111122223333\"\nconsole = \"serial:/dev/x\"",
+                "instances[0].console",
+            ),
+            ("[ssh]\nescape = \"ab\"", "ssh.escape"),
         ];
         for (text, expected) in cases {
             let e = build_str(text)

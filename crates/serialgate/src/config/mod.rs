@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use build::{Built, build};
+pub use build::build;
 
 /// The configuration `serialgate serve` runs with when given no `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");

@@ -1,0 +1,188 @@
+//! `sim:` through the public API: boot, login, echo, commands, BREAK + SysRq, and backpressure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use backends::{Console, ConsoleUri};
+use common::{contains, opts, read_until, send, within};
+
+async fn logged_in(uri: &str) -> Console {
+    let uri: ConsoleUri = uri.parse().unwrap();
+    let mut console = backends::open(&uri, &opts()).await.unwrap();
+    let boot = read_until(&mut console.output, b"\r\nsim login: ").await;
+    assert!(
+        boot.starts_with(b"[    0.000000] Linux version"),
+        "{}",
+        String::from_utf8_lossy(&boot)
+    );
+    send(&console, b"root\r").await;
+    assert_eq!(
+        read_until(&mut console.output, b"Password: ").await,
+        b"root\r\nPassword: "
+    );
+    send(&console, b"secret\r").await;
+    let out = read_until(&mut console.output, b"root@sim:~# ").await;
+    assert!(!contains(&out, b"secret"), "password echoed");
+    console
+}
+
+/// Runs a command line and returns what it printed up to the next prompt.
+async fn run(console: &mut Console, line: &str) -> String {
+    send(console, format!("{line}\r").as_bytes()).await;
+    let out = read_until(&mut console.output, b"root@sim:~# ").await;
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn login_and_commands() {
+    let mut console = logged_in("sim:").await;
+    assert_eq!(console.capabilities.kind, "sim");
+    assert!(console.capabilities.can_break);
+    assert_eq!(
+        run(&mut console, "uname -r").await,
+        "uname -r\r\n6.1.0-sim\r\nroot@sim:~# "
+    );
+    assert_eq!(
+        run(&mut console, "hostname").await,
+        "hostname\r\nsim\r\nroot@sim:~# "
+    );
+    assert_eq!(
+        run(&mut console, "echo a  b").await,
+        "echo a  b\r\na b\r\nroot@sim:~# "
+    );
+    assert_eq!(
+        run(&mut console, "whoami").await,
+        "whoami\r\nroot\r\nroot@sim:~# "
+    );
+    assert_eq!(
+        run(&mut console, "ls").await,
+        "ls\r\n-sh: ls: not found\r\nroot@sim:~# "
+    );
+    assert!(run(&mut console, "help").await.contains("sysrq-count"));
+    assert_eq!(
+        run(&mut console, "seq 3").await,
+        "seq 3\r\n1\r\n2\r\n3\r\nroot@sim:~# "
+    );
+    send(&console, b"logout\r").await;
+    read_until(
+        &mut console.output,
+        b"logout\r\n\r\nSim Linux 6.1 sim ttyS0\r\n\r\nsim login: ",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_name_appears_in_the_banner() {
+    let mut console = backends::open(&"sim:lab-7".parse().unwrap(), &opts())
+        .await
+        .unwrap();
+    read_until(
+        &mut console.output,
+        b"Sim Linux 6.1 lab-7 ttyS0\r\n\r\nsim login: ",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn editing_keys() {
+    let mut console = logged_in("sim:").await;
+    // Backspace, DEL, Ctrl-U, then Ctrl-C for a fresh prompt.
+    send(&console, b"ecxo\x7f\x7fho hi\r").await;
+    let out = read_until(&mut console.output, b"root@sim:~# ").await;
+    assert!(
+        contains(&out, b"\r\nhi\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    send(&console, b"junk\x15whoami\r").await;
+    let out = read_until(&mut console.output, b"root@sim:~# ").await;
+    assert!(
+        contains(&out, b"\r\nroot\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    send(&console, b"abc\x03").await;
+    assert_eq!(
+        read_until(&mut console.output, b"root@sim:~# ").await,
+        b"abc^C\r\nroot@sim:~# "
+    );
+}
+
+#[tokio::test]
+async fn break_then_h_prints_sysrq_help_and_is_counted() {
+    let mut console = logged_in("sim:").await;
+    assert_eq!(
+        run(&mut console, "sysrq-count").await,
+        "sysrq-count\r\n0\r\nroot@sim:~# "
+    );
+
+    console.input.send_break().await.unwrap();
+    send(&console, b"h").await;
+    let out = read_until(&mut console.output, b"dump-ftrace-buffer(z)\r\n").await;
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("\r\n["), "{out}");
+    assert!(
+        out.contains("] sysrq: HELP : loglevel(0-9) reboot(b) crash(c)"),
+        "{out}"
+    );
+
+    // The SysRq key did not reach the shell's line.
+    assert_eq!(
+        run(&mut console, "sysrq-count").await,
+        "sysrq-count\r\n1\r\nroot@sim:~# "
+    );
+}
+
+#[tokio::test]
+async fn plain_h_without_break_is_typed() {
+    let mut console = logged_in("sim:").await;
+    assert_eq!(
+        run(&mut console, "h").await,
+        "h\r\n-sh: h: not found\r\nroot@sim:~# "
+    );
+}
+
+#[tokio::test]
+async fn sysrq_b_reboots_to_login() {
+    let mut console = logged_in("sim:").await;
+    console.input.send_break().await.unwrap();
+    send(&console, b"b").await;
+    let out = read_until(&mut console.output, b"sim login: ").await;
+    assert!(contains(
+        &out,
+        b"sysrq: Resetting\r\n[    0.000000] Linux version"
+    ));
+}
+
+#[tokio::test]
+async fn flood_respects_the_bounded_channel_and_arrives_in_order() {
+    let mut console = logged_in("sim:").await;
+    send(&console, b"seq 100000\r").await;
+    // Nobody reads for a while: the simulator must wait on the channel, not buffer.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(console.output.len() <= opts().output_buffer);
+
+    let out = read_until(&mut console.output, b"100000\r\nroot@sim:~# ").await;
+    let text = String::from_utf8(out).unwrap();
+    let numbers: Vec<u32> = text
+        .strip_prefix("seq 100000\r\n")
+        .unwrap()
+        .split("\r\n")
+        .filter_map(|line| line.parse().ok())
+        .collect();
+    assert_eq!(numbers, (1..=100_000).collect::<Vec<u32>>());
+}
+
+#[tokio::test]
+async fn dropping_the_console_ends_the_machine() {
+    let console = backends::open(&ConsoleUri::Sim, &opts()).await.unwrap();
+    let input = console.input.clone();
+    drop(console.output);
+    within("sim task to end", async {
+        while !input.is_closed() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}

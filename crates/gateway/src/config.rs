@@ -1,0 +1,87 @@
+//! Gateway tunables. Defaults suit production; tests shorten the timeouts.
+
+use std::time::Duration;
+
+use backends::ConsoleOptions;
+use russh::keys::PrivateKey;
+
+/// Everything the SSH gateway needs besides the domain service.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The persistent host key (see [`crate::host_key`]).
+    pub host_key: PrivateKey,
+    /// In-band escape character (`[ssh] escape`); `None` turns escapes off.
+    pub escape: Option<u8>,
+    /// Every failed authentication takes this long, so timing tells nothing. Default 1 s.
+    pub auth_rejection_time: Duration,
+    /// A connection must authenticate within this time. Default 30 s.
+    pub login_grace: Duration,
+    /// Authentication attempts per connection. Default 6.
+    pub max_auth_attempts: usize,
+    /// Unauthenticated connections allowed at once from one source address. Default 64.
+    pub max_unauthenticated_per_ip: usize,
+    /// Keepalive probe interval; a peer that misses `keepalive_max` probes is dropped. Default 15 s.
+    pub keepalive_interval: Duration,
+    pub keepalive_max: usize,
+    /// How long a shutdown waits for sessions to say goodbye. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// Reconnect backoff bounds when the console is lost. Default 250 ms doubling to 5 s.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// Console connection tuning.
+    pub console: ConsoleOptions,
+    /// This node's name, recorded as the holder of the session leases it takes.
+    pub node_id: String,
+}
+
+impl GatewayConfig {
+    pub fn new(host_key: PrivateKey) -> Self {
+        Self {
+            host_key,
+            escape: Some(b'~'),
+            auth_rejection_time: Duration::from_secs(1),
+            login_grace: Duration::from_secs(30),
+            max_auth_attempts: 6,
+            max_unauthenticated_per_ip: 64,
+            keepalive_interval: Duration::from_secs(15),
+            keepalive_max: 3,
+            shutdown_grace: Duration::from_secs(5),
+            reconnect_min: Duration::from_millis(250),
+            reconnect_max: Duration::from_secs(5),
+            console: ConsoleOptions::default(),
+            node_id: default_node_id(),
+        }
+    }
+
+    pub(crate) fn russh_config(&self) -> russh::server::Config {
+        use russh::MethodKind;
+        russh::server::Config {
+            server_id: russh::SshId::Standard(
+                format!("SSH-2.0-serialgate_{}", env!("CARGO_PKG_VERSION")).into(),
+            ),
+            methods: russh::MethodSet::from(&[MethodKind::PublicKey][..]),
+            auth_rejection_time: self.auth_rejection_time,
+            // OpenSSH probes with "none" first; answering that instantly costs nothing.
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys: vec![self.host_key.clone()],
+            max_auth_attempts: self.max_auth_attempts,
+            // A serial console may sit idle for its whole hour; dead peers are found by keepalive.
+            inactivity_timeout: None,
+            keepalive_interval: Some(self.keepalive_interval),
+            keepalive_max: self.keepalive_max,
+            nodelay: true,
+            // Console traffic is small; a smaller window and queue keep idle sessions cheap.
+            window_size: 256 * 1024,
+            channel_buffer_size: 8,
+            event_buffer_size: 8,
+            ..Default::default()
+        }
+    }
+}
+
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "node".to_owned());
+    format!("{host}:{}", std::process::id())
+}

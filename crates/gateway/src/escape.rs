@@ -1,0 +1,188 @@
+//! The in-band escape, done server-side the way OpenSSH does it client-side.
+//!
+//! After a newline (or at the very start), the escape character (default `~`) followed by:
+//! `B` sends a BREAK, `.` ends the session, `?` shows help, and the escape character itself
+//! sends one literal escape character. Anything else is passed through with the escape
+//! character in front of it. OpenSSH users type Enter `~~B` (their client turns `~~` into
+//! `~`), or use `ssh -e none` and type Enter `~B`.
+
+use bytes::{Bytes, BytesMut};
+
+/// What the input stream asks for, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Data(Bytes),
+    Break,
+    Disconnect,
+    Help,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a line: an escape character here is special.
+    LineStart,
+    Normal,
+    /// Saw the escape character at the start of a line.
+    Escape,
+}
+
+/// A streaming escape parser; sequences may be split across `feed` calls.
+#[derive(Debug)]
+pub struct EscapeParser {
+    escape: Option<u8>,
+    state: State,
+}
+
+impl EscapeParser {
+    /// `escape = None` passes everything through.
+    pub fn new(escape: Option<u8>) -> Self {
+        Self {
+            escape,
+            state: State::LineStart,
+        }
+    }
+
+    /// Splits `input` into data and commands.
+    pub fn feed(&mut self, input: &[u8]) -> Vec<Action> {
+        let Some(esc) = self.escape else {
+            return vec![Action::Data(Bytes::copy_from_slice(input))];
+        };
+        let mut out = Vec::new();
+        let mut data = BytesMut::with_capacity(input.len());
+        let flush = |data: &mut BytesMut, out: &mut Vec<Action>| {
+            if !data.is_empty() {
+                out.push(Action::Data(data.split().freeze()));
+            }
+        };
+        for &b in input {
+            self.state = match self.state {
+                State::Escape => {
+                    let command = match b {
+                        b'B' => Some(Action::Break),
+                        b'.' => Some(Action::Disconnect),
+                        b'?' => Some(Action::Help),
+                        _ => None,
+                    };
+                    match command {
+                        Some(action) => {
+                            flush(&mut data, &mut out);
+                            out.push(action);
+                            State::LineStart
+                        }
+                        None if b == esc => {
+                            data.extend_from_slice(&[esc]);
+                            State::Normal
+                        }
+                        None => {
+                            data.extend_from_slice(&[esc, b]);
+                            if is_newline(b) {
+                                State::LineStart
+                            } else {
+                                State::Normal
+                            }
+                        }
+                    }
+                }
+                State::LineStart if b == esc => State::Escape,
+                _ => {
+                    data.extend_from_slice(&[b]);
+                    if is_newline(b) {
+                        State::LineStart
+                    } else {
+                        State::Normal
+                    }
+                }
+            };
+        }
+        flush(&mut data, &mut out);
+        out
+    }
+}
+
+fn is_newline(b: u8) -> bool {
+    b == b'\r' || b == b'\n'
+}
+
+/// The text `~?` prints.
+pub fn help_text(escape: u8) -> String {
+    let e = char::from(escape);
+    format!(
+        "\r\nSupported escape sequences (after a newline):\r\n {e}B  - send a BREAK (then a SysRq letter, e.g. h)\r\n {e}.  - disconnect\r\n {e}?  - this message\r\n {e}{e}  - send the escape character\r\n(OpenSSH handles {e} itself: type {e}{e}B, or connect with ssh -e none.)\r\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(p: &mut EscapeParser, chunks: &[&[u8]]) -> Vec<Action> {
+        let mut all = Vec::new();
+        for c in chunks {
+            all.extend(p.feed(c));
+        }
+        // Merge adjacent data for easy comparison.
+        let mut merged: Vec<Action> = Vec::new();
+        for a in all {
+            match (merged.last_mut(), a) {
+                (Some(Action::Data(prev)), Action::Data(d)) => {
+                    let mut m = BytesMut::from(&prev[..]);
+                    m.extend_from_slice(&d);
+                    *prev = m.freeze();
+                }
+                (_, a) => merged.push(a),
+            }
+        }
+        merged
+    }
+
+    fn d(s: &[u8]) -> Action {
+        Action::Data(Bytes::copy_from_slice(s))
+    }
+
+    #[test]
+    fn break_after_newline_and_at_start() {
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(run(&mut p, &[b"~B"]), vec![Action::Break]);
+        assert_eq!(run(&mut p, &[b"h"]), vec![d(b"h")]);
+        assert_eq!(
+            run(&mut p, &[b"ls\r~Bh"]),
+            vec![d(b"ls\r"), Action::Break, d(b"h")]
+        );
+        assert_eq!(
+            run(&mut p, &[b"\n~.x"]),
+            vec![d(b"\n"), Action::Disconnect, d(b"x")]
+        );
+    }
+
+    #[test]
+    fn not_after_newline_is_literal() {
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(run(&mut p, &[b"a~B"]), vec![d(b"a~B")]);
+    }
+
+    #[test]
+    fn double_escape_and_unknown() {
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(run(&mut p, &[b"~~B"]), vec![d(b"~B")]);
+        assert_eq!(run(&mut p, &[b"\r~x"]), vec![d(b"\r~x")]);
+        assert_eq!(run(&mut p, &[b"\r~\r~B"]), vec![d(b"\r~\r"), Action::Break]);
+    }
+
+    #[test]
+    fn split_across_feeds() {
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(
+            run(&mut p, &[b"x\r", b"~", b"B", b"h"]),
+            vec![d(b"x\r"), Action::Break, d(b"h")]
+        );
+        assert_eq!(run(&mut p, &[b"\r~", b"?"]), vec![d(b"\r"), Action::Help]);
+    }
+
+    #[test]
+    fn other_escape_char_and_none() {
+        let mut p = EscapeParser::new(Some(b'%'));
+        assert_eq!(run(&mut p, &[b"~B\r%B"]), vec![d(b"~B\r"), Action::Break]);
+        let mut p = EscapeParser::new(None);
+        assert_eq!(run(&mut p, &[b"~B"]), vec![d(b"~B")]);
+    }
+}

@@ -1,0 +1,345 @@
+//! The russh `Handler` for one connection: authentication against grants, the one session
+//! channel, and refusals for everything a serial console does not offer. Every channel request
+//! is answered with success or failure.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use console::ops::{OpenedSession, SessionDenied};
+use console::{InstanceId, SerialPort};
+use russh::keys::ssh_key::public::KeyData;
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId};
+use tokio::sync::mpsc;
+
+use crate::Shared;
+use crate::escape::{Action, EscapeParser};
+use crate::lease_guard::LeaseGuard;
+use crate::limits::UnauthGuard;
+use crate::messages;
+use crate::session::{SessionTask, UserInput};
+use crate::username;
+
+/// What authentication decided.
+enum Admission {
+    /// Not authenticated yet.
+    Pending,
+    /// Authenticated and holding the slot.
+    Granted(Box<(OpenedSession, LeaseGuard)>),
+    /// Authenticated, but the session cannot open; the text tells the user why.
+    Refused(&'static str),
+    /// The session task has started.
+    Running,
+}
+
+pub(crate) struct Connection {
+    shared: Arc<Shared>,
+    conn_id: u64,
+    peer: SocketAddr,
+    unauth: Option<UnauthGuard>,
+    authenticated: Arc<AtomicBool>,
+    admission: Admission,
+    channel: Option<ChannelId>,
+    user_tx: Option<mpsc::Sender<UserInput>>,
+    escape: EscapeParser,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        conn_id: u64,
+        peer: SocketAddr,
+        unauth: UnauthGuard,
+        authenticated: Arc<AtomicBool>,
+    ) -> Self {
+        let escape = EscapeParser::new(shared.config.escape);
+        Self {
+            shared,
+            conn_id,
+            peer,
+            unauth: Some(unauth),
+            authenticated,
+            admission: Admission::Pending,
+            channel: None,
+            user_tx: None,
+            escape,
+        }
+    }
+
+    /// Whether `key` may log in as `user` right now (changes nothing).
+    async fn has_grant(&self, target: &(InstanceId, SerialPort), key: &KeyData) -> bool {
+        match self
+            .shared
+            .service
+            .grant_for_key(&target.0, target.1, key)
+            .await
+        {
+            Ok(g) => g.is_some(),
+            Err(e) => {
+                tracing::warn!(conn = self.conn_id, error = %e, "grant store unavailable during authentication");
+                false
+            }
+        }
+    }
+
+    fn mark_authenticated(&mut self) {
+        self.unauth = None;
+        self.authenticated.store(true, Ordering::SeqCst);
+    }
+
+    /// Starts the bridge for an authenticated, admitted connection.
+    fn start_session(&mut self, channel: ChannelId, session: &Session) {
+        let Admission::Granted(granted) =
+            std::mem::replace(&mut self.admission, Admission::Running)
+        else {
+            return;
+        };
+        let (opened, guard) = *granted;
+        let (tx, rx) = mpsc::channel(4);
+        self.user_tx = Some(tx);
+        let task = SessionTask {
+            shared: Arc::clone(&self.shared),
+            handle: session.handle(),
+            channel,
+            opened,
+            guard,
+            user_rx: rx,
+            conn_id: self.conn_id,
+            peer: self.peer.to_string(),
+        };
+        tokio::spawn(task.run());
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Answering offers spares the client a signature for keys that cannot work. Unknown
+        // users and unknown keys get the same answer.
+        let ok = match username::parse(user) {
+            Some(target) => self.has_grant(&target, offer.public_key.key_data()).await,
+            None => false,
+        };
+        Ok(if ok { Auth::Accept } else { Auth::reject() })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let Some((instance, port)) = username::parse(user) else {
+            return Ok(Auth::reject());
+        };
+        let holder = format!("{}/{}", self.shared.config.node_id, self.conn_id);
+        let result = self
+            .shared
+            .service
+            .open_session(&instance, port, key.public_key.key_data(), &holder)
+            .await;
+        self.admission = match result {
+            Ok(opened) => {
+                let guard = LeaseGuard::new(Arc::clone(&self.shared.service), opened.lease.clone());
+                Admission::Granted(Box::new((opened, guard)))
+            }
+            Err(SessionDenied::NoGrant) => {
+                tracing::info!(conn = self.conn_id, peer = %self.peer, user, "publickey rejected");
+                return Ok(Auth::reject());
+            }
+            Err(SessionDenied::LimitExceeded(why)) => {
+                tracing::info!(conn = self.conn_id, peer = %self.peer, user, why, "session refused: slot busy");
+                Admission::Refused(messages::SESSION_LIMIT)
+            }
+            Err(SessionDenied::Unavailable(why)) => {
+                tracing::warn!(conn = self.conn_id, peer = %self.peer, user, why, "session refused: store unavailable");
+                Admission::Refused(messages::SESSION_UNAVAILABLE)
+            }
+        };
+        self.mark_authenticated();
+        Ok(Auth::Accept)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // One session channel per connection; the channel object itself is not kept, so its
+        // queue never fills (data arrives through `data`).
+        if self.channel.is_some() {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        self.channel = Some(channel.id());
+        drop(channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pw: u32,
+        _ph: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Accepted and ignored: a serial line has no environment.
+        session.channel_success(channel)
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        _cols: u32,
+        _rows: u32,
+        _pw: u32,
+        _ph: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // A UART has no window size; nothing to forward.
+        session.channel_success(channel)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match &self.admission {
+            Admission::Granted(_) => {
+                session.channel_success(channel)?;
+                self.start_session(channel, session);
+            }
+            Admission::Refused(text) => {
+                session.channel_success(channel)?;
+                session.data(channel, Bytes::from(format!("{text}\r\n")))?;
+                session.exit_status_request(channel, 1)?;
+                session.eof(channel)?;
+                session.close(channel)?;
+            }
+            Admission::Pending | Admission::Running => session.channel_failure(channel)?,
+        }
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.extended_data(
+            channel,
+            1,
+            Bytes::from_static(messages::EXEC_REFUSED.as_bytes()),
+        )?;
+        session.channel_failure(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.extended_data(
+            channel,
+            1,
+            Bytes::from_static(messages::SUBSYSTEM_REFUSED.as_bytes()),
+        )?;
+        session.channel_failure(channel)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single: bool,
+        _proto: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        _address: &str,
+        _port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if Some(channel) != self.channel {
+            return Ok(());
+        }
+        let Some(tx) = &self.user_tx else {
+            return Ok(());
+        };
+        for action in self.escape.feed(data) {
+            let msg = match action {
+                Action::Data(d) => UserInput::Data(d),
+                Action::Break => UserInput::Break,
+                Action::Disconnect => UserInput::Disconnect,
+                Action::Help => UserInput::Help,
+            };
+            // Waiting here is the backpressure: russh stops reading this connection while the
+            // console is slow. A closed task means the session is over; drop the input.
+            if tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if Some(channel) == self.channel {
+            // Dropping the sender tells the session task the client is gone.
+            self.user_tx = None;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,26 @@
+//! What SSH users see. Short, fixed texts: causes go to the operator's log, not here.
+
+/// Shown when the slot is held or tearing down (AWS's SessionLimitExceeded text).
+pub const SESSION_LIMIT: &str = "The instance currently has 1 active serial console session. Only 1 session is supported at a time.";
+/// Shown when the session store fails (AWS's SerialConsoleSessionUnavailable text).
+pub const SESSION_UNAVAILABLE: &str = "Unable to start a serial console session. Please try again.";
+pub const EXEC_REFUSED: &str = "serialgate: this is a serial console; commands (exec) are not supported. Connect without a command.\r\n";
+pub const SUBSYSTEM_REFUSED: &str =
+    "serialgate: subsystems (sftp, scp, ...) are not supported on a serial console.\r\n";
+pub const CONSOLE_LOST: &str =
+    "\r\n[serialgate] Lost the connection to the console; reconnecting...\r\n";
+pub const CONSOLE_BACK: &str = "\r\n[serialgate] Console connection restored.\r\n";
+pub const NO_BREAK: &str = "\r\n[serialgate] This console cannot carry a BREAK (raw socket or command); nothing was sent.\r\n";
+pub const SHUTDOWN: &str =
+    "\r\n[serialgate] The gateway is shutting down; this session is closed.\r\n";
+pub const MAX_DURATION: &str =
+    "\r\n[serialgate] The session reached its maximum duration and is closed.\r\n";
+pub const LEASE_LOST: &str =
+    "\r\n[serialgate] This session lost its slot (session store); it is closed.\r\n";
+
+/// The warning before the maximum duration.
+pub fn ending_soon(secs: u64) -> String {
+    format!(
+        "\r\n[serialgate] This session will be closed in {secs} seconds (maximum duration).\r\n"
+    )
+}
