@@ -42,7 +42,7 @@ async fn a_slow_reader_stops_the_console_and_loses_nothing() {
     let path = socket_path("flood.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let options = opts();
-    let mut console = backends::open(&ConsoleUri::Unix(path), &options)
+    let mut console = backends::open(&ConsoleUri::Unix(path.to_path_buf()), &options)
         .await
         .unwrap();
     let (mut server, _) = listener.accept().await.unwrap();
@@ -80,7 +80,7 @@ async fn a_slow_reader_stops_the_console_and_loses_nothing() {
 async fn dropping_a_stalled_console_releases_the_connection() {
     let path = socket_path("stall.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    let console = backends::open(&ConsoleUri::Unix(path), &opts())
+    let console = backends::open(&ConsoleUri::Unix(path.to_path_buf()), &opts())
         .await
         .unwrap();
     let (mut server, _) = listener.accept().await.unwrap();

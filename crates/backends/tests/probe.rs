@@ -11,7 +11,7 @@ use common::{opts, socket_path};
 use tokio::net::{TcpListener, UnixListener};
 
 /// A plain, non-executable file.
-fn plain_file() -> std::path::PathBuf {
+fn plain_file() -> common::TempPath {
     use std::os::unix::fs::PermissionsExt;
     let path = socket_path("plain.txt");
     std::fs::write(&path, b"not a console").unwrap();
@@ -43,14 +43,15 @@ async fn fails_fast(uri: &ConsoleUri) -> OpenError {
 async fn unix_sockets() {
     let path = socket_path("probe.sock");
     let _listener = UnixListener::bind(&path).unwrap();
-    backends::probe(&ConsoleUri::Unix(path.clone()), &opts())
+    backends::probe(&ConsoleUri::Unix(path.to_path_buf()), &opts())
         .await
         .unwrap();
-    backends::probe(&ConsoleUri::UnixTelnet(path), &opts())
+    backends::probe(&ConsoleUri::UnixTelnet(path.to_path_buf()), &opts())
         .await
         .unwrap();
 
-    let err = fails_fast(&ConsoleUri::Unix(socket_path("absent.sock"))).await;
+    let absent = socket_path("absent.sock");
+    let err = fails_fast(&ConsoleUri::Unix(absent.to_path_buf())).await;
     assert!(matches!(err, OpenError::Io { .. }), "{err}");
     assert!(err.to_string().contains("absent.sock"), "{err}");
 }
@@ -78,7 +79,8 @@ async fn ttys() {
     backends::probe(&uri("tty:/dev/null"), &opts())
         .await
         .unwrap();
-    let err = fails_fast(&uri(&format!("tty:{}", plain_file().display()))).await;
+    let plain = plain_file();
+    let err = fails_fast(&uri(&format!("tty:{}", plain.display()))).await;
     assert!(err.to_string().contains("not a character device"), "{err}");
     assert!(matches!(
         fails_fast(&uri("tty:/dev/no-such-tty")).await,
@@ -96,7 +98,8 @@ async fn exec_programs() {
         .unwrap();
     let err = fails_fast(&uri("exec:no-such-program-serialgate --flag")).await;
     assert!(err.to_string().contains("not found on PATH"), "{err}");
-    let err = fails_fast(&uri(&format!("exec:{}", plain_file().display()))).await;
+    let plain = plain_file();
+    let err = fails_fast(&uri(&format!("exec:{}", plain.display()))).await;
     assert!(err.to_string().contains("not an executable file"), "{err}");
 }
 

@@ -71,7 +71,7 @@ async fn tcp_bytes_both_ways_and_no_break() {
 async fn everything_written_before_close_is_delivered_then_none() {
     let path = socket_path("close.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    let uri = ConsoleUri::Unix(path);
+    let uri = ConsoleUri::Unix(path.to_path_buf());
     let mut console = backends::open(&uri, &opts()).await.unwrap();
     let (mut server, _) = listener.accept().await.unwrap();
 
@@ -120,7 +120,8 @@ async fn dropping_the_console_closes_the_connection() {
 
 #[tokio::test]
 async fn open_fails_cleanly() {
-    let err = backends::open(&ConsoleUri::Unix(socket_path("absent.sock")), &opts())
+    let absent = socket_path("absent.sock");
+    let err = backends::open(&ConsoleUri::Unix(absent.to_path_buf()), &opts())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("absent.sock"), "{err}");

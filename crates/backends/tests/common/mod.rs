@@ -2,7 +2,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -80,11 +80,43 @@ pub async fn send(console: &Console, data: &[u8]) {
         .expect("console closed");
 }
 
-/// A fresh path for a unix socket, removed by the caller's temp dir cleanup.
-pub fn socket_path(name: &str) -> PathBuf {
+/// A fresh path in a private directory, removed (with anything created in it) on drop.
+pub struct TempPath {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempPath {
+    pub fn to_path_buf(&self) -> PathBuf {
+        self.path.clone()
+    }
+}
+
+impl std::ops::Deref for TempPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh path for a unix socket (or any scratch file).
+pub fn socket_path(name: &str) -> TempPath {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("backends-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    let path = dir.join(name);
+    TempPath { dir, path }
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test serialgate has: formatting and lints, the Rust suites (unit, integration with
+# the AWS SDK for Rust and a russh client), and the end-to-end suites that drive the built binary
+# with the AWS CLI, boto3 and OpenSSH. Installs what it needs on first use (Debian packages when
+# run as root, Python packages in .venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# --- system packages (OpenSSH client for the end-to-end tests) ------------------------------
+need=()
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if ((${#need[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing ${need[*]}"
+    apt-get -o DPkg::Lock::Timeout=300 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]} (install them with apt-get, or run this script as root)" >&2
+    exit 1
+  fi
+fi
+
+# --- Python clients (AWS CLI, boto3, pytest) in a local venv ---------------------------------
+if [ ! -x .venv/bin/pytest ] || [ tests/e2e/requirements.txt -nt .venv/.installed ]; then
+  log "setting up .venv (awscli, boto3, pytest)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
+  touch .venv/.installed
+fi
+
+# --- Rust ---------------------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --workspace --locked
+
+# --- end to end: the built binary driven by real clients ----------------------------------------
+log "end-to-end tests (AWS CLI, boto3, OpenSSH)"
+cargo build --locked -p serialgate
+export SERIALGATE_BIN="$PWD/target/debug/serialgate"
+export PATH="$PWD/.venv/bin:$PATH"
+.venv/bin/pytest -q tests/e2e
