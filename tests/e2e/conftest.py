@@ -6,7 +6,9 @@ repository root (build it first: `cargo build -p serialgate`).
 Three servers, each started once per session and stopped at its end (also when tests fail):
 
 * ``design_server``: DESIGN.md's example configuration, verbatim
-  (``testdata/config/design-example.toml``; its ``state_dir`` and unix console need not exist).
+  (``testdata/config/design-example.toml``). Its ``state_dir`` need not exist (serve creates it;
+  the fixture removes it again if it made it appear) and neither does its unix console (a serial
+  key push then answers EC2InstanceUnavailableException).
 * ``extended_server``: that same text with more accounts and instances appended, so that every
   modelled exception can be reached, and a throttle loose enough never to get in the way.
 * ``throttle_server``: that same text with a tight ``[throttle]`` (burst 2, next to no refill)
@@ -19,10 +21,12 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -103,6 +107,15 @@ availability_zone = "us-east-1b"
 tags = { Team = "infra" }
 unsupported_bios = true
 
+# A running Nitro instance whose console (the built-in simulator) is always reachable: unlike
+# the example's, whose unix socket does not exist (EC2InstanceUnavailableException).
+[[instances]]
+id = "i-0a000000000000005"
+account = "111122223333"
+instance_type = "t3.micro"
+state = "running"
+console = "sim:"
+
 # An account whose serial console access is off (the AWS default).
 [[accounts]]
 id = "222233334444"
@@ -157,7 +170,8 @@ EXTENDED_CREDS = {
     "restricted": ("AKIARESTRICTEDFFF001", "restricted-secret"),
 }
 EXTENDED_INSTANCES = {
-    "running": DESIGN_INSTANCE,
+    "running": "i-0a000000000000005",
+    "unreachable": DESIGN_INSTANCE,
     "stopped": "i-0a000000000000001",
     "terminated": "i-0a000000000000002",
     "t2": "i-0a000000000000003",
@@ -286,9 +300,19 @@ def _wait_healthy(server: Server) -> None:
     )
 
 
+def _configured_state_dir(config_path: Path) -> Path | None:
+    with open(config_path, "rb") as f:
+        value = tomllib.load(f).get("state_dir")
+    return Path(value) if value else None
+
+
 @contextlib.contextmanager
 def _serve(name: str, config_path: Path, workdir: Path, **what):
     api_port, ssh_port = _free_ports(2)
+    # The example's state_dir (/var/lib/serialgate) need not exist; serve creates it for its SSH
+    # host key. Whatever this fixture made appear there goes again when the server stops.
+    state_dir = _configured_state_dir(config_path)
+    remove_state_dir = state_dir is not None and not state_dir.exists()
     stderr_path = workdir / f"{name}.stderr.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SERIALGATE_"))}
     env.update(
@@ -335,6 +359,8 @@ def _serve(name: str, config_path: Path, workdir: Path, **what):
         yield server
     finally:
         _stop(proc)
+        if remove_state_dir and state_dir.is_dir():
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -368,7 +394,7 @@ def design_server(tmp_path_factory):
         DESIGN_EXAMPLE,
         workdir,
         creds={"owner": (DESIGN_AK, DESIGN_SK)},
-        instances={"running": DESIGN_INSTANCE},
+        instances={"unreachable": DESIGN_INSTANCE},
     ) as server:
         yield server
 

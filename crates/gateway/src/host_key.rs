@@ -3,8 +3,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+pub use russh::keys::PrivateKey;
 use russh::keys::ssh_key::LineEnding;
-use russh::keys::{Algorithm, HashAlg, PrivateKey};
+use russh::keys::{Algorithm, HashAlg};
 
 /// File name of the host key inside `state_dir`.
 pub const FILE_NAME: &str = "ssh_host_ed25519_key";

@@ -86,7 +86,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve(args) => serve::run(args).await,
         Command::HostKey(args) => {
             let (cfg, _) = load_config(args.config.as_ref())?;
-            let key = gateway::host_key::load_or_create(&cfg.state_dir())?;
+            let (_, key) = serve::host_key(&cfg)?;
             let public = gateway::host_key::public_openssh(&key);
             if args.public_key_only {
                 println!("{public}");

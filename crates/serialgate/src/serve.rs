@@ -22,8 +22,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         cfg.ssh.listen = a;
     }
     let built = config::build(&cfg, &origin)?;
-    let state_dir = cfg.state_dir();
-    let host_key = gateway::host_key::load_or_create(&state_dir)?;
+    let (state_dir, host_key) = host_key(&cfg)?;
 
     let mut gw_config = GatewayConfig::new(host_key);
     gw_config.escape = built.escape;
@@ -91,6 +90,32 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("SSH gateway task failed: {e}"))?
         .map_err(|e| format!("SSH gateway failed: {e}"))?;
     Ok(())
+}
+
+/// Loads or creates the SSH host key. A configured `state_dir` this user cannot create (e.g.
+/// `/var/lib/serialgate` when not root) falls back to the per-user directory with a warning, so
+/// a configuration written for a system service still runs for a developer.
+pub fn host_key(
+    cfg: &config::Config,
+) -> Result<(std::path::PathBuf, gateway::host_key::PrivateKey), Box<dyn std::error::Error>> {
+    use gateway::host_key::{HostKeyError, load_or_create};
+    let dir = cfg.state_dir();
+    match load_or_create(&dir) {
+        Ok(key) => Ok((dir, key)),
+        Err(HostKeyError::StateDir { source, .. } | HostKeyError::Write { source, .. })
+            if cfg.state_dir.is_some() && source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            let fallback = config::user_state_dir();
+            tracing::warn!(
+                "state_dir {} is not writable ({source}); using {} instead",
+                dir.display(),
+                fallback.display()
+            );
+            let key = load_or_create(&fallback)?;
+            Ok((fallback, key))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -14,21 +14,21 @@ pub enum SigErrorKind {
     /// AWS: `IncompleteSignatureException` (400).
     Incomplete,
     /// The credential scope names another service or region, a bad terminator, or a date that
-    /// differs from the request date. AWS (JSON services): `InvalidSignatureException` (403).
+    /// differs from the request date. AWS (JSON services): `InvalidSignatureException` (400 on AWS JSON services).
     WrongScope,
     /// The request time is outside the allowed clock skew.
-    /// AWS: `InvalidSignatureException` (403); SDKs read the message to correct their clock.
+    /// AWS: `InvalidSignatureException` (400 on AWS JSON services); SDKs read the message to correct their clock.
     Expired,
     /// The secret lookup does not know the access key id.
-    /// AWS: `UnrecognizedClientException` (403).
+    /// AWS: `UnrecognizedClientException` (400 on AWS JSON services).
     UnknownAccessKey,
     /// The session token is missing, wrong, or sent for a credential that has none.
-    /// AWS: `UnrecognizedClientException` (403).
+    /// AWS: `UnrecognizedClientException` (400 on AWS JSON services).
     InvalidToken,
-    /// The signature does not match. AWS: `InvalidSignatureException` (403).
+    /// The signature does not match. AWS: `InvalidSignatureException` (400 on AWS JSON services).
     SignatureMismatch,
     /// `x-amz-content-sha256` does not match the body, or is a value this service refuses
-    /// (`UNSIGNED-PAYLOAD`, streaming). AWS: `InvalidSignatureException` (403).
+    /// (`UNSIGNED-PAYLOAD`, streaming). AWS: `InvalidSignatureException` (400 on AWS JSON services).
     PayloadHashMismatch,
 }
 

@@ -41,17 +41,17 @@ impl ConsoleService {
         );
         if !ctx.principal.allows(action, id, &requested_arn) {
             return Err(ConsoleError::Auth(format!(
-                "{} is not authorized to perform {} on resource {requested_arn}",
+                "{} is not authorized to perform {} on resource {requested_arn}.",
                 ctx.principal.arn,
                 action.iam_name()
             )));
         }
         let instance = self.registry.instance(id).ok_or_else(|| {
-            ConsoleError::InstanceNotFound(format!("instance {id} does not exist"))
+            ConsoleError::InstanceNotFound(format!("Instance {id} does not exist."))
         })?;
         if instance.account != ctx.principal.account {
             return Err(ConsoleError::Auth(format!(
-                "{} is not authorized to perform {} on resource {}",
+                "{} is not authorized to perform {} on resource {}.",
                 ctx.principal.arn,
                 action.iam_name(),
                 instance.arn(region)

@@ -52,7 +52,7 @@ impl ConsoleService {
         {
             // The instance is looked up in the zone the caller names, so it is not found there.
             return Err(ConsoleError::InstanceNotFound(format!(
-                "instance {} is not in availability zone {az}",
+                "Instance {} is not in availability zone {az}.",
                 instance.id
             )));
         }

@@ -86,14 +86,14 @@ impl ConsoleService {
             Ok(SlotState::Free) => {}
             Ok(SlotState::Held { .. }) => {
                 return Err(ConsoleError::SessionLimitExceeded(format!(
-                    "a session is connected to {}.port{}",
+                    "A session is connected to {}.port{}.",
                     slot.instance, slot.port
                 )));
             }
             Ok(SlotState::TearingDown { until_ms }) => {
                 let secs = until_ms.saturating_sub(now_ms).div_ceil(1000);
                 return Err(ConsoleError::SessionLimitExceeded(format!(
-                    "the previous session on {}.port{} is being torn down; try again in {secs} s",
+                    "The previous session on {}.port{} is being torn down; try again in {secs} s.",
                     slot.instance, slot.port
                 )));
             }

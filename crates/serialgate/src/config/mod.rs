@@ -294,9 +294,17 @@ impl Config {
 
     /// `state_dir`, or the per-user default.
     pub fn state_dir(&self) -> PathBuf {
-        if let Some(dir) = &self.state_dir {
-            return dir.clone();
+        match &self.state_dir {
+            Some(dir) => dir.clone(),
+            None => user_state_dir(),
         }
+    }
+}
+
+/// The per-user state directory: `$XDG_STATE_HOME/serialgate`, else
+/// `$HOME/.local/state/serialgate`.
+pub fn user_state_dir() -> PathBuf {
+    {
         if let Some(xdg) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
             return PathBuf::from(xdg).join("serialgate");
         }
