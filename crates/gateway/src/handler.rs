@@ -39,7 +39,7 @@ pub(crate) struct Connection {
     conn_id: u64,
     peer: SocketAddr,
     unauth: Option<UnauthGuard>,
-    authenticated: Arc<AtomicBool>,
+    settled: Arc<AtomicBool>,
     admission: Admission,
     channel: Option<ChannelId>,
     user_tx: Option<mpsc::Sender<UserInput>>,
@@ -52,7 +52,7 @@ impl Connection {
         conn_id: u64,
         peer: SocketAddr,
         unauth: UnauthGuard,
-        authenticated: Arc<AtomicBool>,
+        settled: Arc<AtomicBool>,
     ) -> Self {
         let escape = EscapeParser::new(shared.config.escape);
         Self {
@@ -60,7 +60,7 @@ impl Connection {
             conn_id,
             peer,
             unauth: Some(unauth),
-            authenticated,
+            settled,
             admission: Admission::Pending,
             channel: None,
             user_tx: None,
@@ -86,7 +86,13 @@ impl Connection {
 
     fn mark_authenticated(&mut self) {
         self.unauth = None;
-        self.authenticated.store(true, Ordering::SeqCst);
+    }
+
+    /// The connection has done what it came for (a session, or the reason it cannot have one);
+    /// until then the login grace timer may close it, so an authenticated client cannot sit on
+    /// the slot without opening a shell.
+    fn mark_settled(&self) {
+        self.settled.store(true, Ordering::SeqCst);
     }
 
     /// Starts the bridge for an authenticated, admitted connection.
@@ -232,9 +238,11 @@ impl russh::server::Handler for Connection {
         match &self.admission {
             Admission::Granted(_) => {
                 session.channel_success(channel)?;
+                self.mark_settled();
                 self.start_session(channel, session);
             }
             Admission::Refused(text) => {
+                self.mark_settled();
                 session.channel_success(channel)?;
                 session.data(channel, Bytes::from(format!("{text}\r\n")))?;
                 session.exit_status_request(channel, 1)?;
@@ -252,12 +260,18 @@ impl russh::server::Handler for Connection {
         _data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        // Refused by ending the command at once with a message and exit status 1: OpenSSH exits
+        // on a failed exec request before printing anything the server sent, so a plain channel
+        // failure would leave the user with "exec request failed on channel 0" and no reason.
+        session.channel_success(channel)?;
         session.extended_data(
             channel,
             1,
             Bytes::from_static(messages::EXEC_REFUSED.as_bytes()),
         )?;
-        session.channel_failure(channel)
+        session.exit_status_request(channel, 1)?;
+        session.eof(channel)?;
+        session.close(channel)
     }
 
     async fn subsystem_request(

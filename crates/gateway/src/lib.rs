@@ -117,13 +117,13 @@ async fn serve_connection(
 ) {
     let _ = tcp.set_nodelay(true);
     let grace = shared.config.login_grace;
-    let authenticated = Arc::new(AtomicBool::new(false));
+    let settled = Arc::new(AtomicBool::new(false));
     let handler = Connection::new(
         Arc::clone(&shared),
         conn_id,
         peer,
         unauth,
-        Arc::clone(&authenticated),
+        Arc::clone(&settled),
     );
     // The version exchange happens inside run_stream: bound it by the login grace too, so a
     // client that never speaks cannot hold a connection.
@@ -148,8 +148,10 @@ async fn serve_connection(
     let result = tokio::select! {
         r = &mut running => r,
         () = tokio::time::sleep(grace) => {
-            if !authenticated.load(Ordering::SeqCst) {
-                tracing::info!(conn = conn_id, peer = %peer, "not authenticated within the login grace; disconnecting");
+            // Authenticated or not, a connection that has not opened its session by now is
+            // closed: it must not hold a session slot (or an unauthenticated place) idle.
+            if !settled.load(Ordering::SeqCst) {
+                tracing::info!(conn = conn_id, peer = %peer, "no session within the login grace; disconnecting");
                 let _ = handle
                     .disconnect(russh::Disconnect::ByApplication, "Authentication timeout".into(), String::new())
                     .await;

@@ -695,7 +695,7 @@ impl Default for FakeConsole {
     }
 }
 
-/// Reads from `stream` until `expected` bytes have arrived (or [`WAIT`] passes).
+/// Reads exactly `n` bytes from `stream`, failing after [`WAIT`].
 pub async fn read_exact_within(stream: &mut UnixStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     bounded("fake console read", stream.read_exact(&mut buf))
