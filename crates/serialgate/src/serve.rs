@@ -26,6 +26,10 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let mut gw_config = GatewayConfig::new(host_key);
     gw_config.escape = built.escape;
+    gw_config.login_grace = Duration::from_secs(cfg.ssh.login_grace_seconds);
+    gw_config.max_unauthenticated_per_ip = cfg.ssh.max_unauthenticated_per_ip;
+    gw_config.keepalive_interval = Duration::from_secs(cfg.ssh.keepalive_interval_seconds);
+    gw_config.keepalive_max = cfg.ssh.keepalive_max;
     let probe = BackendProbe {
         options: backends::ConsoleOptions {
             // A push waits for this probe: keep it short.

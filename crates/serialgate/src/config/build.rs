@@ -54,6 +54,16 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
     if cfg.throttle.burst == 0 {
         return Err(err("throttle.burst".into(), "must be at least 1".into()));
     }
+    for (key, value) in [
+        ("ssh.login_grace_seconds", cfg.ssh.login_grace_seconds),
+        ("ssh.keepalive_interval_seconds", cfg.ssh.keepalive_interval_seconds),
+        ("ssh.max_unauthenticated_per_ip", cfg.ssh.max_unauthenticated_per_ip as u64),
+        ("ssh.keepalive_max", cfg.ssh.keepalive_max as u64),
+    ] {
+        if value == 0 {
+            return Err(err(key.into(), "must be at least 1".into()));
+        }
+    }
     if cfg.api.max_body_bytes < 1024 {
         return Err(err(
             "api.max_body_bytes".into(),

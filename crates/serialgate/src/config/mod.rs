@@ -100,6 +100,35 @@ pub struct SshSection {
     /// `"none"` turns it off. Default `"~"`.
     #[serde(default = "default_escape")]
     pub escape: String,
+    /// A connection must open its session within this many seconds of connecting. Default 30.
+    #[serde(default = "default_login_grace")]
+    pub login_grace_seconds: u64,
+    /// Unauthenticated connections allowed at once from one source address. Default 64.
+    #[serde(default = "default_unauth_per_ip")]
+    pub max_unauthenticated_per_ip: usize,
+    /// Keepalive probe interval, seconds; a client that misses `keepalive_max` probes in a row
+    /// is disconnected (and its session slot released). Default 15.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_interval_seconds: u64,
+    /// Unanswered keepalive probes before disconnecting. Default 3.
+    #[serde(default = "default_keepalive_max")]
+    pub keepalive_max: usize,
+}
+
+fn default_login_grace() -> u64 {
+    30
+}
+
+fn default_unauth_per_ip() -> usize {
+    64
+}
+
+fn default_keepalive() -> u64 {
+    15
+}
+
+fn default_keepalive_max() -> usize {
+    3
 }
 
 fn default_ssh_listen() -> SocketAddr {
@@ -115,6 +144,10 @@ impl Default for SshSection {
         Self {
             listen: default_ssh_listen(),
             escape: default_escape(),
+            login_grace_seconds: default_login_grace(),
+            max_unauthenticated_per_ip: default_unauth_per_ip(),
+            keepalive_interval_seconds: default_keepalive(),
+            keepalive_max: default_keepalive_max(),
         }
     }
 }
