@@ -42,6 +42,10 @@ pub struct Grant {
     pub request_id: String,
     /// Expiry, milliseconds since the Unix epoch.
     pub expires_at_ms: u64,
+    /// Set once the grant has opened its session. A used grant opens nothing more, but it still
+    /// identifies its key until expiry, so a second client with the same key is told the slot
+    /// is busy instead of being refused like a stranger.
+    pub used: bool,
 }
 
 impl Grant {

@@ -431,6 +431,15 @@ async fn a_grant_opens_exactly_one_session_within_its_window() {
         .await
         .unwrap();
     assert_eq!(opened.grant.request_id, "req-1");
+    // A second client with the same key is told the slot is busy, not refused as a stranger.
+    assert!(matches!(
+        deny(
+            f.service
+                .open_session(&id, SerialPort::ZERO, key.key_data(), "t2")
+                .await
+        ),
+        Some(console::ops::SessionDenied::LimitExceeded(_))
+    ));
     // The grant is spent, and the slot is held.
     f.service.end_session(&opened.lease).await.unwrap();
     f.clock.advance(Duration::from_secs(31));

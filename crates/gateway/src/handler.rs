@@ -95,6 +95,33 @@ impl Connection {
         self.settled.store(true, Ordering::SeqCst);
     }
 
+    /// The lease is only renewed once the session runs; if it lapsed since authentication (and
+    /// someone else took the slot), this client must not get a second console. Renewing checks
+    /// and extends it in one step; a lost lease turns the admission into a refusal.
+    async fn confirm_lease(&mut self) {
+        let Admission::Granted(granted) = &mut self.admission else {
+            return;
+        };
+        let Some(lease) = granted.1.lease().cloned() else {
+            return;
+        };
+        match self.shared.service.renew_session(&lease).await {
+            Ok(Some(renewed)) => granted.1.update(renewed),
+            Ok(None) => {
+                tracing::info!(
+                    conn = self.conn_id,
+                    "lease lapsed before the shell request; refusing"
+                );
+                granted.1.forget();
+                self.admission = Admission::Refused(messages::SESSION_LIMIT);
+            }
+            Err(e) => {
+                tracing::warn!(conn = self.conn_id, error = %e, "cannot confirm the session lease; refusing");
+                self.admission = Admission::Refused(messages::SESSION_UNAVAILABLE);
+            }
+        }
+    }
+
     /// Starts the bridge for an authenticated, admitted connection.
     fn start_session(&mut self, channel: ChannelId, session: &Session) {
         let Admission::Granted(granted) =
@@ -235,6 +262,7 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.confirm_lease().await;
         match &self.admission {
             Admission::Granted(_) => {
                 session.channel_success(channel)?;

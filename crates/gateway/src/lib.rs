@@ -116,6 +116,16 @@ async fn serve_connection(
     unauth: limits::UnauthGuard,
 ) {
     let _ = tcp.set_nodelay(true);
+    // russh runs the connection in a task of its own that only ends when the peer closes or
+    // the socket fails. A second handle on the same socket lets the gateway end it regardless:
+    // shutting it down makes russh's reads and writes fail.
+    let (tcp, killer) = match split_killer(tcp) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(conn = conn_id, peer = %peer, error = %e, "cannot set up connection");
+            return;
+        }
+    };
     let grace = shared.config.login_grace;
     let settled = Arc::new(AtomicBool::new(false));
     let handler = Connection::new(
@@ -145,22 +155,71 @@ async fn serve_connection(
     };
     let handle = running.handle();
     tokio::pin!(running);
-    let result = tokio::select! {
-        r = &mut running => r,
-        () = tokio::time::sleep(grace) => {
-            // Authenticated or not, a connection that has not opened its session by now is
-            // closed: it must not hold a session slot (or an unauthenticated place) idle.
-            if !settled.load(Ordering::SeqCst) {
-                tracing::info!(conn = conn_id, peer = %peer, "no session within the login grace; disconnecting");
-                let _ = handle
-                    .disconnect(russh::Disconnect::ByApplication, "Authentication timeout".into(), String::new())
-                    .await;
+    let mut shutdown = shared.shutdown.clone();
+    let login_deadline = tokio::time::Instant::now() + grace;
+    let mut login_checked = false;
+    let mut shutting_down = false;
+    // When set, the socket is shut down at this instant (after a polite disconnect).
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let result = loop {
+        tokio::select! {
+            r = &mut running => break r,
+            () = tokio::time::sleep_until(login_deadline), if !login_checked => {
+                login_checked = true;
+                // Authenticated or not, a connection that has not opened its session by now is
+                // closed: it must not hold a session slot (or an unauthenticated place) idle.
+                if !settled.load(Ordering::SeqCst) {
+                    tracing::info!(conn = conn_id, peer = %peer, "no session within the login grace; disconnecting");
+                    let _ = handle
+                        .disconnect(russh::Disconnect::ByApplication, "Login grace time exceeded".into(), String::new())
+                        .await;
+                    kill_at = Some(tokio::time::Instant::now() + DISCONNECT_LINGER);
+                }
             }
-            drop(handle);
-            running.await
+            changed = shutdown.changed(), if !shutting_down => {
+                let stop = changed.is_err() || *shutdown.borrow();
+                if !stop {
+                    continue;
+                }
+                shutting_down = true;
+                // The session task says goodbye and closes its channel by itself; give it a
+                // moment, then end the connection whatever the peer does.
+                let linger = (shared.config.shutdown_grace / 2).min(DISCONNECT_LINGER);
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(linger).await;
+                    let _ = h
+                        .disconnect(russh::Disconnect::ByApplication, "serialgate is shutting down".into(), String::new())
+                        .await;
+                });
+                let at = tokio::time::Instant::now() + linger + DISCONNECT_LINGER.min(linger);
+                kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+            }
+            () = sleep_until_opt(kill_at) => {
+                tracing::debug!(conn = conn_id, peer = %peer, "closing the socket");
+                let _ = killer.shutdown(std::net::Shutdown::Both);
+                kill_at = None;
+            }
         }
     };
     if let Err(e) = result {
         tracing::debug!(conn = conn_id, peer = %peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// How long a peer gets to close after being told to disconnect.
+const DISCONNECT_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The stream for russh and a second handle on the same socket for shutting it down.
+fn split_killer(tcp: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
+    let std = tcp.into_std()?;
+    let killer = std.try_clone()?;
+    Ok((TcpStream::from_std(std)?, killer))
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

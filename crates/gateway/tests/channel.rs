@@ -10,30 +10,63 @@ use common::*;
 use console::SlotState;
 use tokio::io::AsyncReadExt as _;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn channel_requests_are_answered_and_only_a_shell_is_accepted() {
-    let gw = GatewayBuilder::new().instance(INST_A, "sim:").start().await;
+/// What a refused exec or subsystem looks like: either a channel failure, or (so OpenSSH shows
+/// the reason) success, the reason on stderr, exit status 1 and the channel closed. Never a
+/// command's output. Returns whether the channel is still open.
+async fn assert_refused(out: &mut Output, what: &str) -> bool {
+    let reply = out.reply().await;
+    let open = match reply {
+        Some(false) => true,
+        Some(true) | None => {
+            assert!(out.wait_closed(WAIT).await, "{what}: channel left open");
+            assert_eq!(out.exit_status, Some(1), "{what}: exit status");
+            false
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("not supported"),
+        "{what}: stderr {stderr:?}"
+    );
+    assert!(out.data.is_empty(), "{what}: stdout {:?}", out.all_text());
+    open
+}
+
+/// Authenticates on `instance` and opens a session channel (no pty, no shell yet).
+async fn bare_channel(gw: &Gateway, instance: &str) -> (russh::client::Handle<Client>, Output) {
     let key = random_key();
-    gw.push_ok(INST_A, &key).await;
-    let (handle, r) = gw.auth(&user(INST_A), &key).await;
+    gw.push_ok(instance, &key).await;
+    let (handle, r) = gw.auth(&user(instance), &key).await;
     assert!(r.success());
     let channel = bounded("channel open", handle.channel_open_session())
         .await
         .unwrap();
-    let mut out = Output::new(channel);
+    (handle, Output::new(channel))
+}
 
-    // exec: refused, with a reason on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_and_subsystem_are_refused_with_a_reason() {
+    let gw = GatewayBuilder::new()
+        .instance(INST_A, "sim:")
+        .instance(INST_B, "sim:")
+        .start()
+        .await;
+
+    // `ssh host uname -a`
+    let (_a, mut out) = bare_channel(&gw, INST_A).await;
     out.channel.exec(true, "uname -a").await.unwrap();
-    assert_eq!(out.reply().await, Some(false), "exec must be refused");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(stderr.contains("not supported"), "stderr: {stderr:?}");
+    assert_refused(&mut out, "exec").await;
 
-    // subsystem sftp: refused, with a reason on stderr.
-    out.stderr.clear();
+    // `sftp host`
+    let (_b, mut out) = bare_channel(&gw, INST_B).await;
     out.channel.request_subsystem(true, "sftp").await.unwrap();
-    assert_eq!(out.reply().await, Some(false), "sftp must be refused");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(stderr.contains("not supported"), "stderr: {stderr:?}");
+    assert_refused(&mut out, "subsystem sftp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_requests_are_answered_and_only_a_shell_is_accepted() {
+    let gw = GatewayBuilder::new().instance(INST_A, "sim:").start().await;
+    let (handle, mut out) = bare_channel(&gw, INST_A).await;
 
     // X11: refused.
     out.channel
@@ -54,8 +87,10 @@ async fn channel_requests_are_answered_and_only_a_shell_is_accepted() {
     assert_eq!(out.reply().await, Some(true), "shell must be accepted");
     out.expect("login: ").await;
 
-    // window-change (no reply wanted) and the session still works.
+    // window-change (no reply wanted) and env after the shell: the session still works.
     out.channel.window_change(132, 50, 0, 0).await.unwrap();
+    out.channel.set_env(true, "TZ", "UTC").await.unwrap();
+    assert_eq!(out.reply().await, Some(true), "env must be accepted");
     out.send(b"\r").await;
     out.expect("login: ").await;
 
@@ -89,17 +124,10 @@ async fn channel_requests_are_answered_and_only_a_shell_is_accepted() {
 #[tokio::test]
 async fn a_refused_exec_then_disconnect_releases_the_slot() {
     let gw = GatewayBuilder::new().instance(INST_A, "sim:").start().await;
-    let key = random_key();
-    gw.push_ok(INST_A, &key).await;
-    let (handle, r) = gw.auth(&user(INST_A), &key).await;
-    assert!(r.success());
+    let (handle, mut out) = bare_channel(&gw, INST_A).await;
     gw.assert_held(INST_A).await;
-    let channel = bounded("channel open", handle.channel_open_session())
-        .await
-        .unwrap();
-    let mut out = Output::new(channel);
     out.channel.exec(true, "reboot").await.unwrap();
-    assert_eq!(out.reply().await, Some(false));
+    assert_refused(&mut out, "exec").await;
     handle
         .disconnect(russh::Disconnect::ByApplication, "", "")
         .await

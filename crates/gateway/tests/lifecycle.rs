@@ -288,12 +288,18 @@ async fn losing_the_backend_reconnects_and_says_so() {
     assert_eq!(n, 0);
 }
 
-/// An authenticated connection that never asked for a shell does not renew its lease. Once
-/// that lease has lapsed and someone else holds the slot, a late shell request must not open a
-/// second session on the same console.
+/// An authenticated connection that has not asked for a shell yet does not renew its lease.
+/// Once that lease has lapsed and someone else holds the slot, a late shell request must not
+/// open a second session on the same console. (With `teardown_seconds = 5` the slot reads free
+/// 20 s after X authenticated — lease 15 s + teardown — while the login grace, 30 s by default,
+/// still lets X open its shell. The manual clock plays those 21 s.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lapsed_admission_cannot_open_a_second_session() {
-    let gw = GatewayBuilder::new().instance(INST_A, "sim:").start().await;
+    let gw = GatewayBuilder::new()
+        .instance(INST_A, "sim:")
+        .settings(|s| s.teardown = Duration::from_secs(5))
+        .start()
+        .await;
     let kx = random_key();
     let ky = random_key();
     gw.push_ok(INST_A, &kx).await;
@@ -301,8 +307,8 @@ async fn a_lapsed_admission_cannot_open_a_second_session() {
     assert!(r.success());
     gw.assert_held(INST_A).await;
 
-    // X idles past its lease (15 s) and the teardown (30 s); the slot reads free.
-    gw.clock.advance(Duration::from_secs(46));
+    // X idles past its lease and the teardown; the slot reads free and Y takes it.
+    gw.clock.advance(Duration::from_secs(21));
     assert_eq!(gw.slot_state(INST_A, 0).await, SlotState::Free);
     gw.push_ok(INST_A, &ky).await;
     let mut y = gw.login_ok(INST_A, &ky).await;
@@ -338,4 +344,30 @@ async fn a_lapsed_admission_cannot_open_a_second_session() {
         panic!("Y lost the slot");
     };
     assert_eq!(now, holder);
+}
+
+/// An authenticated client that never opens a shell must not sit on the slot: the login grace
+/// closes it and the slot is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticated_connection_without_a_shell_is_closed_by_the_grace() {
+    let gw = GatewayBuilder::new()
+        .instance(INST_A, "sim:")
+        .config(|c| c.login_grace = Duration::from_secs(1))
+        .start()
+        .await;
+    let key = random_key();
+    gw.push_ok(INST_A, &key).await;
+    let (handle, r) = gw.auth(&user(INST_A), &key).await;
+    assert!(r.success());
+    gw.assert_held(INST_A).await;
+    eventually(
+        "the shell-less connection is closed",
+        Duration::from_secs(5),
+        || async { handle.is_closed() },
+    )
+    .await;
+    assert!(matches!(
+        gw.wait_released(INST_A).await,
+        SlotState::TearingDown { .. }
+    ));
 }

@@ -1,7 +1,7 @@
 //! Opening and closing serial sessions: what the SSH gateway asks of the domain.
 //!
-//! A session opens when a live grant for the instance port carries exactly the offered key and
-//! the slot can be taken. Taking the slot consumes the grant: one push, one session.
+//! A session opens when a live, unused grant for the instance port carries exactly the offered
+//! key and the slot can be taken. Taking the slot spends the grant: one push, one session.
 
 use std::sync::Arc;
 
@@ -72,29 +72,40 @@ impl ConsoleService {
             port,
         };
         let now = self.now_ms();
+        let busy = |state: Result<SlotState, StoreError>| match state {
+            Ok(SlotState::TearingDown { until_ms }) => SessionDenied::LimitExceeded(format!(
+                "the previous session is being torn down for {} more seconds",
+                until_ms.saturating_sub(now).div_ceil(1000)
+            )),
+            Ok(SlotState::Held { .. }) => {
+                SessionDenied::LimitExceeded("another session is connected".to_owned())
+            }
+            // A spent grant on a free slot opens nothing: one push, one session.
+            Ok(SlotState::Free) => SessionDenied::NoGrant,
+            Err(e) => unavailable(e),
+        };
+        if grant.used {
+            return Err(busy(self.leases.state(&slot, now).await));
+        }
         let ttl = u64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(u64::MAX);
         let lease = match self.leases.acquire(&slot, holder, ttl, now).await {
             Ok(Some(lease)) => lease,
-            Ok(None) => {
-                let why = match self.leases.state(&slot, now).await {
-                    Ok(SlotState::TearingDown { until_ms }) => format!(
-                        "the previous session is being torn down for {} more seconds",
-                        until_ms.saturating_sub(now).div_ceil(1000)
-                    ),
-                    _ => "another session is connected".to_owned(),
-                };
-                return Err(SessionDenied::LimitExceeded(why));
-            }
+            Ok(None) => return Err(busy(self.leases.state(&slot, now).await)),
             Err(e) => return Err(unavailable(e)),
         };
-        // One push, one session: the grant is spent. Failing to remove it is harmless because
-        // the slot is already held, so log and go on.
+        // The slot is ours, so no new push can land for it now; marking the grant used cannot
+        // overwrite a newer one. Failing to mark it is logged: the held slot still keeps a
+        // second session out, and the grant expires within the key TTL.
+        let spent = Grant {
+            used: true,
+            ..grant.clone()
+        };
         if let Err(e) = self
             .grants
-            .take(&GrantKey::serial(instance.clone(), port), &grant.request_id)
+            .put(&GrantKey::serial(instance.clone(), port), spent)
             .await
         {
-            tracing::warn!(error = %e, "could not consume grant after opening a session");
+            tracing::warn!(error = %e, "could not mark the grant used after opening a session");
         }
         Ok(OpenedSession {
             lease,

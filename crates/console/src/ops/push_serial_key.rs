@@ -111,6 +111,7 @@ impl ConsoleService {
             principal_arn: ctx.principal.arn.clone(),
             request_id: ctx.request_id.clone(),
             expires_at_ms,
+            used: false,
         };
         self.grants
             .put(&GrantKey::serial(req.instance_id, req.port), grant)
