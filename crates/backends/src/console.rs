@@ -67,9 +67,10 @@ pub struct Console {
     pub capabilities: Capabilities,
 }
 
-/// One message from the user side to the connection task.
+/// One message from the user side to whoever serves the console (a connection task here, or
+/// an in-process provider made with [`Console::pair`]).
 #[derive(Debug)]
-pub(crate) enum Input {
+pub enum Input {
     Data(Bytes),
     Break,
 }
@@ -130,9 +131,19 @@ impl ConsoleInput {
 
 /// The connection task's ends of the two channels.
 #[derive(Debug)]
-pub(crate) struct TaskEnds {
+pub struct TaskEnds {
+    /// Bytes and BREAKs from the user.
     pub input: mpsc::Receiver<Input>,
+    /// Bytes to the user; dropping it tells the user the console is gone.
     pub output: mpsc::Sender<Bytes>,
+}
+
+impl Console {
+    /// A console served in-process: the caller gets the [`Console`] to hand out and the ends to
+    /// serve it with. Both channels are bounded by `opts.output_buffer`.
+    pub fn pair(capabilities: Capabilities, opts: &ConsoleOptions) -> (Console, TaskEnds) {
+        channels(capabilities, opts)
+    }
 }
 
 /// Creates the channels for one connection: the caller's [`Console`] and the task's ends.

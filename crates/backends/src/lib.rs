@@ -11,6 +11,7 @@
 mod console;
 mod error;
 mod exec;
+mod hub;
 mod net;
 mod sim;
 mod stream;
@@ -18,8 +19,11 @@ mod telnet;
 mod tty;
 mod uri;
 
-pub use console::{BreakError, Capabilities, Closed, Console, ConsoleInput, ConsoleOptions};
+pub use console::{
+    BreakError, Capabilities, Closed, Console, ConsoleInput, ConsoleOptions, Input, TaskEnds,
+};
 pub use error::OpenError;
+pub use hub::{Hub, HubSnapshot};
 pub use uri::{ConsoleUri, DEFAULT_BAUD, UriError};
 
 use tokio::io::{AsyncRead, AsyncWrite};

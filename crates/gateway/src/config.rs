@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use backends::ConsoleOptions;
 use russh::keys::PrivateKey;
+
+use crate::consoles::Consoles;
 
 /// Everything the SSH gateway needs besides the domain service.
 #[derive(Debug, Clone)]
@@ -30,6 +34,8 @@ pub struct GatewayConfig {
     pub reconnect_max: Duration,
     /// Console connection tuning.
     pub console: ConsoleOptions,
+    /// Where sessions get their consoles (hubs or per-session connections).
+    pub consoles: Arc<Consoles>,
     /// This node's name, recorded as the holder of the session leases it takes.
     pub node_id: String,
 }
@@ -49,6 +55,7 @@ impl GatewayConfig {
             reconnect_min: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(5),
             console: ConsoleOptions::default(),
+            consoles: Arc::new(Consoles::direct(ConsoleOptions::default())),
             node_id: default_node_id(),
         }
     }

@@ -8,6 +8,7 @@
 //! gets causes.
 
 pub mod config;
+pub mod consoles;
 pub mod escape;
 mod handler;
 pub mod host_key;
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::GatewayConfig;
+pub use consoles::Consoles;
 pub use probe::BackendProbe;
 
 use crate::handler::Connection;

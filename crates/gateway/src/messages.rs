@@ -9,6 +9,8 @@ pub const SUBSYSTEM_REFUSED: &str =
     "serialgate: subsystems (sftp, scp, ...) are not supported on a serial console.\r\n";
 pub const CONSOLE_LOST: &str =
     "\r\n[serialgate] Lost the connection to the console; reconnecting...\r\n";
+pub const INSTANCE_STOPPED: &str =
+    "\r\n[serialgate] The instance is stopped; this session waits for it to start again...\r\n";
 pub const CONSOLE_BACK: &str = "\r\n[serialgate] Console connection restored.\r\n";
 pub const NO_BREAK: &str = "\r\n[serialgate] This console cannot carry a BREAK (raw socket or command); nothing was sent.\r\n";
 pub const SHUTDOWN: &str =

@@ -12,9 +12,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backends::{BreakError, Console, ConsoleUri};
+use backends::{BreakError, Console};
 use bytes::Bytes;
+use console::InstanceState;
 use console::ops::OpenedSession;
+use console::{ConsoleService, SessionEvent, SessionPhase};
 use russh::ChannelId;
 use russh::server::Handle;
 use tokio::sync::mpsc;
@@ -103,14 +105,10 @@ impl SessionTask {
             request_id = %self.opened.grant.request_id,
             "serial session started"
         );
+        let service = &self.shared.service;
+        let event = session_event(service, &self.opened, &self.peer, SessionPhase::Started);
+        service.audit_session(&event).await;
 
-        let uri: Option<ConsoleUri> = match self.opened.instance.console.parse() {
-            Ok(u) => Some(u),
-            Err(e) => {
-                tracing::error!(instance = %instance, error = %e, "instance console URI is invalid");
-                None
-            }
-        };
         let cfg = &self.shared.config;
         let mut console: Option<Console> = None;
         let mut lost_notice_shown = false;
@@ -120,6 +118,18 @@ impl SessionTask {
         let mut to_client: Option<BoxFut<Result<(), ()>>> = None;
         let mut to_console: Option<BoxFut<ConsoleResult>> = None;
         let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
+
+        // Connect before reading any input, so that what the user typed first reaches the
+        // console instead of being dropped as typed-into-nothing.
+        match cfg.consoles.open(&self.opened.instance).await {
+            Ok(c) => console = Some(c),
+            Err(e) => {
+                tracing::warn!(conn = self.conn_id, instance = %instance, error = %e, "console unreachable at session start; reconnecting");
+                notices.push_back(Bytes::from_static(messages::CONSOLE_LOST.as_bytes()));
+                lost_notice_shown = true;
+                next_retry = Instant::now() + backoff;
+            }
+        }
 
         let end = loop {
             // Start the next write to the client: notices first, then console output.
@@ -213,12 +223,7 @@ impl SessionTask {
                     }
                 },
                 () = sleep_until(next_retry), if console.is_none() => {
-                    let Some(uri) = &uri else {
-                        next_retry = Instant::now() + Duration::from_secs(3600);
-                        notices.push_back(Bytes::from_static(messages::CONSOLE_LOST.as_bytes()));
-                        continue;
-                    };
-                    match backends::open(uri, &cfg.console).await {
+                    match cfg.consoles.open(&self.opened.instance).await {
                         Ok(c) => {
                             if lost_notice_shown {
                                 notices.push_back(Bytes::from_static(messages::CONSOLE_BACK.as_bytes()));
@@ -230,7 +235,12 @@ impl SessionTask {
                         Err(e) => {
                             if !lost_notice_shown {
                                 tracing::warn!(conn = self.conn_id, instance = %instance, error = %e, "console unreachable; reconnecting");
-                                notices.push_back(Bytes::from_static(messages::CONSOLE_LOST.as_bytes()));
+                                let stopped = matches!(
+                                    self.opened.instance.state(),
+                                    InstanceState::Stopped | InstanceState::Stopping
+                                );
+                                let text = if stopped { messages::INSTANCE_STOPPED } else { messages::CONSOLE_LOST };
+                                notices.push_back(Bytes::from_static(text.as_bytes()));
                                 lost_notice_shown = true;
                             }
                             next_retry = Instant::now() + backoff;
@@ -279,6 +289,35 @@ impl SessionTask {
             bytes_out,
             "serial session ended"
         );
+        let phase = SessionPhase::Ended {
+            reason: end.as_str(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            bytes_in,
+            bytes_out,
+        };
+        let service = &self.shared.service;
+        let event = session_event(service, &self.opened, &self.peer, phase);
+        service.audit_session(&event).await;
+    }
+}
+
+/// The audit record of a session's start or end.
+fn session_event(
+    service: &ConsoleService,
+    opened: &OpenedSession,
+    peer: &str,
+    phase: SessionPhase,
+) -> SessionEvent {
+    SessionEvent {
+        time_ms: service.clock().now_ms(),
+        session_id: opened.lease.holder.clone(),
+        request_id: opened.grant.request_id.clone(),
+        principal_arn: opened.grant.principal_arn.clone(),
+        source_ip: peer.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()),
+        instance_id: opened.instance.id.to_string(),
+        target: format!("port{}", opened.lease.slot.port),
+        key_fingerprint: opened.grant.key.fingerprint().to_owned(),
+        phase,
     }
 }
 

@@ -1,0 +1,273 @@
+//! A console that stays connected whether or not anyone is attached: it keeps the latest output
+//! (the console history `GetConsoleOutput` serves) and lends the line to one user at a time.
+//!
+//! Consoles such as QEMU's telnet socket accept a single client, and output produced while
+//! nobody watches would otherwise be lost, so the hub owns the only connection. While nobody is
+//! attached the output only feeds the history and is never held up; while someone is attached,
+//! a slow reader slows the console down (one chunk in flight, as in the gateway) rather than
+//! losing bytes.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::console::{BreakError, Capabilities, Console, ConsoleOptions, Input, TaskEnds};
+use crate::error::OpenError;
+use crate::uri::ConsoleUri;
+
+/// Reconnect backoff bounds while the console is unreachable.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The kept output of a hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSnapshot {
+    /// The latest output, at most the history size.
+    pub bytes: Vec<u8>,
+    /// When the last byte arrived, ms since the Unix epoch; 0 if none yet.
+    pub updated_ms: u64,
+}
+
+#[derive(Debug)]
+struct History {
+    buf: VecDeque<u8>,
+    cap: usize,
+    updated_ms: u64,
+}
+
+impl History {
+    fn push(&mut self, data: &[u8]) {
+        let data = if data.len() > self.cap {
+            &data[data.len() - self.cap..]
+        } else {
+            data
+        };
+        let overflow = (self.buf.len() + data.len()).saturating_sub(self.cap);
+        self.buf.drain(..overflow);
+        self.buf.extend(data);
+        self.updated_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    }
+}
+
+type AttachReply = oneshot::Sender<Result<Console, OpenError>>;
+
+/// A permanently connected console. Cheap to clone; the connection task ends when every clone
+/// is dropped.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    history: Arc<Mutex<History>>,
+    attach_tx: mpsc::Sender<AttachReply>,
+    /// Total bytes received since the hub started; watchers learn that the console is alive.
+    activity: watch::Receiver<u64>,
+    connected: watch::Receiver<bool>,
+}
+
+impl Hub {
+    /// Starts a hub for `uri`, keeping `history_bytes` of output. Must be called within a tokio
+    /// runtime.
+    pub fn start(uri: ConsoleUri, opts: ConsoleOptions, history_bytes: usize) -> Hub {
+        let history = Arc::new(Mutex::new(History {
+            buf: VecDeque::with_capacity(history_bytes.min(64 * 1024)),
+            cap: history_bytes.max(1),
+            updated_ms: 0,
+        }));
+        let (attach_tx, attach_rx) = mpsc::channel(4);
+        let (activity_tx, activity) = watch::channel(0u64);
+        let (connected_tx, connected) = watch::channel(false);
+        let task = HubTask {
+            uri,
+            opts,
+            history: Arc::clone(&history),
+            attach_rx,
+            activity: activity_tx,
+            connected: connected_tx,
+            total: 0,
+        };
+        tokio::spawn(task.run());
+        Hub {
+            history,
+            attach_tx,
+            activity,
+            connected,
+        }
+    }
+
+    /// The kept output.
+    pub fn snapshot(&self) -> HubSnapshot {
+        let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        HubSnapshot {
+            bytes: h.buf.iter().copied().collect(),
+            updated_ms: h.updated_ms,
+        }
+    }
+
+    /// Whether the console is connected right now.
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Total bytes received so far; `changed()` on the receiver wakes on new output.
+    pub fn activity(&self) -> watch::Receiver<u64> {
+        self.activity.clone()
+    }
+
+    /// Lends the console to a user. A previous attachment is detached (its output ends). Fails
+    /// when the console is not connected right now.
+    pub async fn attach(&self) -> Result<Console, OpenError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || OpenError::Unusable {
+            uri: "hub".to_owned(),
+            reason: "console hub stopped".to_owned(),
+        };
+        self.attach_tx.send(tx).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+struct HubTask {
+    uri: ConsoleUri,
+    opts: ConsoleOptions,
+    history: Arc<Mutex<History>>,
+    attach_rx: mpsc::Receiver<AttachReply>,
+    activity: watch::Sender<u64>,
+    connected: watch::Sender<bool>,
+    total: u64,
+}
+
+impl HubTask {
+    async fn run(mut self) {
+        let mut backoff = RETRY_MIN;
+        loop {
+            match crate::open(&self.uri, &self.opts).await {
+                Ok(console) => {
+                    backoff = RETRY_MIN;
+                    let _ = self.connected.send(true);
+                    let keep_going = self.serve(console).await;
+                    let _ = self.connected.send(false);
+                    if !keep_going {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(console = %self.uri, error = %e, "hub: console unreachable")
+                }
+            }
+            // Refuse attachments while disconnected; wait for the next try.
+            let retry = tokio::time::sleep(backoff);
+            tokio::pin!(retry);
+            loop {
+                tokio::select! {
+                    () = &mut retry => break,
+                    req = self.attach_rx.recv() => match req {
+                        Some(reply) => {
+                            let _ = reply.send(Err(OpenError::Unusable {
+                                uri: self.uri.to_string(),
+                                reason: "console not connected".to_owned(),
+                            }));
+                        }
+                        None => return,
+                    },
+                }
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// Serves one connection until it ends. Returns false when every `Hub` handle is gone.
+    async fn serve(&mut self, mut console: Console) -> bool {
+        let caps: Capabilities = console.capabilities;
+        let mut user: Option<TaskEnds> = None;
+        let mut to_user: Option<BoxFut<bool>> = None;
+        let mut to_console: Option<BoxFut<bool>> = None;
+        loop {
+            tokio::select! {
+                req = self.attach_rx.recv() => match req {
+                    Some(reply) => {
+                        // The newest user wins; the old one sees its output end.
+                        drop(to_user.take());
+                        let (c, ends) = Console::pair(caps, &self.opts);
+                        user = Some(ends);
+                        let _ = reply.send(Ok(c));
+                    }
+                    None => return false,
+                },
+                ok = async { match to_user.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_user.is_some() => {
+                    to_user = None;
+                    if !ok {
+                        user = None;
+                    }
+                }
+                ok = async { match to_console.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_console.is_some() => {
+                    to_console = None;
+                    if !ok {
+                        return true;
+                    }
+                }
+                out = console.output.recv(), if to_user.is_none() => match out {
+                    Some(bytes) => {
+                        self.history
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(&bytes);
+                        self.total += bytes.len() as u64;
+                        let _ = self.activity.send(self.total);
+                        if let Some(u) = &user {
+                            let tx = u.output.clone();
+                            to_user = Some(Box::pin(async move { tx.send(bytes).await.is_ok() }));
+                        }
+                    }
+                    // The console went away; the attached user sees its output end.
+                    None => return true,
+                },
+                req = recv_user(&mut user), if to_console.is_none() => match req {
+                    Some(Input::Data(d)) => {
+                        let input = console.input.clone();
+                        to_console = Some(Box::pin(async move { input.write(d).await.is_ok() }));
+                    }
+                    Some(Input::Break) => {
+                        let input = console.input.clone();
+                        to_console = Some(Box::pin(async move {
+                            !matches!(input.send_break().await, Err(BreakError::Closed))
+                        }));
+                    }
+                    None => user = None,
+                },
+            }
+        }
+    }
+}
+
+async fn recv_user(user: &mut Option<TaskEnds>) -> Option<Input> {
+    match user {
+        Some(u) => u.input.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_the_latest_bytes() {
+        let mut h = History {
+            buf: VecDeque::new(),
+            cap: 8,
+            updated_ms: 0,
+        };
+        h.push(b"abcdef");
+        h.push(b"ghij");
+        assert_eq!(h.buf.iter().copied().collect::<Vec<_>>(), b"cdefghij");
+        h.push(b"0123456789");
+        assert_eq!(h.buf.iter().copied().collect::<Vec<_>>(), b"23456789");
+        assert!(h.updated_ms > 0);
+    }
+}

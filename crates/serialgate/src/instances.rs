@@ -1,0 +1,60 @@
+//! Instance state at startup: what `state.db` remembers (account switches, states set by EC2
+//! calls) over what the configuration says, and the VMs serialgate runs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use console::{InstanceState, Registry};
+use gateway::Consoles;
+use statedb::StateDb;
+use vm::{Machine, Supervisor};
+
+use crate::config::VmDef;
+
+/// Opens `state_dir/state.db` and applies what it remembers to `registry`.
+pub fn restore(registry: &Registry, state_dir: &Path) -> Result<StateDb, console::StoreError> {
+    let db = StateDb::open(state_dir)?;
+    let saved = db.load()?;
+    for account in registry.accounts() {
+        if let Some(on) = saved.accounts.get(account.id.as_str()) {
+            account.set_serial_console_access(*on);
+        }
+    }
+    for instance in registry.instances() {
+        if let Some(state) = saved.instances.get(instance.id.as_str()) {
+            instance.set_state(*state);
+        }
+    }
+    Ok(db)
+}
+
+/// One supervised VM per managed instance. VMs whose (remembered or configured) state is
+/// running or pending are started; the others are marked stopped until `StartInstances`.
+pub async fn start_vms(
+    registry: &Registry,
+    vms: Vec<VmDef>,
+    consoles: &Consoles,
+) -> Result<Arc<Supervisor>, String> {
+    let mut supervisor = Supervisor::new();
+    let mut to_start = Vec::new();
+    for def in vms {
+        let Some(instance) = registry.instance(&def.id).cloned() else {
+            continue;
+        };
+        let activity = consoles.hub(&def.id).map(|h| h.activity());
+        let wanted = instance.state();
+        instance.set_state(InstanceState::Stopped);
+        let machine = Machine::spawn(Arc::clone(&instance), def.spec, def.paths, activity);
+        if matches!(wanted, InstanceState::Running | InstanceState::Pending) {
+            to_start.push((def.id.clone(), machine.clone()));
+        }
+        supervisor.add(def.id, machine);
+    }
+    for (id, machine) in to_start {
+        machine
+            .start()
+            .await
+            .map_err(|e| format!("instance {id}: {e}"))?;
+    }
+    Ok(Arc::new(supervisor))
+}

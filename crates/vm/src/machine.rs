@@ -1,0 +1,246 @@
+//! One managed VM: a task that owns the QEMU process and derives the instance's EC2 state from
+//! what it sees (process alive, console output, exit).
+//!
+//! States: `pending` from start until the console prints something, then `running`;
+//! `stopping` from a stop request until the process is gone, then `stopped`. The process is
+//! started without a shell, under `setpriv --pdeathsig KILL` so that it dies with serialgate
+//! even when serialgate is killed outright, and with `kill_on_drop` as a second guard.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use console::{Instance, InstanceState};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::qmp;
+use crate::spec::{QemuSpec, VmPaths};
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+#[derive(Debug)]
+enum Cmd {
+    Start(Reply),
+    Stop { force: bool, reply: Reply },
+    Reboot(Reply),
+    Shutdown(Reply),
+}
+
+/// A handle on one VM's task.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl Machine {
+    /// Starts the task (not the VM). `activity` counts console bytes (the console hub's).
+    pub fn spawn(
+        instance: Arc<Instance>,
+        spec: QemuSpec,
+        paths: VmPaths,
+        activity: Option<watch::Receiver<u64>>,
+    ) -> Machine {
+        let (tx, rx) = mpsc::channel(8);
+        let task = MachineTask {
+            instance,
+            spec,
+            paths,
+            activity,
+            child: None,
+            stop_deadline: None,
+        };
+        tokio::spawn(task.run(rx));
+        Machine { tx }
+    }
+
+    async fn ask(&self, make: impl FnOnce(Reply) -> Cmd) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| "VM task stopped".to_owned())?;
+        rx.await.map_err(|_| "VM task stopped".to_owned())?
+    }
+
+    pub async fn start(&self) -> Result<(), String> {
+        self.ask(Cmd::Start).await
+    }
+
+    pub async fn stop(&self, force: bool) -> Result<(), String> {
+        self.ask(|reply| Cmd::Stop { force, reply }).await
+    }
+
+    pub async fn reboot(&self) -> Result<(), String> {
+        self.ask(Cmd::Reboot).await
+    }
+
+    /// Stops the VM cleanly (QMP `quit`), killing it if it does not go; returns when it is gone.
+    pub async fn shutdown(&self) -> Result<(), String> {
+        self.ask(Cmd::Shutdown).await
+    }
+}
+
+struct MachineTask {
+    instance: Arc<Instance>,
+    spec: QemuSpec,
+    paths: VmPaths,
+    activity: Option<watch::Receiver<u64>>,
+    child: Option<Child>,
+    stop_deadline: Option<Instant>,
+}
+
+impl MachineTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        loop {
+            let pending = self.instance.state() == InstanceState::Pending;
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Cmd::Start(reply)) => { let _ = reply.send(self.start()); }
+                    Some(Cmd::Stop { force, reply }) => { let _ = reply.send(self.stop(force).await); }
+                    Some(Cmd::Reboot(reply)) => { let _ = reply.send(self.reboot().await); }
+                    Some(Cmd::Shutdown(reply)) => {
+                        self.shutdown().await;
+                        let _ = reply.send(Ok(()));
+                    }
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+                status = wait_child(&mut self.child) => {
+                    tracing::info!(instance = %self.instance.id, ?status, "VM process exited");
+                    self.child = None;
+                    self.stop_deadline = None;
+                    self.instance.set_state(InstanceState::Stopped);
+                }
+                () = watch_activity(&mut self.activity), if pending && self.child.is_some() => {
+                    tracing::info!(instance = %self.instance.id, "console output seen; instance running");
+                    self.instance.set_state(InstanceState::Running);
+                }
+                () = sleep_until_opt(self.stop_deadline) => {
+                    tracing::warn!(instance = %self.instance.id, "VM did not stop in time; killing it");
+                    self.stop_deadline = None;
+                    if let Some(c) = self.child.as_mut() {
+                        let _ = c.start_kill();
+                    }
+                }
+            }
+        }
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.paths.dir)
+            .map_err(|e| format!("{}: {e}", self.paths.dir.display()))?;
+        // Stale sockets from a previous run would make QEMU fail to bind.
+        for p in [&self.paths.serial, &self.paths.qmp] {
+            let _ = std::fs::remove_file(p);
+        }
+        let log = std::fs::File::create(&self.paths.log)
+            .map_err(|e| format!("{}: {e}", self.paths.log.display()))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", self.paths.log.display()))?;
+        // Only output from now on makes the instance running.
+        if let Some(a) = self.activity.as_mut() {
+            a.mark_unchanged();
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.arg("--pdeathsig")
+            .arg("KILL")
+            .arg("--")
+            .arg(&self.spec.binary)
+            .args(self.spec.args(&self.paths))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| {
+            format!(
+                "cannot start {} (through setpriv): {e}",
+                self.spec.binary.display()
+            )
+        })?;
+        tracing::info!(instance = %self.instance.id, pid = ?child.id(), accel = self.spec.accel.as_str(), "VM started");
+        self.child = Some(child);
+        self.instance.set_state(InstanceState::Pending);
+        Ok(())
+    }
+
+    async fn stop(&mut self, force: bool) -> Result<(), String> {
+        let Some(child) = self.child.as_mut() else {
+            self.instance.set_state(InstanceState::Stopped);
+            return Ok(());
+        };
+        self.instance.set_state(InstanceState::Stopping);
+        if force {
+            let _ = child.start_kill();
+            return Ok(());
+        }
+        // ACPI power button: a guest that handles it shuts down cleanly; one that does not is
+        // killed when the stop timeout runs out.
+        if let Err(e) = qmp::execute(&self.paths.qmp, "system_powerdown").await {
+            tracing::warn!(instance = %self.instance.id, error = %e, "powerdown request failed; killing");
+            let _ = child.start_kill();
+            return Ok(());
+        }
+        self.stop_deadline =
+            Some(Instant::now() + Duration::from_secs(self.spec.stop_timeout_secs));
+        Ok(())
+    }
+
+    async fn reboot(&mut self) -> Result<(), String> {
+        if self.child.is_none() {
+            return Err("the instance is not running".to_owned());
+        }
+        // A hardware reset: the serial socket (and any session on it) stays connected and
+        // shows the guest booting again.
+        qmp::execute(&self.paths.qmp, "system_reset")
+            .await
+            .map(|_| ())
+    }
+
+    async fn shutdown(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = qmp::execute(&self.paths.qmp, "quit").await;
+        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        tracing::info!(instance = %self.instance.id, "VM stopped for shutdown");
+    }
+}
+
+async fn wait_child(child: &mut Option<Child>) -> std::io::Result<std::process::ExitStatus> {
+    match child {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn watch_activity(activity: &mut Option<watch::Receiver<u64>>) {
+    match activity {
+        Some(a) => {
+            if a.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,168 @@
+//! What a managed instance runs: `[instances.qemu]`, turned into a QEMU command line.
+
+use std::path::{Path, PathBuf};
+
+/// CPU acceleration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Software emulation: works everywhere.
+    Tcg,
+    /// Hardware virtualisation.
+    Kvm,
+}
+
+impl Accel {
+    /// KVM when `/dev/kvm` can be opened and the CPU advertises virtualisation (`vmx`/`svm`);
+    /// TCG otherwise. A `/dev/kvm` without those flags (nested setups) hangs guests, so the
+    /// device alone is not enough.
+    pub fn detect() -> Accel {
+        let dev_ok = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok();
+        let flags_ok = std::fs::read_to_string("/proc/cpuinfo")
+            .map(|c| {
+                c.lines()
+                    .filter(|l| l.starts_with("flags"))
+                    .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
+            })
+            .unwrap_or(false);
+        if dev_ok && flags_ok {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        }
+    }
+}
+
+/// A VM definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuSpec {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// A disk image attached as a virtio drive.
+    pub disk: Option<PathBuf>,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    /// Kernel command line; `console=ttyS0` is what makes the serial console useful.
+    pub append: String,
+    pub accel: Accel,
+    /// How long a clean stop (ACPI power button) may take before the VM is killed.
+    pub stop_timeout_secs: u64,
+    /// The `qemu-system-x86_64` to run.
+    pub binary: PathBuf,
+}
+
+/// Where a VM's sockets live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmPaths {
+    pub dir: PathBuf,
+    pub serial: PathBuf,
+    pub qmp: PathBuf,
+    pub log: PathBuf,
+}
+
+impl VmPaths {
+    pub fn new(state_dir: &Path, instance: &str) -> Self {
+        let dir = state_dir.join("vm").join(instance);
+        Self {
+            serial: dir.join("ttyS0.sock"),
+            qmp: dir.join("qmp.sock"),
+            log: dir.join("qemu.log"),
+            dir,
+        }
+    }
+
+    /// The console URI sessions and the hub use: a telnet-mode unix socket, so a BREAK reaches
+    /// the guest as `IAC BREAK`.
+    pub fn console_uri(&self) -> String {
+        format!("unix+telnet:{}", self.serial.display())
+    }
+}
+
+impl QemuSpec {
+    /// The argument vector (without the binary). No shell is involved anywhere.
+    pub fn args(&self, paths: &VmPaths) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-accel".into(),
+            self.accel.as_str().into(),
+            "-machine".into(),
+            "pc".into(),
+            "-m".into(),
+            self.memory_mib.to_string(),
+            "-smp".into(),
+            self.cpus.to_string(),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-display".into(),
+            "none".into(),
+            "-monitor".into(),
+            "none".into(),
+            "-kernel".into(),
+            self.kernel.display().to_string(),
+            "-append".into(),
+            self.append.clone(),
+            // ttyS0 on a telnet-mode unix socket: BREAK travels as IAC BREAK.
+            "-chardev".into(),
+            format!(
+                "socket,id=s0,path={},server=on,wait=off,telnet=on",
+                paths.serial.display()
+            ),
+            "-serial".into(),
+            "chardev:s0".into(),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", paths.qmp.display()),
+        ];
+        if self.accel == Accel::Kvm {
+            a.extend(["-cpu".into(), "host".into()]);
+        }
+        if let Some(initrd) = &self.initrd {
+            a.extend(["-initrd".into(), initrd.display().to_string()]);
+        }
+        if let Some(disk) = &self.disk {
+            a.extend([
+                "-drive".into(),
+                format!("file={},if=virtio,format=raw", disk.display()),
+            ]);
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line() {
+        let spec = QemuSpec {
+            kernel: "/k".into(),
+            initrd: Some("/i".into()),
+            disk: None,
+            memory_mib: 256,
+            cpus: 1,
+            append: "console=ttyS0".into(),
+            accel: Accel::Tcg,
+            stop_timeout_secs: 10,
+            binary: "qemu-system-x86_64".into(),
+        };
+        let paths = VmPaths::new(Path::new("/s"), "i-1");
+        let args = spec.args(&paths);
+        let joined = args.join(" ");
+        assert!(joined.contains("-accel tcg"));
+        assert!(
+            joined.contains("socket,id=s0,path=/s/vm/i-1/ttyS0.sock,server=on,wait=off,telnet=on")
+        );
+        assert!(joined.contains("-initrd /i"));
+        assert!(!joined.contains("-cpu host"));
+        assert_eq!(paths.console_uri(), "unix+telnet:/s/vm/i-1/ttyS0.sock");
+    }
+}

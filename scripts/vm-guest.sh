@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Prepares a small bootable Linux guest from Debian packages and prints the directory holding
+# it: `vmlinuz` (the Debian cloud kernel, fetched with apt-get download and unpacked with
+# dpkg-deb) and `initramfs.cpio.gz` (busybox-static, a getty on ttyS0, kernel.sysrq=1,
+# root password "root"). Cached: a second run only prints the directory.
+#
+#   SERIALGATE_VM_CACHE   cache directory (default ~/.cache/serialgate/vm)
+#   VM_KERNEL_PKG         linux-image-cloud-amd64 (default) or linux-image-amd64
+set -euo pipefail
+
+cache=${SERIALGATE_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serialgate/vm}
+kpkg=${VM_KERNEL_PKG:-linux-image-cloud-amd64}
+apt_opts=(-o DPkg::Lock::Timeout=300 -o Acquire::Retries=3 -o APT::Sandbox::User=root)
+log() { printf '[vm-guest] %s\n' "$*" >&2; }
+mkdir -p "$cache/debs"
+
+updated=0
+apt_update() {
+  if [ $updated = 0 ]; then
+    apt-get "${apt_opts[@]}" update -qq >&2 || log "apt-get update failed (continuing with the lists we have)"
+    updated=1
+  fi
+}
+
+# Downloads a package's .deb once and prints its path.
+fetch() {
+  local f
+  f=$(ls "$cache/debs/$1"_*.deb 2>/dev/null | head -1 || true)
+  if [ -z "$f" ]; then
+    apt-cache show "$1" >/dev/null 2>&1 || apt_update
+    (cd "$cache/debs" && apt-get "${apt_opts[@]}" -qq download "$1" >&2)
+    f=$(ls "$cache/debs/$1"_*.deb | head -1)
+  fi
+  echo "$f"
+}
+
+if [ ! -s "$cache/vmlinuz" ]; then
+  apt-cache depends "$kpkg" >/dev/null 2>&1 || apt_update
+  # The meta package depends on the versioned one, e.g. linux-image-6.1.0-56-cloud-amd64.
+  real=$(apt-cache depends "$kpkg" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$real" ] || { log "cannot resolve $kpkg to a kernel package"; exit 1; }
+  deb=$(fetch "$real")
+  tmp=$(mktemp -d "$cache/kernel.XXXXXX")
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
+  mv "$tmp"/boot/vmlinuz-* "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
+  rm -rf "$tmp"
+  log "kernel from $real"
+fi
+
+if [ ! -x "$cache/busybox" ]; then
+  deb=$(fetch busybox-static)
+  dpkg-deb --fsys-tarfile "$deb" | tar -xO ./bin/busybox > "$cache/busybox.tmp"
+  chmod 755 "$cache/busybox.tmp" && mv "$cache/busybox.tmp" "$cache/busybox"
+fi
+
+# Rebuilt when this script changes, so the guest follows it.
+if [ ! -s "$cache/initramfs.cpio.gz" ] || [ "$0" -nt "$cache/initramfs.cpio.gz" ]; then
+  command -v cpio >/dev/null || { log "cpio is missing (apt-get install cpio)"; exit 1; }
+  root=$(mktemp -d "$cache/root.XXXXXX")
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root}
+  cp "$cache/busybox" "$root/bin/busybox"
+  for applet in $("$cache/busybox" --list-full); do
+    [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+  done
+  cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+echo 1 > /proc/sys/kernel/sysrq
+hostname serialgate-vm
+exec /sbin/init
+INIT
+  chmod 755 "$root/init"
+  cat > "$root/etc/inittab" <<'TAB'
+ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100
+::ctrlaltdel:/sbin/reboot
+::shutdown:/bin/umount -a -r
+TAB
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+  echo "root:$("$cache/busybox" mkpasswd -m sha512 root serialgate):19000:0:99999:7:::" > "$root/etc/shadow"
+  chmod 600 "$root/etc/shadow"
+  echo 'root:x:0:' > "$root/etc/group"
+  printf 'serialgate test VM (login: root, password: root)\n\n' > "$root/etc/issue"
+  echo 'export PS1="\\h# "' > "$root/etc/profile"
+  (cd "$root" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet) | gzip -9 > "$cache/initramfs.tmp"
+  mv "$cache/initramfs.tmp" "$cache/initramfs.cpio.gz"
+  rm -rf "$root"
+  log "initramfs built"
+fi
+
+echo "$cache"
