@@ -88,6 +88,7 @@ impl Hub {
             activity: activity_tx,
             connected: connected_tx,
             total: 0,
+            resume_from: None,
         };
         tokio::spawn(task.run());
         Hub {
@@ -140,6 +141,10 @@ struct HubTask {
     activity: watch::Sender<u64>,
     connected: watch::Sender<bool>,
     total: u64,
+    /// Set when the console went away under an attached user: the byte count at that moment.
+    /// The next attachment first gets what arrived since, so a session that reattaches after
+    /// the console comes back (a VM starting again) misses none of the boot.
+    resume_from: Option<u64>,
 }
 
 impl HubTask {
@@ -194,6 +199,13 @@ impl HubTask {
                         // The newest user wins; the old one sees its output end.
                         drop(to_user.take());
                         let (c, ends) = Console::pair(caps, &self.opts);
+                        if let Some(from) = self.resume_from.take() {
+                            let backlog = self.backlog_since(from);
+                            if !backlog.is_empty() {
+                                let tx = ends.output.clone();
+                                to_user = Some(Box::pin(async move { tx.send(backlog).await.is_ok() }));
+                            }
+                        }
                         user = Some(ends);
                         let _ = reply.send(Ok(c));
                     }
@@ -208,6 +220,9 @@ impl HubTask {
                 ok = async { match to_console.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_console.is_some() => {
                     to_console = None;
                     if !ok {
+                        if user.is_some() {
+                            self.resume_from = Some(self.total);
+                        }
                         return true;
                     }
                 }
@@ -225,7 +240,12 @@ impl HubTask {
                         }
                     }
                     // The console went away; the attached user sees its output end.
-                    None => return true,
+                    None => {
+                        if user.is_some() {
+                            self.resume_from = Some(self.total);
+                        }
+                        return true;
+                    }
                 },
                 req = recv_user(&mut user), if to_console.is_none() => match req {
                     Some(Input::Data(d)) => {
@@ -242,6 +262,18 @@ impl HubTask {
                 },
             }
         }
+    }
+}
+
+impl HubTask {
+    /// The output received since byte count `from`, as far as the history still holds it.
+    fn backlog_since(&self, from: u64) -> bytes::Bytes {
+        let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let n = usize::try_from(self.total.saturating_sub(from))
+            .unwrap_or(usize::MAX)
+            .min(h.buf.len());
+        let start = h.buf.len() - n;
+        bytes::Bytes::from(h.buf.range(start..).copied().collect::<Vec<u8>>())
     }
 }
 

@@ -115,6 +115,8 @@ pub(crate) async fn pump<L: Line, C: Codec>(
     // Encoded bytes waiting to be written; bounded because reading (the source of telnet
     // replies) pauses above `wire_limit` and user input is encoded a slice at a time.
     let mut wire = BytesMut::new();
+    // When bytes last went out; a BREAK waits for them to settle (see the Break arm).
+    let mut last_write = tokio::time::Instant::now() - BREAK_SETTLE;
     let wire_limit = 2 * read_chunk;
     // The rest of the user message being encoded.
     let mut unencoded = Bytes::new();
@@ -156,6 +158,7 @@ pub(crate) async fn pump<L: Line, C: Codec>(
                 Io::Read(Err(e)) => ending = Some(End::Failed("read", e)),
                 Io::Wrote(Ok(0)) => ending = Some(End::Failed("write", io::ErrorKind::WriteZero.into())),
                 Io::Wrote(Ok(n)) => {
+                    last_write = tokio::time::Instant::now();
                     wire.advance(n.min(wire.len()));
                     if wire.is_empty() {
                         // Drop the allocation so an idle connection holds no write buffer.
@@ -172,7 +175,17 @@ pub(crate) async fn pump<L: Line, C: Codec>(
                     encode_slice(&mut codec, &mut unencoded, &mut wire, read_chunk);
                 }
                 Some(Input::Break) => match codec.break_sequence() {
-                    Some(sequence) => wire.extend_from_slice(sequence),
+                    Some(sequence) => {
+                        // A UART that still holds the bytes typed just before (QEMU's 16550
+                        // FIFO, say) can pin the break on one of them instead of the NUL it
+                        // queues for it, so the guest sees a stray character and no BREAK. Give
+                        // the far end a moment to drain what was just written.
+                        let settle = BREAK_SETTLE.saturating_sub(last_write.elapsed());
+                        if !settle.is_zero() {
+                            tokio::time::sleep(settle).await;
+                        }
+                        wire.extend_from_slice(sequence);
+                    }
                     None => {
                         if let Err(e) = line.hard_break().await {
                             ending = Some(End::Failed("break", e));
@@ -183,6 +196,9 @@ pub(crate) async fn pump<L: Line, C: Codec>(
         }
     }
 }
+
+/// How long a BREAK waits after the last bytes written.
+const BREAK_SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// Moves up to `max` user bytes from `unencoded` into `wire`, so a large paste is encoded (and
 /// buffered) a slice at a time.

@@ -1,8 +1,11 @@
 //! `serialgate`: the command line. Thin: parse arguments, load configuration, call the libraries.
 
+mod audit_cmd;
 mod cli;
 mod config;
+mod instances;
 mod serve;
+mod stores;
 
 use std::process::ExitCode;
 

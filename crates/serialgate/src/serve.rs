@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use api::ApiState;
 use console::ConsoleService;
-use gateway::{BackendProbe, GatewayConfig};
+use gateway::GatewayConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::{ServeArgs, load_config};
 use crate::config;
+use crate::instances;
+use crate::stores::Stores;
 
 pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (mut cfg, origin) = load_config(args.config.as_ref())?;
@@ -21,8 +23,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(a) = args.ssh_listen {
         cfg.ssh.listen = a;
     }
-    let built = config::build(&cfg, &origin)?;
+    // The state directory first: a configured one this user cannot write falls back to the
+    // per-user one, and everything below (VM sockets, state.db) must agree on it.
     let (state_dir, host_key) = host_key(&cfg)?;
+    cfg.state_dir = Some(state_dir.clone());
+    let mut built = config::build(&cfg, &origin)?;
+    let state_db = instances::restore(&built.registry, &state_dir)
+        .map_err(|e| format!("state database in {}: {e}", state_dir.display()))?;
 
     let mut gw_config = GatewayConfig::new(host_key);
     gw_config.escape = built.escape;
@@ -30,17 +37,39 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     gw_config.max_unauthenticated_per_ip = cfg.ssh.max_unauthenticated_per_ip;
     gw_config.keepalive_interval = Duration::from_secs(cfg.ssh.keepalive_interval_seconds);
     gw_config.keepalive_max = cfg.ssh.keepalive_max;
-    let probe = BackendProbe {
-        options: backends::ConsoleOptions {
-            // A push waits for this probe: keep it short.
+    // One connection per console, kept open between sessions: it feeds GetConsoleOutput and
+    // answers the push-time reachability check without connecting a second time.
+    let consoles = Arc::new(gateway::Consoles::with_hubs(
+        &built.registry,
+        backends::ConsoleOptions {
+            // A session start waits for this: keep it short.
             connect_timeout: Duration::from_secs(2),
             ..gw_config.console.clone()
         },
-    };
+    ));
+    gw_config.consoles = Arc::clone(&consoles);
+    let supervisor =
+        instances::start_vms(&built.registry, std::mem::take(&mut built.vms), &consoles).await?;
+    let stores = Stores::open(
+        &cfg,
+        &state_dir,
+        &gw_config.node_id,
+        &built.settings,
+        built.throttle,
+    )?;
     let service = Arc::new(
-        ConsoleService::new(built.registry, built.settings, built.throttle)
-            .with_probe(Arc::new(probe)),
+        stores
+            .install(ConsoleService::new(
+                built.registry,
+                built.settings,
+                built.throttle,
+            ))
+            .with_probe(Arc::clone(&consoles) as Arc<dyn console::ConsoleProbe>)
+            .with_history(consoles)
+            .with_control(Arc::clone(&supervisor) as Arc<dyn console::control::InstanceControl>)
+            .with_persistence(Arc::new(state_db)),
     );
+    stores.check().await;
     let mut state = ApiState::new(Arc::clone(&service), built.credentials);
     state.body_limit = cfg.api.max_body_bytes;
 
@@ -61,6 +90,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         config = %origin,
         region = %cfg.region,
         state_dir = %state_dir.display(),
+        stores = %stores.description,
         host_key = %gateway::host_key::fingerprint(&gw_config.host_key),
         "serialgate {} ready: API http://{api_addr}, SSH {ssh_addr}",
         env!("CARGO_PKG_VERSION")
@@ -86,6 +116,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let _ = stop_tx.send(true);
     let (api_result, ssh_result) = tokio::join!(api, ssh);
     purger.abort();
+    // Sessions are gone; now the VMs (a clean quit, then kill).
+    supervisor.shutdown().await;
     tracing::info!("serialgate stopped");
     api_result
         .map_err(|e| format!("API server task failed: {e}"))?

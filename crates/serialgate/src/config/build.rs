@@ -18,6 +18,8 @@ use super::{Config, ConfigError};
 /// Everything `serve` needs from the configuration.
 #[derive(Debug)]
 pub struct Built {
+    /// Instances that are VMs serialgate runs.
+    pub vms: Vec<VmDef>,
     /// The in-band escape byte, `None` when turned off.
     pub escape: Option<u8>,
     pub registry: Registry,
@@ -51,13 +53,47 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             "must be a positive number".into(),
         ));
     }
+    if cfg.store.lease_seconds < 3 {
+        return Err(err(
+            "store.lease_seconds".into(),
+            "must be at least 3 (leases are renewed every third of it)".into(),
+        ));
+    }
+    if cfg.store.timeout_ms == 0 {
+        return Err(err("store.timeout_ms".into(), "must be at least 1".into()));
+    }
+    if let Some(url) = &cfg.store.redis
+        && !(url.starts_with("redis://")
+            || url.starts_with("redis+unix://")
+            || url.starts_with("unix://"))
+    {
+        return Err(err(
+            "store.redis".into(),
+            "must be a redis:// URL, e.g. redis://127.0.0.1:6379/0".into(),
+        ));
+    }
+    if let Some(url) = &cfg.audit.postgres
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        return Err(err(
+            "audit.postgres".into(),
+            "must be a postgres:// URL, e.g. postgres://serialgate@127.0.0.1:5432/serialgate"
+                .into(),
+        ));
+    }
     if cfg.throttle.burst == 0 {
         return Err(err("throttle.burst".into(), "must be at least 1".into()));
     }
     for (key, value) in [
         ("ssh.login_grace_seconds", cfg.ssh.login_grace_seconds),
-        ("ssh.keepalive_interval_seconds", cfg.ssh.keepalive_interval_seconds),
-        ("ssh.max_unauthenticated_per_ip", cfg.ssh.max_unauthenticated_per_ip as u64),
+        (
+            "ssh.keepalive_interval_seconds",
+            cfg.ssh.keepalive_interval_seconds,
+        ),
+        (
+            "ssh.max_unauthenticated_per_ip",
+            cfg.ssh.max_unauthenticated_per_ip as u64,
+        ),
         ("ssh.keepalive_max", cfg.ssh.keepalive_max as u64),
     ] {
         if value == 0 {
@@ -152,17 +188,15 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             };
             let mut actions = Vec::new();
             for (k, name) in c.actions.iter().enumerate() {
-                actions.push(match name.trim_start_matches("ec2-instance-connect:") {
-                    "SendSerialConsoleSSHPublicKey" => Action::SendSerialConsoleSSHPublicKey,
-                    "SendSSHPublicKey" => Action::SendSSHPublicKey,
-                    "*" => continue,
-                    other => {
-                        return Err(err(
-                            format!("{key}.actions[{k}]"),
-                            format!("unknown action {other:?}; use SendSerialConsoleSSHPublicKey or SendSSHPublicKey"),
-                        ));
-                    }
-                });
+                if name == "*" {
+                    continue;
+                }
+                actions.push(Action::from_iam_name(name).ok_or_else(|| {
+                    err(
+                        format!("{key}.actions[{k}]"),
+                        format!("unknown action {name:?}; use SendSerialConsoleSSHPublicKey, SendSSHPublicKey or an EC2 action such as ec2:StartInstances"),
+                    )
+                })?);
             }
             entries.push(CredentialEntry {
                 access_key_id: c.access_key_id.clone(),
@@ -180,6 +214,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
     }
 
     let mut instance_ids = HashSet::new();
+    let mut vms = Vec::new();
     for (i, inst) in cfg.instances.iter().enumerate() {
         let key = format!("instances[{i}]");
         let id = InstanceId::parse(&inst.id).map_err(|p| err(format!("{key}.id"), p))?;
@@ -218,9 +253,37 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             .unwrap_or_else(|| format!("{}a", cfg.region));
         let az = AvailabilityZone::parse(&az_text)
             .map_err(|p| err(format!("{key}.availability_zone"), p))?;
-        if let Err(e) = inst.console.parse::<backends::ConsoleUri>() {
-            return Err(err(format!("{key}.console"), e.to_string()));
-        }
+        let console = match (&inst.console, &inst.qemu) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    key,
+                    "give either console or [instances.qemu], not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(err(
+                    format!("{key}.console"),
+                    "missing; give a console URI (e.g. \"sim:\" or \"unix:/path\") or an [instances.qemu] section".into(),
+                ));
+            }
+            (Some(uri), None) => {
+                if let Err(e) = uri.parse::<backends::ConsoleUri>() {
+                    return Err(err(format!("{key}.console"), e.to_string()));
+                }
+                uri.clone()
+            }
+            (None, Some(q)) => {
+                let spec = qemu_spec(q, &format!("{key}.qemu")).map_err(|(k, p)| err(k, p))?;
+                let paths = vm::VmPaths::new(&cfg.state_dir(), id.as_str());
+                let uri = paths.console_uri();
+                vms.push(VmDef {
+                    id: id.clone(),
+                    spec,
+                    paths,
+                });
+                uri
+            }
+        };
         registry.add_instance(Instance::new(
             id,
             account,
@@ -228,7 +291,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             az,
             inst.tags.clone(),
             inst.unsupported_bios,
-            inst.console.clone(),
+            console,
             state,
         ));
     }
@@ -238,7 +301,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         key_ttl: Duration::from_secs(cfg.keys.ttl_seconds),
         teardown: Duration::from_secs(cfg.sessions.teardown_seconds),
         max_session: Duration::from_secs(cfg.sessions.max_duration_seconds),
-        ..Settings::default()
+        lease_ttl: Duration::from_secs(cfg.store.lease_seconds),
     };
     let escape = match cfg.ssh.escape.as_str() {
         "none" => None,
@@ -253,6 +316,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         },
     };
     Ok(Built {
+        vms,
         escape,
         registry,
         credentials: Credentials::new(entries),
@@ -261,6 +325,63 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             rate_per_second: cfg.throttle.rate_per_second,
             burst: cfg.throttle.burst,
         },
+    })
+}
+
+/// A managed instance's VM.
+#[derive(Debug, Clone)]
+pub struct VmDef {
+    pub id: InstanceId,
+    pub spec: vm::QemuSpec,
+    pub paths: vm::VmPaths,
+}
+
+/// Validates `[instances.qemu]`; errors are (key, problem).
+fn qemu_spec(q: &super::QemuConfig, key: &str) -> Result<vm::QemuSpec, (String, String)> {
+    let must_exist = |name: &str, p: &std::path::Path| {
+        if p.is_file() {
+            Ok(())
+        } else {
+            Err((
+                format!("{key}.{name}"),
+                format!("{} does not exist or is not a file", p.display()),
+            ))
+        }
+    };
+    must_exist("kernel", &q.kernel)?;
+    if let Some(i) = &q.initrd {
+        must_exist("initrd", i)?;
+    }
+    if let Some(d) = &q.disk {
+        must_exist("disk", d)?;
+    }
+    if !(16..=1_048_576).contains(&q.memory_mib) {
+        return Err((format!("{key}.memory_mib"), "must be between 16 and 1048576".into()));
+    }
+    if !(1..=256).contains(&q.cpus) {
+        return Err((format!("{key}.cpus"), "must be between 1 and 256".into()));
+    }
+    let accel = match q.accel.as_str() {
+        "auto" => vm::Accel::detect(),
+        "tcg" => vm::Accel::Tcg,
+        "kvm" => vm::Accel::Kvm,
+        other => {
+            return Err((
+                format!("{key}.accel"),
+                format!("{other:?} is not one of \"auto\", \"tcg\", \"kvm\""),
+            ));
+        }
+    };
+    Ok(vm::QemuSpec {
+        kernel: q.kernel.clone(),
+        initrd: q.initrd.clone(),
+        disk: q.disk.clone(),
+        memory_mib: q.memory_mib,
+        cpus: q.cpus,
+        append: q.append.clone(),
+        accel,
+        stop_timeout_secs: q.stop_timeout_seconds,
+        binary: q.binary.clone(),
     })
 }
 
@@ -302,6 +423,7 @@ mod tests {
         let id = InstanceId::parse("i-0123456789abcdef0").unwrap();
         let inst = b.registry.instance(&id).unwrap();
         assert_eq!(inst.console, "unix:/run/vm1/ttyS0.sock");
+        assert!(b.vms.is_empty());
         assert_eq!(inst.availability_zone.as_str(), "us-east-1a");
     }
 
@@ -318,6 +440,12 @@ teardown_seconds = 7
 [throttle]
 rate_per_second = 1.5
 burst = 3
+[store]
+redis = "redis://127.0.0.1:6379/0"
+lease_seconds = 9
+timeout_ms = 500
+[audit]
+postgres = "postgres://serialgate@127.0.0.1:5432/serialgate"
 [[accounts]]
 id = "111122223333"
 [[accounts.credentials]]
@@ -337,6 +465,7 @@ console = "sim:"
         assert_eq!(b.settings.key_ttl, Duration::from_secs(5));
         assert_eq!(b.settings.max_session, Duration::from_secs(120));
         assert_eq!(b.settings.teardown, Duration::from_secs(7));
+        assert_eq!(b.settings.lease_ttl, Duration::from_secs(9));
         assert_eq!(b.throttle.burst, 3);
         assert!((b.throttle.rate_per_second - 1.5).abs() < f64::EPSILON);
         let inst = b
@@ -385,6 +514,10 @@ console = "sim:"
                 "instances[0].console",
             ),
             ("[ssh]\nescape = \"ab\"", "ssh.escape"),
+            ("[store]\nlease_seconds = 2", "store.lease_seconds"),
+            ("[store]\ntimeout_ms = 0", "store.timeout_ms"),
+            ("[store]\nredis = \"localhost:6379\"", "store.redis"),
+            ("[audit]\npostgres = \"mysql://x\"", "audit.postgres"),
         ];
         for (text, expected) in cases {
             let e = build_str(text)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use build::build;
+pub use build::{VmDef, build};
 
 /// The configuration `serialgate serve` runs with when given no `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -48,6 +48,10 @@ pub struct Config {
     pub sessions: SessionsSection,
     #[serde(default)]
     pub throttle: ThrottleSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub audit: AuditSection,
     /// AWS accounts and their credentials.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
@@ -231,6 +235,54 @@ impl Default for ThrottleSection {
     }
 }
 
+/// `[store]`: where grants, session slots, throttle buckets and account switches live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Redis shared by every node of a cluster, `redis://[:PASSWORD@]HOST:PORT/DB`. Default:
+    /// none, i.e. embedded in-memory stores (one node).
+    #[serde(default)]
+    pub redis: Option<String>,
+    /// Session lease time, seconds: a node renews its sessions' leases every third of it, and
+    /// the slot of a node that died frees this long (plus `teardown_seconds`) after its last
+    /// renewal. Default 15.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+    /// Bound on every Redis call, milliseconds; a call that takes longer fails (the API answers
+    /// with an error instead of waiting). Default 2000.
+    #[serde(default = "default_store_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_lease_seconds() -> u64 {
+    15
+}
+
+fn default_store_timeout_ms() -> u64 {
+    2000
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            redis: None,
+            lease_seconds: default_lease_seconds(),
+            timeout_ms: default_store_timeout_ms(),
+        }
+    }
+}
+
+/// `[audit]`: the durable record of API calls and SSH sessions (`serialgate audit` reads it).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// PostgreSQL that every node writes to, `postgres://USER[:PASSWORD]@HOST:PORT/DB` (no TLS:
+    /// keep it on loopback or a private network). Default: none, i.e. SQLite in
+    /// `state_dir/audit.db`.
+    #[serde(default)]
+    pub postgres: Option<String>,
+}
+
 /// `[[accounts]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,8 +339,11 @@ pub struct InstanceConfig {
     #[serde(default = "default_state")]
     pub state: String,
     /// Console backend URI: `unix:PATH`, `tcp:HOST:PORT`, `telnet:HOST:PORT`,
-    /// `unix+telnet:PATH`, `tty:/dev/ttyS1?baud=115200`, `exec:COMMAND`, `sim:`. Required.
-    pub console: String,
+    /// `unix+telnet:PATH`, `tty:/dev/ttyS1?baud=115200`, `exec:COMMAND`, `sim:`. Required
+    /// unless the instance is a VM serialgate runs (`[instances.qemu]`).
+    pub console: Option<String>,
+    /// A QEMU VM serialgate runs as this instance; its state follows the real machine.
+    pub qemu: Option<QemuConfig>,
     /// Availability Zone. Default: the region followed by `a`.
     pub availability_zone: Option<String>,
     /// EC2 tags.
@@ -297,6 +352,60 @@ pub struct InstanceConfig {
     /// Marks firmware without serial console support (SerialConsoleSessionUnsupportedException).
     #[serde(default)]
     pub unsupported_bios: bool,
+}
+
+/// `[instances.qemu]`: a VM serialgate starts, supervises and stops.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuConfig {
+    /// Kernel image (`-kernel`). Required.
+    pub kernel: PathBuf,
+    /// Initial ramdisk (`-initrd`).
+    pub initrd: Option<PathBuf>,
+    /// Raw disk image, attached as a virtio drive.
+    pub disk: Option<PathBuf>,
+    /// Memory, MiB. Default 256.
+    #[serde(default = "default_memory")]
+    pub memory_mib: u32,
+    /// Virtual CPUs. Default 1.
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+    /// Kernel command line. Default `console=ttyS0 panic=-1`.
+    #[serde(default = "default_append")]
+    pub append: String,
+    /// `tcg` (software emulation), `kvm`, or `auto`: KVM when it is usable, else TCG. Default auto.
+    #[serde(default = "default_accel")]
+    pub accel: String,
+    /// Seconds a clean stop (ACPI power button) may take before the VM is killed. Default 30.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout_seconds: u64,
+    /// The QEMU binary. Default `qemu-system-x86_64` (from PATH).
+    #[serde(default = "default_qemu_binary")]
+    pub binary: PathBuf,
+}
+
+fn default_memory() -> u32 {
+    256
+}
+
+fn default_cpus() -> u32 {
+    1
+}
+
+fn default_append() -> String {
+    "console=ttyS0 panic=-1".to_owned()
+}
+
+fn default_accel() -> String {
+    "auto".to_owned()
+}
+
+fn default_stop_timeout() -> u64 {
+    30
+}
+
+fn default_qemu_binary() -> PathBuf {
+    PathBuf::from("qemu-system-x86_64")
 }
 
 fn default_instance_type() -> String {
