@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Benchmarks of the SSH gateway (crates/bench-ssh), all against one console: a unix-socket echo
-# server (`bench-ssh console`) that writes "ok\r\n" on connect and echoes every byte.
+# server (`bench-ssh console`) that prints a banner on connect, echoes every byte, and answers
+# ENQ (0x05) with "ok\r\n".
 #
 #   1. Session-open rate: TCP connect -> first console byte (handshake, auth, channel, pty, shell,
-#      first byte), SESSIONS one at a time and PARALLEL workers x PER_WORKER, serialgate against
-#      OpenSSH's sshd (Debian's openssh-server, started here on a loopback port with
-#      `ForceCommand socat - UNIX-CONNECT:<console>`), same russh client, kex curve25519-sha256
-#      on both. serialgate's key push precedes each open and is not timed.
+#      then the first keystroke, ENQ, and the console's answer: the same event whether the server
+#      connects to the console per session, as sshd + socat does, or keeps it connected, as
+#      serialgate's console hubs do), SESSIONS one at a time and PARALLEL workers x PER_WORKER,
+#      serialgate against OpenSSH's sshd (Debian's openssh-server, started here on a loopback
+#      port with `ForceCommand socat - UNIX-CONNECT:<console>`), same russh client, kex
+#      curve25519-sha256 on both. serialgate's key push precedes each open and is not timed.
 #   2. Keystroke echo round trip: 1 byte out, its echo back, ECHO_N times, through a serialgate
 #      session and directly on the console socket (and through sshd + socat for reference).
 #   3. Memory per idle connected session: a fresh serialgate, IDLE_SESSIONS keys pushed, VmRSS
 #      read, IDLE_SESSIONS sessions opened (IDLE_CONCURRENCY at a time) and left idle, VmRSS read
-#      again; (after - before) / IDLE_SESSIONS. The client is a separate process.
+#      again; (after - before) / IDLE_SESSIONS. The client is a separate process. Also: what each
+#      configured instance costs at rest (against a serialgate with one instance), and whether a
+#      second round of sessions grows the process again (a leak would).
 #
-# Usage: scripts/bench-ssh.sh            (as root, or with sudo available to install sshd)
+# Usage: scripts/bench-ssh.sh            (as root: sshd is installed if missing and run as root)
 # Environment:
 #   SESSIONS=200          sessions opened one at a time, per server
 #   PARALLEL=16           parallel workers
@@ -27,6 +32,17 @@
 #   SETTLE_MS=2000        idle time before the memory is read
 #   SERIALGATE_LOG=info   serialgate's log filter (info: every session is logged, as in production)
 #   SKIP_BUILD=1          do not run cargo build
+#   KEEP_WORK=1           keep the temporary directory (configs, server logs) and print its path
+#   TMPDIR=/tmp           where the temporary directory goes, serialgate's state_dir with it: its
+#                         audit.db is written with fsync (SQLite, synchronous=FULL) at every push
+#                         and session start/end; TMPDIR=/dev/shm (tmpfs) takes the disk out
+#
+# About sshd: it runs the ForceCommand through root's shell; `SetEnv SHLVL=1` keeps Debian's bash
+# from sourcing ~/.bashrc (root's may be slow), so sshd is measured, not the dotfiles. sshd keeps
+# Nagle on until a session turns interactive, so on Linux loopback its channel-open confirmation
+# waits ~40 ms for the client's delayed ACK: that stall is part of sshd's open latency (OpenSSH's
+# own client sees it too). The "cpu ms" column (server CPU per session) is free of such timers.
+# About 40 s with the default sizes on 2 CPUs, plus the build.
 #
 # Targets (printed, not asserted): serialgate opens sessions at >= sshd's rate; the gateway adds
 # < 1 ms to the p99 echo round trip; an idle session costs the gateway < 64 KiB.
@@ -63,21 +79,16 @@ done
 
 # --- tools ---------------------------------------------------------------------------------------
 
-SUDO=""
-if [[ "$(id -u)" != 0 ]]; then
-    command -v sudo >/dev/null 2>&1 || die "run as root (sshd is started as root for the comparison)"
-    SUDO="sudo"
-fi
+[[ "$(id -u)" == 0 ]] || die "run as root: sshd must run as root to log a user in (and it is installed with apt-get)"
 if [[ ! -x /usr/sbin/sshd ]] || ! command -v socat >/dev/null 2>&1 || ! command -v ssh-keygen >/dev/null 2>&1; then
     echo "bench-ssh: installing openssh-server and socat (Debian packages)" >&2
-    if ! $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends openssh-server socat >/dev/null; then
-        $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null
-        $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends openssh-server socat >/dev/null
+    if ! apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends openssh-server socat >/dev/null; then
+        apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null
+        apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends openssh-server socat >/dev/null
     fi
 fi
 [[ -x /usr/sbin/sshd ]] || die "/usr/sbin/sshd is still missing"
 command -v socat >/dev/null 2>&1 || die "socat is still missing"
-[[ "$(id -u)" == 0 ]] || die "run as root: sshd must run as root to log users in"
 
 # File descriptors: serialgate holds two per session (client TCP, console socket), the client
 # and the console one each.
@@ -108,7 +119,11 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$WORK"
+    if [[ "${KEEP_WORK:-}" == 1 ]]; then
+        echo "bench-ssh: kept $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -164,15 +179,25 @@ done
 "$SERIALGATE" host-key --config "$WORK/serialgate.toml" --public-key-only >"$WORK/serialgate_host_key.pub"
 
 SG_PID=""
-start_serialgate() { # log file
+start_serialgate() { # config log
     SERIALGATE_LOG="${SERIALGATE_LOG:-info}" NO_COLOR=1 \
-        "$SERIALGATE" serve --config "$WORK/serialgate.toml" </dev/null >"$1" 2>&1 &
+        "$SERIALGATE" serve --config "$1" </dev/null >"$2" 2>&1 &
     SG_PID=$!
     PIDS+=("$SG_PID")
-    wait_ready serialgate "$SG_PID" "$SSH_PORT" "$1" "ready"
-    wait_ready serialgate "$SG_PID" "$API_PORT" "$1"
+    wait_ready serialgate "$SG_PID" "$SSH_PORT" "$2" "ready"
+    wait_ready serialgate "$SG_PID" "$API_PORT" "$2"
 }
-start_serialgate "$WORK/serialgate.log"
+
+# The baseline for benchmark 3: serialgate at rest with a single instance.
+"$BENCH" config --instances 1 --console "$CONSOLE_SOCK" \
+    --api-listen "127.0.0.1:$API_PORT" --ssh-listen "127.0.0.1:$SSH_PORT" \
+    --state-dir "$WORK/state-baseline" >"$WORK/serialgate-baseline.toml"
+start_serialgate "$WORK/serialgate-baseline.toml" "$WORK/serialgate-baseline.log"
+sleep 1
+BASELINE_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SG_PID/status")
+stop_server "$SG_PID"
+
+start_serialgate "$WORK/serialgate.toml" "$WORK/serialgate.log"
 
 # --- sshd ----------------------------------------------------------------------------------------
 
@@ -201,6 +226,10 @@ X11Forwarding no
 # randomly drop some of them.
 MaxStartups 200
 ForceCommand socat - UNIX-CONNECT:$CONSOLE_SOCK
+# sshd runs the command with the user's shell; Debian's bash, started by sshd, sources ~/.bashrc
+# (root's may be slow: pyenv, nvm, ...) unless it is a nested shell. SHLVL=1 makes it one, so
+# the figures measure sshd, not this machine's dotfiles.
+SetEnv SHLVL=1
 EOF
 /usr/sbin/sshd -t -f "$WORK/sshd/sshd_config" || die "sshd rejects its configuration ($WORK/sshd/sshd_config)"
 /usr/sbin/sshd -D -e -f "$WORK/sshd/sshd_config" </dev/null >"$WORK/sshd.log" 2>&1 &
@@ -221,7 +250,7 @@ echo
 
 "$BENCH" open-rate "${GATEWAY_ARGS[@]}" "${SSHD_ARGS[@]}" \
     --sessions "$SESSIONS" --parallel "$PARALLEL" --per-worker "$PER_WORKER" \
-    --warmup "$WARMUP" --pty "$PTY_FLAG" | tee "$WORK/open-rate.out" | grep -v '^SUMMARY '
+    --warmup "$WARMUP" --pty "$PTY_FLAG" --gateway-pid "$SG_PID" --sshd-pid "$SSHD_PID" | tee "$WORK/open-rate.out" | grep -v '^SUMMARY '
 
 "$BENCH" echo "${GATEWAY_ARGS[@]}" "${SSHD_ARGS[@]}" --console "$CONSOLE_SOCK" \
     --n "$ECHO_N" | tee "$WORK/echo.out" | grep -v '^SUMMARY '
@@ -230,9 +259,9 @@ echo
 
 stop_server "$SSHD_PID"
 stop_server "$SG_PID"
-start_serialgate "$WORK/serialgate-idle.log"
+start_serialgate "$WORK/serialgate.toml" "$WORK/serialgate-idle.log"
 "$BENCH" idle "${GATEWAY_ARGS[@]}" --pid "$SG_PID" --sessions "$IDLE_SESSIONS" \
-    --concurrency "$IDLE_CONCURRENCY" --settle-ms "$SETTLE_MS" | tee "$WORK/idle.out" | grep -v '^SUMMARY '
+    --concurrency "$IDLE_CONCURRENCY" --settle-ms "$SETTLE_MS" --baseline-rss-kib "$BASELINE_RSS" | tee "$WORK/idle.out" | grep -v '^SUMMARY '
 
 # --- summary -------------------------------------------------------------------------------------
 
@@ -244,6 +273,7 @@ for f in "$WORK/serialgate.log" "$WORK/serialgate-idle.log"; do
     fi
 done
 
-echo "== summary (pty: $([[ "$PTY" == 1 ]] && echo yes || echo no); $(nproc) CPUs; $((SECONDS - STARTED_AT)) s including the build)"
+[[ "${SKIP_BUILD:-}" == 1 ]] && BUILT="build skipped" || BUILT="build included"
+echo "== summary (pty: $([[ "$PTY" == 1 ]] && echo yes || echo no); $(nproc) CPUs; script took $((SECONDS - STARTED_AT)) s, $BUILT)"
 printf '%-36s %14s %22s %14s  %s\n' "" "serialgate" "reference" "ratio/direct" "target"
 cat "$WORK/open-rate.out" "$WORK/echo.out" "$WORK/idle.out" | sed -n 's/^SUMMARY //p'

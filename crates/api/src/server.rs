@@ -17,6 +17,7 @@ use console::service::RequestContext;
 use sigv4::{RequestParts, SigErrorKind, Verifier};
 
 use crate::credentials::Credentials;
+use crate::ec2::{self, Ec2Api};
 use crate::error::{ApiError, ErrorCode};
 use crate::health::health;
 use crate::ops;
@@ -35,21 +36,25 @@ pub struct ApiState {
     pub credentials: Credentials,
     pub verifier: Verifier,
     pub body_limit: usize,
+    /// The EC2 Query front door on the same listener (its own `ec2` verifier).
+    pub(crate) ec2: Ec2Api,
 }
 
 impl ApiState {
-    /// State for `service`, verifying signatures for service `ec2-instance-connect` in the
-    /// service's region.
+    /// State for `service`, verifying signatures for service `ec2-instance-connect` (AWS JSON)
+    /// and `ec2` (EC2 Query) in the service's region.
     pub fn new(service: Arc<ConsoleService>, credentials: Credentials) -> Self {
         // Every SDK signs the target; requiring it stops a signature being replayed against
         // another operation.
         let verifier = Verifier::new("ec2-instance-connect", &service.settings().region)
             .require_signed_header(axum::http::HeaderName::from_static("x-amz-target"));
+        let ec2 = Ec2Api::new(&service);
         Self {
             service,
             credentials,
             verifier,
             body_limit: DEFAULT_BODY_LIMIT,
+            ec2,
         }
     }
 }
@@ -83,6 +88,10 @@ pub async fn serve(
 
 async fn handle_aws_json(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    // EC2 Query shares `POST /`; its errors must be XML from the first check on.
+    if ec2::is_query_request(req.headers()) {
+        return ec2::handle(&state, &request_id, req).await;
+    }
     match process(&state, &request_id, req).await {
         Ok(resp) => resp,
         Err(e) => e.with_request_id(&request_id).into_response(),
@@ -129,7 +138,7 @@ async fn process(state: &ApiState, request_id: &str, req: Request) -> Result<Res
 
 /// Reads the whole body, refusing more than `limit` bytes (by header first, then by count) and
 /// clients that stall.
-async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     headers: &axum::http::HeaderMap,
     limit: usize,

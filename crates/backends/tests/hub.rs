@@ -67,7 +67,10 @@ async fn keeps_history_lends_the_line_and_reconnects() {
     // Output that arrived before the user reattached is not lost to it: it lost the console
     // mid-session, so the new attachment starts with what came since.
     conn.write_all(b"early boot ").await.unwrap();
-    wait_for("early output in history", || hub.snapshot().bytes.ends_with(b"boot ")).await;
+    wait_for("early output in history", || {
+        hub.snapshot().bytes.ends_with(b"boot ")
+    })
+    .await;
     let mut third = hub.attach().await.unwrap();
     conn.write_all(b"back").await.unwrap();
     let got = read_until(&mut third.output, b"back").await;

@@ -119,6 +119,12 @@ pub struct OpenRateArgs {
     /// Request a pty before the shell (as an interactive `ssh` does).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub pty: bool,
+    /// serialgate's process id: its CPU time per session is reported.
+    #[arg(long)]
+    pub gateway_pid: Option<u32>,
+    /// sshd's (listener) process id: its CPU time and its reaped children's per session.
+    #[arg(long)]
+    pub sshd_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +169,12 @@ pub struct IdleArgs {
     /// Wait after the last session opened before reading the memory, milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub settle_ms: u64,
+    /// VmRSS of a serialgate at rest with `--baseline-instances` instances, KiB: the difference
+    /// to this one at rest is what each further configured instance costs.
+    #[arg(long)]
+    pub baseline_rss_kib: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    pub baseline_instances: usize,
 }
 
 pub async fn run_bench(command: Command) -> Res<()> {

@@ -1,6 +1,7 @@
 //! Benchmark 2, keystroke echo round trip: over an open session, send one byte and wait for its
 //! echo, N times; the same directly on the console's unix socket. The difference is what the
 //! gateway adds to every keystroke. With `--sshd`, the same through sshd + socat, for reference.
+//! The paths take turns, one round trip each, so background noise hits them alike.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use tokio::net::UnixStream;
 use crate::Res;
 use crate::cli::EchoArgs;
 use crate::config::{instance_id, username};
-use crate::console::BANNER_MARK;
+use crate::console::{ANSWER, ENQ};
 use crate::open_rate::verdict;
 use crate::push::Pusher;
 use crate::ssh::{self, ClientKey, Endpoint};
@@ -33,26 +34,49 @@ pub async fn run(args: EchoArgs) -> Res<()> {
     // The last instance: the open-rate benchmark has long finished with it.
     let idx = g.instances.saturating_sub(1);
     pusher.push(&instance_id(idx)).await?;
-    let mut session = ssh::open(&gateway, &username(idx), &key, false).await?;
-    let mut via_gateway = over_channel(&mut session.channel, args.warmup, args.n).await?;
-    session.close().await;
-
-    let mut direct = over_unix(&args.console, args.warmup, args.n).await?;
-
-    let mut via_sshd = match (&args.sshd, &args.sshd_host_key) {
+    let mut gw_session = ssh::open(&gateway, &username(idx), &key, false).await?;
+    let mut direct_conn = direct(&args.console).await?;
+    let mut sshd_session = match (&args.sshd, &args.sshd_host_key) {
         (Some(addr), Some(hk)) => {
             let ep = Endpoint::new("sshd", *addr, hk)?;
             // No pty: a pty in canonical mode would hold the byte until a newline.
-            let mut s = ssh::open(&ep, &args.sshd_user, &key, false).await?;
-            let r = over_channel(&mut s.channel, args.warmup, args.n).await?;
-            s.close().await;
-            Some(r)
+            Some(ssh::open(&ep, &args.sshd_user, &key, false).await?)
         }
         _ => None,
     };
 
+    // Interleaved, one round trip on each path in turn, so that whatever else the machine does
+    // meanwhile hits every path alike.
+    let mut via_gateway = Samples::with_capacity(args.n);
+    let mut direct = Samples::with_capacity(args.n);
+    let mut via_sshd = sshd_session
+        .as_ref()
+        .map(|_| Samples::with_capacity(args.n));
+    for i in 0..args.warmup + args.n {
+        let b = keystroke(i);
+        let measured = i >= args.warmup;
+        let t = over_channel(&mut gw_session.channel, b, i).await?;
+        if measured {
+            via_gateway.push(t);
+        }
+        let t = over_unix(&mut direct_conn, b, i).await?;
+        if measured {
+            direct.push(t);
+        }
+        if let (Some(s), Some(samples)) = (sshd_session.as_mut(), via_sshd.as_mut()) {
+            let t = over_channel(&mut s.channel, b, i).await?;
+            if measured {
+                samples.push(t);
+            }
+        }
+    }
+    gw_session.close().await;
+    if let Some(s) = sshd_session {
+        s.close().await;
+    }
+
     println!(
-        "== 2. keystroke echo round trip: 1 byte out, its echo back, {} times ({} unmeasured first)",
+        "== 2. keystroke echo round trip: 1 byte out, its echo back, {} times per path, paths interleaved ({} unmeasured first)",
         args.n, args.warmup
     );
     println!(
@@ -114,64 +138,60 @@ pub async fn run(args: EchoArgs) -> Res<()> {
     Ok(())
 }
 
-/// Round trips over an SSH session channel whose banner has been read.
-async fn over_channel(channel: &mut russh::Channel<Msg>, warmup: usize, n: usize) -> Res<Samples> {
-    let mut samples = Samples::with_capacity(n);
-    for i in 0..warmup + n {
-        let b = keystroke(i);
-        let t0 = Instant::now();
-        channel.data_bytes(vec![b]).await?;
-        tokio::time::timeout(ROUND_TRIP_TIMEOUT, async {
-            loop {
-                match channel.wait().await {
-                    Some(ChannelMsg::Data { data }) => {
-                        if data.contains(&b) {
-                            return Ok(());
-                        }
+/// One round trip over an SSH session channel whose first keystroke has been answered.
+async fn over_channel(channel: &mut russh::Channel<Msg>, b: u8, i: usize) -> Res<Duration> {
+    let t0 = Instant::now();
+    channel.data_bytes(vec![b]).await?;
+    tokio::time::timeout(ROUND_TRIP_TIMEOUT, async {
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    if data.contains(&b) {
+                        return Ok(());
                     }
-                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                        return Err("the session closed during the echo benchmark");
-                    }
-                    Some(_) => {}
                 }
+                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                    return Err("the session closed during the echo benchmark");
+                }
+                Some(_) => {}
             }
-        })
-        .await
-        .map_err(|_| format!("no echo of keystroke {i} within {ROUND_TRIP_TIMEOUT:?}"))??;
-        if i >= warmup {
-            samples.push(t0.elapsed());
         }
-    }
-    Ok(samples)
+    })
+    .await
+    .map_err(|_| format!("no echo of keystroke {i} within {ROUND_TRIP_TIMEOUT:?}"))??;
+    Ok(t0.elapsed())
 }
 
-/// Round trips directly on the console socket.
-async fn over_unix(path: &std::path::Path, warmup: usize, n: usize) -> Res<Samples> {
+/// A direct connection to the console, past its banner and the answer to a first keystroke.
+async fn direct(path: &std::path::Path) -> Res<UnixStream> {
     let mut s = UnixStream::connect(path)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+    // As a session starts: a keystroke (ENQ alone: no pty here), then the console's answer.
+    s.write_all(&[ENQ]).await?;
     let mut seen = Vec::new();
     let mut buf = [0u8; 64];
-    while !seen.windows(BANNER_MARK.len()).any(|w| w == BANNER_MARK) {
+    while !seen.ends_with(ANSWER) {
         let n = tokio::time::timeout(ROUND_TRIP_TIMEOUT, s.read(&mut buf)).await??;
         if n == 0 {
-            return Err("the console closed before its banner".into());
+            return Err("the console closed before answering".into());
         }
         seen.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
-    let mut samples = Samples::with_capacity(n);
+    Ok(s)
+}
+
+/// One round trip directly on the console socket.
+async fn over_unix(s: &mut UnixStream, b: u8, i: usize) -> Res<Duration> {
     let mut one = [0u8; 1];
-    for i in 0..warmup + n {
-        let b = keystroke(i);
-        let t0 = Instant::now();
-        s.write_all(&[b]).await?;
-        tokio::time::timeout(ROUND_TRIP_TIMEOUT, s.read_exact(&mut one)).await??;
-        if one[0] != b {
-            return Err(format!("the console echoed {:?} for {:?}", one[0], b).into());
-        }
-        if i >= warmup {
-            samples.push(t0.elapsed());
-        }
+    let t0 = Instant::now();
+    s.write_all(&[b]).await?;
+    tokio::time::timeout(ROUND_TRIP_TIMEOUT, s.read_exact(&mut one))
+        .await
+        .map_err(|_| format!("no direct echo of keystroke {i} within {ROUND_TRIP_TIMEOUT:?}"))??;
+    let elapsed = t0.elapsed();
+    if one[0] != b {
+        return Err(format!("the console echoed {:?} for {:?}", one[0], b).into());
     }
-    Ok(samples)
+    Ok(elapsed)
 }

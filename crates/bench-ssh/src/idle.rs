@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use crate::cli::IdleArgs;
 use crate::config::{instance_id, username};
 use crate::open_rate::verdict;
+use crate::procfs::mem;
 use crate::push::Pusher;
 use crate::ssh::{self, ClientKey, Endpoint, Session};
 use crate::stats::summary_row;
@@ -21,35 +22,6 @@ use crate::{BoxError, Res};
 const TARGET_KIB: f64 = 64.0;
 /// Parallel API connections used to push the keys.
 const PUSHERS: usize = 4;
-
-/// The memory figures of a process, from /proc/PID/status.
-#[derive(Debug, Clone, Copy)]
-struct Mem {
-    rss_kib: u64,
-    hwm_kib: u64,
-    threads: u64,
-}
-
-fn mem(pid: &str) -> Res<Mem> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let field = |name: &str| -> Res<u64> {
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .ok_or_else(|| BoxError::from(format!("{path}: no {name}")))?;
-        let value = line
-            .split_whitespace()
-            .nth(1)
-            .ok_or_else(|| BoxError::from(format!("{path}: bad {name} line")))?;
-        Ok(value.parse()?)
-    };
-    Ok(Mem {
-        rss_kib: field("VmRSS:")?,
-        hwm_kib: field("VmHWM:")?,
-        threads: field("Threads:")?,
-    })
-}
 
 pub async fn run(args: IdleArgs) -> Res<()> {
     let key = ClientKey::load(&args.key.key)?;
@@ -70,6 +42,10 @@ pub async fn run(args: IdleArgs) -> Res<()> {
     let pid = args.pid.to_string();
     let concurrency = args.concurrency.max(1);
     let settle = Duration::from_millis(args.settle_ms);
+
+    // At rest: started, consoles connected (serialgate's hubs connect right after it starts).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let at_rest = mem(&pid)?;
 
     // Warm-up: open and close a round of sessions at the same concurrency, so that the runtime's
     // threads and per-thread caches exist before the first reading.
@@ -100,10 +76,37 @@ pub async fn run(args: IdleArgs) -> Res<()> {
     tokio::time::sleep(settle).await;
     let closed = mem(&pid)?;
 
+    // A second round on the same process: if closed sessions left memory behind, the gateway
+    // grows again by about as much; if it only kept freed memory for reuse, it barely grows.
+    push_all(g.gateway_api, &key, 0..n).await?;
+    let sessions = open_all(&ep, &key, 0..n, concurrency).await?;
+    tokio::time::sleep(settle).await;
+    let again = mem(&pid)?;
+    for s in sessions {
+        s.close().await;
+    }
+    tokio::time::sleep(settle).await;
+    let again_closed = mem(&pid)?;
+
     let per_kib = (after.rss_kib as f64 - before.rss_kib as f64) / n as f64;
     println!(
         "== 3. memory per idle connected session: {n} sessions, opened {concurrency} at a time"
     );
+    let per_instance = args.baseline_rss_kib.map(|base| {
+        let extra = g.instances.saturating_sub(args.baseline_instances).max(1);
+        (at_rest.rss_kib as f64 - base as f64) / extra as f64
+    });
+    if let (Some(base), Some(per)) = (args.baseline_rss_kib, per_instance) {
+        println!(
+            "  serialgate at rest: {} KiB with {} instances, {base} KiB with {}: {per:.1} KiB per configured instance (registry entry, console connection and history)",
+            at_rest.rss_kib, g.instances, args.baseline_instances,
+        );
+    } else {
+        println!(
+            "  serialgate at rest: {} KiB with {} instances",
+            at_rest.rss_kib, g.instances
+        );
+    }
     println!(
         "  pushed {n} keys in {:.2} s; opened {n} sessions in {:.2} s; {alive} still connected after {} ms idle",
         push_time.as_secs_f64(),
@@ -128,6 +131,12 @@ pub async fn run(args: IdleArgs) -> Res<()> {
         "  per idle session: {per_kib:.1} KiB; target < {TARGET_KIB:.0} KiB: {}",
         verdict(per_kib < TARGET_KIB)
     );
+    println!(
+        "  second round ({n} more sessions opened, idled, closed): VmRSS with them {} KiB ({:+.1} KiB/session vs the first round), after closing {} KiB",
+        again.rss_kib,
+        (again.rss_kib as f64 - after.rss_kib as f64) / n as f64,
+        again_closed.rss_kib
+    );
     if alive < n {
         println!(
             "  WARNING: only {alive} of {n} sessions were still connected at the second reading"
@@ -141,6 +150,15 @@ pub async fn run(args: IdleArgs) -> Res<()> {
         "",
         &format!("< {TARGET_KIB:.0} KiB {}", verdict(per_kib < TARGET_KIB)),
     );
+    if let Some(per) = per_instance {
+        summary_row(
+            &format!("memory per instance at rest ({}, KiB)", g.instances),
+            &format!("{per:.1}"),
+            "",
+            "",
+            "",
+        );
+    }
     Ok(())
 }
 

@@ -20,6 +20,7 @@ mod console;
 mod echo;
 mod idle;
 mod open_rate;
+mod procfs;
 mod push;
 mod ssh;
 mod stats;

@@ -16,8 +16,10 @@ use crate::{BoxError, Res};
 const TARGET: &str = "AWSEC2InstanceConnectService.SendSerialConsoleSSHPublicKey";
 /// The slot of the instance is still held (the previous session is being torn down).
 const SLOT_BUSY: &str = "SerialConsoleSessionLimitExceededException";
-/// How long a push keeps retrying a busy slot.
-const SLOT_BUSY_PATIENCE: Duration = Duration::from_secs(10);
+/// The console is not reachable (yet: serialgate's console hubs connect after it starts).
+const UNAVAILABLE: &str = "EC2InstanceUnavailableException";
+/// How long a push keeps retrying those two.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 /// One keep-alive connection to the API.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub struct Pusher {
     conn: Option<BufReader<TcpStream>>,
     /// Pushes answered "slot busy" and retried.
     pub busy_retries: u64,
+    /// Pushes answered "instance unavailable" (console not connected) and retried.
+    pub unavailable_retries: u64,
 }
 
 /// An API answer.
@@ -45,10 +49,12 @@ impl Pusher {
             public_key: public_key.trim().to_owned(),
             conn: None,
             busy_retries: 0,
+            unavailable_retries: 0,
         }
     }
 
-    /// Pushes the key for `instance` port 0, retrying while the slot is still busy.
+    /// Pushes the key for `instance` port 0, retrying (for a while) while the slot is still busy
+    /// or the console not yet connected.
     pub async fn push(&mut self, instance: &str) -> Res<()> {
         let started = Instant::now();
         loop {
@@ -59,9 +65,14 @@ impl Pusher {
             let json: serde_json::Value =
                 serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
             let code = json["__type"].as_str().unwrap_or("");
-            if code == SLOT_BUSY && started.elapsed() < SLOT_BUSY_PATIENCE {
+            if code == SLOT_BUSY && started.elapsed() < PATIENCE {
                 self.busy_retries += 1;
                 tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            if code == UNAVAILABLE && started.elapsed() < PATIENCE {
+                self.unavailable_retries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
             return Err(format!(

@@ -12,10 +12,10 @@ use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCerti
 use russh::{Channel, ChannelMsg, Disconnect};
 
 use crate::Res;
-use crate::console::BANNER_MARK;
+use crate::console::{ANSWER_MARK, PROBE};
 
 /// Longest any one session open may take before it counts as failed.
-pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client key: the private half signs, the public half is pushed.
 #[derive(Debug, Clone)]
@@ -111,17 +111,19 @@ pub struct Phases {
     pub handshake: Duration,
     /// Public-key authentication.
     pub auth: Duration,
-    /// Channel open, (pty,) shell, until the first console byte.
-    pub shell: Duration,
+    /// Session channel open, until its confirmation.
+    pub channel: Duration,
+    /// (pty,) shell requests and the first keystroke, until the console's answer to it.
+    pub answer: Duration,
 }
 
 impl Phases {
     pub fn total(&self) -> Duration {
-        self.handshake + self.auth + self.shell
+        self.handshake + self.auth + self.channel + self.answer
     }
 }
 
-/// An open session: the console's banner has arrived.
+/// An open session: the console has answered the first keystroke.
 pub struct Session {
     pub handle: client::Handle<Client>,
     pub channel: Channel<Msg>,
@@ -137,8 +139,8 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Opens a session as `user` and waits for the first console byte (the banner). Timed from the
-/// TCP connect to the banner's arrival.
+/// Opens a session as `user`, types the first keystroke (ENQ) and waits for the console's answer.
+/// Timed from the TCP connect to the answer's arrival.
 pub async fn open(ep: &Endpoint, user: &str, key: &ClientKey, pty: bool) -> Res<Session> {
     match tokio::time::timeout(OPEN_TIMEOUT, open_inner(ep, user, key, pty)).await {
         Ok(r) => r,
@@ -174,6 +176,7 @@ async fn open_inner(ep: &Endpoint, user: &str, key: &ClientKey, pty: bool) -> Re
         .channel_open_session()
         .await
         .map_err(|e| format!("{}: channel open: {e}", ep.name))?;
+    let t3 = Instant::now();
     // Pipelined like OpenSSH's client: the replies are collected while waiting for the banner.
     if pty {
         channel
@@ -185,17 +188,22 @@ async fn open_inner(ep: &Endpoint, user: &str, key: &ClientKey, pty: bool) -> Re
         .request_shell(true)
         .await
         .map_err(|e| format!("{}: shell request: {e}", ep.name))?;
-    wait_for(&mut channel, BANNER_MARK)
+    channel
+        .data_bytes(PROBE)
+        .await
+        .map_err(|e| format!("{}: first keystroke: {e}", ep.name))?;
+    wait_for(&mut channel, ANSWER_MARK)
         .await
         .map_err(|e| format!("{}: {e}", ep.name))?;
-    let t3 = Instant::now();
+    let t4 = Instant::now();
     Ok(Session {
         handle,
         channel,
         phases: Phases {
             handshake: t1 - t0,
             auth: t2 - t1,
-            shell: t3 - t2,
+            channel: t3 - t2,
+            answer: t4 - t3,
         },
     })
 }

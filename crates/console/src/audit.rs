@@ -30,11 +30,49 @@ pub struct AuditEvent {
     pub outcome: AuditOutcome,
 }
 
+/// One SSH session's start or end, as the gateway saw it.
+#[derive(Debug, Clone)]
+pub struct SessionEvent {
+    pub time_ms: u64,
+    /// The session's lease holder (`node/connection`), unique per session.
+    pub session_id: String,
+    /// The push that opened the session, and who made it.
+    pub request_id: String,
+    pub principal_arn: String,
+    pub source_ip: Option<IpAddr>,
+    pub instance_id: String,
+    /// `port0`.
+    pub target: String,
+    pub key_fingerprint: String,
+    pub phase: SessionPhase,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionPhase {
+    Started,
+    Ended {
+        /// `client-closed`, `client-escape`, `client-gone`, `max-duration`, `shutdown`,
+        /// `lease-lost`.
+        reason: &'static str,
+        duration_ms: u64,
+        /// Bytes from the client to the console.
+        bytes_in: u64,
+        /// Bytes from the console to the client.
+        bytes_out: u64,
+    },
+}
+
 /// Where audit events go. `record` returning `Ok` means the event is stored as durably as the
 /// sink can make it; a push is acknowledged only after that.
 #[async_trait]
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Records a session's start or end. Sinks that keep no session records ignore them: the
+    /// gateway logs every session itself.
+    async fn record_session(&self, _event: &SessionEvent) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Writes events to the log (target `serialgate::audit`). The embedded default.

@@ -3,11 +3,13 @@
 //! `api` (HTTP/JSON) and `gateway` (SSH) are thin adapters over this crate: they translate their
 //! wire format into calls on [`ConsoleService`] and map [`ConsoleError`] back to their protocol.
 //! Nothing here performs I/O except through the store traits ([`GrantStore`], [`SessionLeases`],
-//! [`Throttle`], [`AuditSink`], [`ConsoleProbe`]), and time is always read from an injected
+//! [`Throttle`], [`AccountSettings`], [`AuditSink`], [`ConsoleProbe`]), and time is always read from an injected
 //! [`Clock`], so expiry, teardown and session caps are tested without sleeping.
 
+pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod control;
 pub mod error;
 pub mod grants;
 pub mod ids;
@@ -21,7 +23,8 @@ pub mod registry;
 pub mod service;
 pub mod throttle;
 
-pub use audit::{AuditEvent, AuditOutcome, AuditSink, TracingAudit};
+pub use accounts::AccountSettings;
+pub use audit::{AuditEvent, AuditOutcome, AuditSink, SessionEvent, SessionPhase, TracingAudit};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ConsoleError, StoreError};
 pub use grants::{Grant, GrantKey, GrantStore, GrantTarget, MemoryGrantStore};

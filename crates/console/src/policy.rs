@@ -7,6 +7,14 @@ use crate::ids::{AccountId, InstanceId};
 pub enum Action {
     SendSerialConsoleSSHPublicKey,
     SendSSHPublicKey,
+    DescribeInstances,
+    StartInstances,
+    StopInstances,
+    RebootInstances,
+    GetConsoleOutput,
+    EnableSerialConsoleAccess,
+    DisableSerialConsoleAccess,
+    GetSerialConsoleAccessStatus,
 }
 
 impl Action {
@@ -17,7 +25,48 @@ impl Action {
                 "ec2-instance-connect:SendSerialConsoleSSHPublicKey"
             }
             Action::SendSSHPublicKey => "ec2-instance-connect:SendSSHPublicKey",
+            Action::DescribeInstances => "ec2:DescribeInstances",
+            Action::StartInstances => "ec2:StartInstances",
+            Action::StopInstances => "ec2:StopInstances",
+            Action::RebootInstances => "ec2:RebootInstances",
+            Action::GetConsoleOutput => "ec2:GetConsoleOutput",
+            Action::EnableSerialConsoleAccess => "ec2:EnableSerialConsoleAccess",
+            Action::DisableSerialConsoleAccess => "ec2:DisableSerialConsoleAccess",
+            Action::GetSerialConsoleAccessStatus => "ec2:GetSerialConsoleAccessStatus",
         }
+    }
+
+    /// Parses an IAM action name, with or without its service prefix.
+    pub fn from_iam_name(name: &str) -> Option<Self> {
+        let short = name
+            .strip_prefix("ec2-instance-connect:")
+            .or_else(|| name.strip_prefix("ec2:"))
+            .unwrap_or(name);
+        Some(match short {
+            "SendSerialConsoleSSHPublicKey" => Action::SendSerialConsoleSSHPublicKey,
+            "SendSSHPublicKey" => Action::SendSSHPublicKey,
+            "DescribeInstances" => Action::DescribeInstances,
+            "StartInstances" => Action::StartInstances,
+            "StopInstances" => Action::StopInstances,
+            "RebootInstances" => Action::RebootInstances,
+            "GetConsoleOutput" => Action::GetConsoleOutput,
+            "EnableSerialConsoleAccess" => Action::EnableSerialConsoleAccess,
+            "DisableSerialConsoleAccess" => Action::DisableSerialConsoleAccess,
+            "GetSerialConsoleAccessStatus" => Action::GetSerialConsoleAccessStatus,
+            _ => return None,
+        })
+    }
+
+    /// Whether this action is allowed for `principal` regardless of resource (EC2 actions
+    /// without resource-level permissions: the account-level switch).
+    pub fn is_account_level(self) -> bool {
+        matches!(
+            self,
+            Action::EnableSerialConsoleAccess
+                | Action::DisableSerialConsoleAccess
+                | Action::GetSerialConsoleAccessStatus
+                | Action::DescribeInstances
+        )
     }
 }
 

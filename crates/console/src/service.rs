@@ -4,10 +4,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{AuditEvent, AuditSink, TracingAudit};
+use crate::accounts::AccountSettings;
+use crate::audit::{AuditEvent, AuditSink, SessionEvent, TracingAudit};
 use crate::clock::{Clock, SystemClock};
+use crate::control::{
+    ConsoleHistory, InstanceControl, NoHistory, NoPersistence, RecordedStates, StatePersistence,
+};
 use crate::error::ConsoleError;
 use crate::grants::{GrantStore, MemoryGrantStore};
+use crate::ids::AccountId;
 use crate::leases::{MemorySessionLeases, SessionLeases};
 use crate::policy::Principal;
 use crate::probe::{AlwaysReachable, ConsoleProbe};
@@ -56,9 +61,13 @@ pub struct ConsoleService {
     pub(crate) grants: Arc<dyn GrantStore>,
     pub(crate) leases: Arc<dyn SessionLeases>,
     pub(crate) throttle: Arc<dyn Throttle>,
+    pub(crate) accounts: Arc<dyn AccountSettings>,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) probe: Arc<dyn ConsoleProbe>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) control: Arc<dyn InstanceControl>,
+    pub(crate) history: Arc<dyn ConsoleHistory>,
+    pub(crate) persistence: Arc<dyn StatePersistence>,
     pub(crate) settings: Settings,
 }
 
@@ -67,16 +76,37 @@ impl ConsoleService {
     /// always succeeds and the log as audit sink. Replace parts with the `with_*` methods.
     pub fn new(registry: Registry, settings: Settings, throttle: ThrottleConfig) -> Self {
         let teardown_ms = u64::try_from(settings.teardown.as_millis()).unwrap_or(u64::MAX);
+        let registry = Arc::new(registry);
         Self {
-            registry: Arc::new(registry),
+            // The embedded account switch is the registry's own.
+            accounts: Arc::clone(&registry) as Arc<dyn AccountSettings>,
+            registry,
             grants: Arc::new(MemoryGrantStore::new()),
             leases: Arc::new(MemorySessionLeases::new(teardown_ms)),
             throttle: Arc::new(MemoryThrottle::new(throttle)),
             audit: Arc::new(TracingAudit),
             probe: Arc::new(AlwaysReachable),
             clock: Arc::new(SystemClock),
+            control: Arc::new(RecordedStates),
+            history: Arc::new(NoHistory),
+            persistence: Arc::new(NoPersistence),
             settings,
         }
+    }
+
+    pub fn with_control(mut self, control: Arc<dyn InstanceControl>) -> Self {
+        self.control = control;
+        self
+    }
+
+    pub fn with_history(mut self, history: Arc<dyn ConsoleHistory>) -> Self {
+        self.history = history;
+        self
+    }
+
+    pub fn with_persistence(mut self, persistence: Arc<dyn StatePersistence>) -> Self {
+        self.persistence = persistence;
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -106,6 +136,11 @@ impl ConsoleService {
 
     pub fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
         self.throttle = throttle;
+        self
+    }
+
+    pub fn with_accounts(mut self, accounts: Arc<dyn AccountSettings>) -> Self {
+        self.accounts = accounts;
         self
     }
 
@@ -139,6 +174,40 @@ impl ConsoleService {
             .record(event)
             .await
             .map_err(|e| ConsoleError::Internal(format!("audit sink: {e}")))
+    }
+
+    /// Records a session's start or end. A session is already open (or over) when this runs,
+    /// so a failing sink is logged rather than allowed to cut it.
+    pub async fn audit_session(&self, event: &SessionEvent) {
+        if let Err(e) = self.audit.record_session(event).await {
+            tracing::error!(error = %e, session = %event.session_id, "session audit record failed");
+        }
+    }
+
+    /// The account's serial console switch: the shared store's value, else the configured one.
+    pub async fn serial_console_access(&self, account: &AccountId) -> Result<bool, ConsoleError> {
+        match self.accounts.serial_console_access(account).await {
+            Ok(Some(on)) => Ok(on),
+            Ok(None) => Ok(self
+                .registry
+                .account(account)
+                .is_some_and(|a| a.serial_console_access())),
+            Err(e) => Err(ConsoleError::Internal(format!(
+                "account settings store: {e}"
+            ))),
+        }
+    }
+
+    /// Turns the account's serial console switch on or off for every node.
+    pub async fn set_serial_console_access(
+        &self,
+        account: &AccountId,
+        on: bool,
+    ) -> Result<(), ConsoleError> {
+        self.accounts
+            .set_serial_console_access(account, on)
+            .await
+            .map_err(|e| ConsoleError::Internal(format!("account settings store: {e}")))
     }
 
     /// Drops expired grants every `every` until the future is dropped.

@@ -355,6 +355,10 @@ async fn audit_records_outcomes_and_fails_closed() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "ServiceException");
+    // The refused push left no key behind that could open a session.
+    let gk = GrantKey::serial(InstanceId::parse(RUNNING).unwrap(), SerialPort::ZERO);
+    let now = f.clock.now_ms();
+    assert_eq!(f.service.grants().find(&gk, now).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -41,6 +41,34 @@ pub enum Command {
     ///   echo "[127.0.0.1]:2222 $(serialgate host-key --public-key-only)" >> ~/.ssh/known_hosts
     /// The key is created in state_dir on first `serve` (or by this command).
     HostKey(HostKeyArgs),
+    /// Read the audit trail: API calls and SSH sessions, oldest first.
+    ///
+    /// From `[audit] postgres` when configured, else from state_dir/audit.db. Times are
+    /// RFC 3339, e.g. `serialgate audit --since 2026-11-27T21:00:00Z --instance i-0123…`.
+    Audit(crate::audit_cmd::AuditArgs),
+    /// Open an instance's serial console in one step (AWS or a serialgate).
+    ///
+    /// Resolves credentials through the standard AWS chain, generates an ephemeral ed25519 key
+    /// in memory, pushes it with SendSerialConsoleSSHPublicKey and opens the SSH session onto
+    /// the console with the terminal in raw mode. After a newline: ~. disconnects, ~B sends a
+    /// BREAK, ~? lists the escapes, ~~ sends a ~.
+    ///
+    /// Example (the embedded default server):
+    ///   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test serialgate connect \
+    ///     i-0123456789abcdef0 --region us-east-1 --endpoint-url http://127.0.0.1:4580 \
+    ///     --host-key-fingerprint "$(serialgate host-key | tail -n1)"
+    /// Scripted: add --non-interactive --send '' --expect 'login: ' --send root
+    ///   --expect 'Password: ' --send x --expect '# ' --send 'uname -r' --expect '6\.1'
+    #[command(after_help = client::EXIT_CODES_HELP, verbatim_doc_comment)]
+    Connect(client::ConnectArgs),
+    /// Push an SSH public key for an instance's serial console (SendSerialConsoleSSHPublicKey)
+    /// and print the RequestId; then connect with any SSH client within 60 seconds.
+    #[command(after_help = client::PUSH_EXIT_CODES_HELP)]
+    Push(client::PushArgs),
+    /// Push an SSH public key for an OS user on an instance (SendSSHPublicKey) and print the
+    /// RequestId.
+    #[command(after_help = client::PUSH_EXIT_CODES_HELP)]
+    PushOsUserKey(client::PushOsUserKeyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +124,10 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(())
         }
+        Command::Connect(args) => exit_with(client::connect(args).await),
+        Command::Push(args) => exit_with(client::push(args).await),
+        Command::PushOsUserKey(args) => exit_with(client::push_os_user_key(args).await),
+        Command::Audit(args) => crate::audit_cmd::run(args).await,
         Command::Config(args) => {
             let Some(path) = &args.config else {
                 print!("{}", config::EMBEDDED_DEFAULT);
@@ -114,5 +146,14 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
+    }
+}
+
+/// The client commands report their own errors and choose their exit codes (see `--help`).
+fn exit_with(code: i32) -> Result<(), Box<dyn std::error::Error>> {
+    if code == 0 {
+        Ok(())
+    } else {
+        std::process::exit(code)
     }
 }

@@ -10,6 +10,8 @@ use console::*;
 use sigv4::SecretKey;
 use tokio::sync::oneshot;
 
+pub mod ec2;
+
 pub const REGION: &str = "us-east-1";
 pub const ACCT: &str = "111122223333";
 pub const AK: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -30,6 +32,11 @@ pub const OLD_BIOS: &str = "i-00000000000000003";
 pub const OTHER_ACCOUNT: &str = "i-00000000000000004";
 pub const UNREACHABLE: &str = "i-00000000000000005";
 pub const DISABLED_ACCOUNT: &str = "i-00000000000000006";
+/// Terminated: EC2 cannot start, stop or reboot it.
+pub const TERMINATED: &str = "i-00000000000000007";
+/// m5.large in us-east-1b with tags `Team=infra` and `Note=` a value full of XML metacharacters.
+pub const TAGGED: &str = "i-00000000000000008";
+pub const TAGGED_NOTE: &str = "a<b & \"c\" 'd'> \u{1F600}";
 
 fn registry() -> Registry {
     let mut r = Registry::new();
@@ -103,6 +110,27 @@ fn registry() -> Registry {
         InstanceState::Running,
         false,
     );
+    add(
+        &mut r,
+        TERMINATED,
+        ACCT,
+        "t3.micro",
+        InstanceState::Terminated,
+        false,
+    );
+    r.add_instance(Instance::new(
+        InstanceId::parse(TAGGED).unwrap(),
+        AccountId::parse(ACCT).unwrap(),
+        "m5.large".into(),
+        AvailabilityZone::parse("us-east-1b").unwrap(),
+        BTreeMap::from([
+            ("Team".to_owned(), "infra".to_owned()),
+            ("Note".to_owned(), TAGGED_NOTE.to_owned()),
+        ]),
+        false,
+        "sim:".into(),
+        InstanceState::Running,
+    ));
     r
 }
 

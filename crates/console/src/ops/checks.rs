@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditOutcome};
 use crate::error::ConsoleError;
+use crate::grants::GrantKey;
 use crate::ids::InstanceId;
+use crate::ops::PushReceipt;
 use crate::policy::Action;
 use crate::registry::Instance;
 use crate::service::{ConsoleService, RequestContext};
@@ -81,6 +83,27 @@ impl ConsoleService {
                 }
             }
         }
+    }
+
+    /// [`audited`](Self::audited) for a push. A grant that was stored but whose record could
+    /// not be written is taken back: the caller sees an error, so the key must not open a
+    /// session either (no access without a record).
+    pub(crate) async fn audited_push(
+        &self,
+        event: AuditEvent,
+        key: GrantKey,
+        result: Result<PushReceipt, ConsoleError>,
+    ) -> Result<PushReceipt, ConsoleError> {
+        let stored = result.is_ok();
+        let request_id = event.request_id.clone();
+        let out = self.audited(event, result).await;
+        if stored
+            && out.is_err()
+            && let Err(e) = self.grants.take(&key, &request_id).await
+        {
+            tracing::error!(error = %e, request_id = %request_id, "could not take back an unaudited grant; it expires with the key TTL");
+        }
+        out
     }
 }
 

@@ -1,6 +1,7 @@
 //! The domain operations, one file each.
 
 mod checks;
+pub mod ec2;
 pub mod open_session;
 pub mod push_os_user_key;
 pub mod push_serial_key;

@@ -36,8 +36,12 @@ impl ConsoleService {
             key_fingerprint: Some(req.key.fingerprint().to_owned()),
             outcome: AuditOutcome::Success,
         };
+        let key = GrantKey {
+            instance: req.instance_id.clone(),
+            target: GrantTarget::OsUser(req.os_user.clone()),
+        };
         let result = self.push_os_user_key_unaudited(ctx, req).await;
-        self.audited(event, result).await
+        self.audited_push(event, key, result).await
     }
 
     async fn push_os_user_key_unaudited(

@@ -40,8 +40,9 @@ impl ConsoleService {
             key_fingerprint: Some(req.key.fingerprint().to_owned()),
             outcome: AuditOutcome::Success,
         };
+        let key = GrantKey::serial(req.instance_id.clone(), req.port);
         let result = self.push_serial_key_unaudited(ctx, req).await;
-        self.audited(event, result).await
+        self.audited_push(event, key, result).await
     }
 
     async fn push_serial_key_unaudited(
@@ -52,11 +53,7 @@ impl ConsoleService {
         self.throttle(ctx).await?;
         let instance =
             self.authorize(ctx, Action::SendSerialConsoleSSHPublicKey, &req.instance_id)?;
-        let account_on = self
-            .registry
-            .account(&instance.account)
-            .is_some_and(|a| a.serial_console_access());
-        if !account_on {
+        if !self.serial_console_access(&instance.account).await? {
             return Err(ConsoleError::SerialConsoleAccessDisabled(
                 instance.account.to_string(),
             ));

@@ -356,7 +356,10 @@ fn qemu_spec(q: &super::QemuConfig, key: &str) -> Result<vm::QemuSpec, (String, 
         must_exist("disk", d)?;
     }
     if !(16..=1_048_576).contains(&q.memory_mib) {
-        return Err((format!("{key}.memory_mib"), "must be between 16 and 1048576".into()));
+        return Err((
+            format!("{key}.memory_mib"),
+            "must be between 16 and 1048576".into(),
+        ));
     }
     if !(1..=256).contains(&q.cpus) {
         return Err((format!("{key}.cpus"), "must be between 1 and 256".into()));

@@ -1,0 +1,323 @@
+//! The EC2 Query API subset around the serial console, on the same listener as AWS JSON.
+//!
+//! A request is EC2 Query when it has no `X-Amz-Target` and a form-encoded body. It goes: body
+//! limit → SigV4 for service `ec2` (same region, same credentials) → `Action`/`Version` →
+//! one operation file (parse → domain call → encode). Every failure, from the signature on, is
+//! EC2's XML error document ([`error`]); successes are EC2's XML shapes ([`xml`]). Nothing
+//! here produces JSON, and the JSON path never sees these requests.
+
+mod describe_instances;
+mod disable_serial_console_access;
+mod enable_serial_console_access;
+pub mod error;
+mod get_console_output;
+mod get_serial_console_access_status;
+pub mod params;
+mod reboot_instances;
+mod start_instances;
+mod stop_instances;
+pub mod xml;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use console::service::RequestContext;
+use console::{Action, ConsoleService, InstanceId};
+use sigv4::{RequestParts, SigErrorKind, Verifier};
+
+use crate::error::ErrorCode;
+use crate::server::{ApiState, read_body};
+use error::{AUTH_FAILURE, DRY_RUN, Ec2Code, Ec2Error, REQUEST_EXPIRED, echo, xml_response};
+use params::Params;
+
+/// The only API version served; it is the one every current SDK and the AWS CLI send.
+pub const VERSION: &str = "2016-11-15";
+
+/// What the EC2 front door needs beyond the shared state.
+#[derive(Debug)]
+pub struct Ec2Api {
+    verifier: Verifier,
+    /// Reported as every instance's `launchTime`: serialgate does not launch instances, and the
+    /// time the service started is the closest true statement (ms since the Unix epoch).
+    launch_time_ms: u64,
+}
+
+impl Ec2Api {
+    /// SigV4 for service `ec2` in the service's region; launch time is now.
+    pub fn new(service: &ConsoleService) -> Self {
+        Self {
+            verifier: Verifier::new("ec2", &service.settings().region),
+            launch_time_ms: service.clock().now_ms(),
+        }
+    }
+}
+
+/// Whether `headers` announce an EC2 Query request: no `X-Amz-Target` (which always means AWS
+/// JSON) and a form-encoded body, as every SDK sends for the `ec2` protocol.
+pub fn is_query_request(headers: &HeaderMap) -> bool {
+    if headers.contains_key("x-amz-target") {
+        return false;
+    }
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The actions served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ec2Action {
+    DescribeInstances,
+    StartInstances,
+    StopInstances,
+    RebootInstances,
+    GetConsoleOutput,
+    EnableSerialConsoleAccess,
+    DisableSerialConsoleAccess,
+    GetSerialConsoleAccessStatus,
+}
+
+impl Ec2Action {
+    fn from_name(name: &str) -> Option<Self> {
+        use Ec2Action::*;
+        Some(match name {
+            "DescribeInstances" => DescribeInstances,
+            "StartInstances" => StartInstances,
+            "StopInstances" => StopInstances,
+            "RebootInstances" => RebootInstances,
+            "GetConsoleOutput" => GetConsoleOutput,
+            "EnableSerialConsoleAccess" => EnableSerialConsoleAccess,
+            "DisableSerialConsoleAccess" => DisableSerialConsoleAccess,
+            "GetSerialConsoleAccessStatus" => GetSerialConsoleAccessStatus,
+            _ => return None,
+        })
+    }
+}
+
+/// One authenticated call, as the operation files see it.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub service: &'a ConsoleService,
+    pub ctx: &'a RequestContext,
+    pub params: &'a Params,
+    pub launch_time_ms: u64,
+}
+
+impl Call<'_> {
+    /// What `DryRun=true` answers: `DryRunOperation` when the caller may perform `action` (on
+    /// `ids`), otherwise `UnauthorizedOperation`. Both are errors, as on EC2.
+    fn dry_run(&self, action: Action, ids: &[InstanceId]) -> Ec2Error {
+        match self.service.authorize_ec2(self.ctx, action, ids) {
+            Ok(()) => Ec2Error::new(Ec2Code::DryRunOperation, DRY_RUN),
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// Answers one EC2 Query request; never fails (errors are XML responses).
+pub(crate) async fn handle(state: &ApiState, request_id: &str, req: Request) -> Response {
+    match process(state, request_id, req).await {
+        Ok(body) => xml_response(StatusCode::OK, body, request_id),
+        Err(e) => e.into_response(request_id),
+    }
+}
+
+async fn process(state: &ApiState, request_id: &str, req: Request) -> Result<String, Ec2Error> {
+    let source_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, &parts.headers, state.body_limit)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::RequestEntityTooLargeException => {
+                Ec2Error::new(Ec2Code::RequestEntityTooLarge, e.message)
+            }
+            _ => Ec2Error::new(Ec2Code::RequestTimeout, e.message),
+        })?;
+
+    let request = RequestParts {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let now = state.service.clock().now();
+    let verified = state
+        .ec2
+        .verifier
+        .verify(&request, now, &state.credentials)
+        .map_err(sig_error)?;
+
+    let params = Params::parse(&body);
+    let action = route(&params)?;
+    let ctx = RequestContext {
+        request_id: request_id.to_owned(),
+        principal: verified.into_principal(),
+        source_ip,
+    };
+    tracing::debug!(request_id, operation = ?action, principal = %ctx.principal.arn, "EC2 request");
+    let call = Call {
+        service: &state.service,
+        ctx: &ctx,
+        params: &params,
+        launch_time_ms: state.ec2.launch_time_ms,
+    };
+    use Ec2Action::*;
+    match action {
+        DescribeInstances => describe_instances::handle(&call).await,
+        StartInstances => start_instances::handle(&call).await,
+        StopInstances => stop_instances::handle(&call).await,
+        RebootInstances => reboot_instances::handle(&call).await,
+        GetConsoleOutput => get_console_output::handle(&call).await,
+        EnableSerialConsoleAccess => enable_serial_console_access::handle(&call).await,
+        DisableSerialConsoleAccess => disable_serial_console_access::handle(&call).await,
+        GetSerialConsoleAccessStatus => get_serial_console_access_status::handle(&call).await,
+    }
+}
+
+/// `Action` and `Version`: a missing action first, then the version (it decides which actions
+/// exist), then whether the action is one of ours.
+fn route(params: &Params) -> Result<Ec2Action, Ec2Error> {
+    let action = params
+        .get("Action")
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            Ec2Error::new(
+                Ec2Code::MissingAction,
+                "The request must contain the parameter Action",
+            )
+        })?;
+    match params.get("Version") {
+        None | Some("") => return Err(Ec2Error::missing_parameter("Version")),
+        Some(VERSION) => {}
+        Some(other) => {
+            return Err(Ec2Error::new(
+                Ec2Code::NoSuchVersion,
+                format!(
+                    "The requested version ({}) of service AmazonEC2 does not exist",
+                    echo(other)
+                ),
+            ));
+        }
+    }
+    Ec2Action::from_name(action).ok_or_else(|| {
+        Ec2Error::new(
+            Ec2Code::InvalidAction,
+            format!(
+                "The action {} is not valid for this web service.",
+                echo(action)
+            ),
+        )
+    })
+}
+
+/// EC2's front-door answers. EC2 does not say why a signature failed: every credential
+/// problem is `AuthFailure` with one fixed text, and the reason goes to the log.
+fn sig_error(e: sigv4::SigError) -> Ec2Error {
+    match e.kind() {
+        // EC2 still names the parameter of its pre-SigV4 query authentication.
+        SigErrorKind::Missing => Ec2Error::missing_parameter("AWSAccessKeyId"),
+        SigErrorKind::Incomplete => Ec2Error::new(Ec2Code::IncompleteSignature, e.message()),
+        // EC2 keeps its own prefix and adds the times, which tells a user whose clock is off.
+        SigErrorKind::Expired => Ec2Error::new(
+            Ec2Code::RequestExpired,
+            format!("{REQUEST_EXPIRED} {}", e.message()),
+        ),
+        // UnknownAccessKey, InvalidToken, SignatureMismatch, PayloadHashMismatch, WrongScope,
+        // and any kind added later.
+        _ => Ec2Error::with_cause(Ec2Code::AuthFailure, AUTH_FAILURE, e.message()),
+    }
+}
+
+/// 17 hex digits derived from `id` (FNV-1a, salted), for EC2-looking ids that stay the same
+/// across calls and restarts without being stored.
+pub(crate) fn derived_hex(salt: &str, id: &InstanceId) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = salt
+        .bytes()
+        .chain([b':'])
+        .chain(id.as_str().bytes())
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    format!("{hash:017x}")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn recognises_query_requests() {
+        let mut h = HeaderMap::new();
+        assert!(!is_query_request(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        assert!(is_query_request(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/X-WWW-Form-URLEncoded"),
+        );
+        assert!(is_query_request(&h));
+        h.insert("x-amz-target", HeaderValue::from_static("X.Y"));
+        assert!(!is_query_request(&h));
+        let mut json = HeaderMap::new();
+        json.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        assert!(!is_query_request(&json));
+    }
+
+    #[test]
+    fn routing_order_and_texts() {
+        let r = |q: &str| route(&Params::parse(q.as_bytes()));
+        assert_eq!(
+            r("Version=2016-11-15").unwrap_err().code,
+            Ec2Code::MissingAction
+        );
+        assert_eq!(
+            r("Action=DescribeInstances").unwrap_err().code,
+            Ec2Code::MissingParameter
+        );
+        let e = r("Action=DescribeInstances&Version=2014-01-01").unwrap_err();
+        assert_eq!(e.code, Ec2Code::NoSuchVersion);
+        assert_eq!(
+            e.message,
+            "The requested version (2014-01-01) of service AmazonEC2 does not exist"
+        );
+        let e = r("Action=RunInstances&Version=2016-11-15").unwrap_err();
+        assert_eq!(e.code, Ec2Code::InvalidAction);
+        assert_eq!(
+            e.message,
+            "The action RunInstances is not valid for this web service."
+        );
+        assert_eq!(
+            r("Action=GetConsoleOutput&Version=2016-11-15").unwrap(),
+            Ec2Action::GetConsoleOutput
+        );
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let a = InstanceId::parse("i-0123456789abcdef0").unwrap();
+        let b = InstanceId::parse("i-0123456789abcdef1").unwrap();
+        assert_eq!(derived_hex("ami", &a), derived_hex("ami", &a));
+        assert_ne!(derived_hex("ami", &a), derived_hex("ami", &b));
+        assert_eq!(derived_hex("ami", &a).len(), 17);
+    }
+}

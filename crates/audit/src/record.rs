@@ -1,0 +1,162 @@
+//! One row of the audit table, shared by both stores, and the query over it.
+
+use console::{AuditEvent, AuditOutcome, SessionEvent, SessionPhase, StoreError};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// An API call (`kind = "api"`) or a session's start or end (`session-start`, `session-end`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// When it happened, ms since the Unix epoch.
+    pub time_ms: u64,
+    pub kind: String,
+    /// The API request id; for a session, the id of the push that opened it.
+    pub request_id: Option<String>,
+    /// The API operation (`SendSerialConsoleSSHPublicKey`, …); none for sessions.
+    pub operation: Option<String>,
+    /// The session (`node/connection`); none for API calls.
+    pub session_id: Option<String>,
+    pub principal_arn: Option<String>,
+    pub source_ip: Option<String>,
+    pub instance_id: Option<String>,
+    /// `port0` or `user:NAME`.
+    pub target: Option<String>,
+    pub key_fingerprint: Option<String>,
+    /// API calls: `success` or the AWS error code. Session starts: `started`. Session ends:
+    /// the reason (`client-closed`, `max-duration`, …).
+    pub outcome: String,
+    pub duration_ms: Option<u64>,
+    /// Bytes from the client to the console.
+    pub bytes_in: Option<u64>,
+    /// Bytes from the console to the client.
+    pub bytes_out: Option<u64>,
+    /// The node that wrote the record.
+    pub node: String,
+}
+
+impl AuditRecord {
+    pub fn from_api(e: &AuditEvent, node: &str) -> Self {
+        Self {
+            time_ms: e.time_ms,
+            kind: "api".to_owned(),
+            request_id: Some(e.request_id.clone()),
+            operation: Some(e.operation.to_owned()),
+            session_id: None,
+            principal_arn: e.principal_arn.clone(),
+            source_ip: e.source_ip.map(|ip| ip.to_string()),
+            instance_id: e.instance_id.clone(),
+            target: e.target.clone(),
+            key_fingerprint: e.key_fingerprint.clone(),
+            outcome: match &e.outcome {
+                AuditOutcome::Success => "success".to_owned(),
+                AuditOutcome::Error(code) => code.clone(),
+            },
+            duration_ms: None,
+            bytes_in: None,
+            bytes_out: None,
+            node: node.to_owned(),
+        }
+    }
+
+    pub fn from_session(e: &SessionEvent, node: &str) -> Self {
+        let (kind, outcome, duration_ms, bytes_in, bytes_out) = match &e.phase {
+            SessionPhase::Started => ("session-start", "started", None, None, None),
+            SessionPhase::Ended {
+                reason,
+                duration_ms,
+                bytes_in,
+                bytes_out,
+            } => (
+                "session-end",
+                *reason,
+                Some(*duration_ms),
+                Some(*bytes_in),
+                Some(*bytes_out),
+            ),
+        };
+        Self {
+            time_ms: e.time_ms,
+            kind: kind.to_owned(),
+            request_id: Some(e.request_id.clone()),
+            operation: None,
+            session_id: Some(e.session_id.clone()),
+            principal_arn: Some(e.principal_arn.clone()),
+            source_ip: e.source_ip.map(|ip| ip.to_string()),
+            instance_id: Some(e.instance_id.clone()),
+            target: Some(e.target.clone()),
+            key_fingerprint: Some(e.key_fingerprint.clone()),
+            outcome: outcome.to_owned(),
+            duration_ms,
+            bytes_in,
+            bytes_out,
+            node: node.to_owned(),
+        }
+    }
+}
+
+/// Which records to read: optionally one instance, within `[since_ms, until_ms)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub instance_id: Option<String>,
+    pub since_ms: u64,
+    pub until_ms: u64,
+    /// At most this many records (the oldest first).
+    pub limit: u32,
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        Self {
+            instance_id: None,
+            since_ms: 0,
+            until_ms: i64::MAX as u64,
+            limit: 100_000,
+        }
+    }
+}
+
+/// `2026-11-27T21:37:54.123Z`.
+pub fn format_time_ms(ms: u64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Parses an RFC 3339 time (`2026-11-27T21:00:00Z`, `2026-11-27T22:00:00+01:00`) into ms since
+/// the Unix epoch.
+pub fn parse_time_ms(s: &str) -> Result<u64, StoreError> {
+    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+        StoreError::new(format!(
+            "{s:?} is not an RFC 3339 time like 2026-11-27T21:00:00Z: {e}"
+        ))
+    })?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| StoreError::new(format!("{s:?} is before 1970")))
+}
+
+/// u64 → i64 for SQL integers (times and counters never come near the limit).
+pub(crate) fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// i64 → u64 from SQL integers.
+pub(crate) fn from_sql_int(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn times_round_trip_through_rfc3339() {
+        let ms = parse_time_ms("2026-11-27T21:37:54.123Z").unwrap();
+        assert_eq!(format_time_ms(ms), "2026-11-27T21:37:54.123Z");
+        assert_eq!(parse_time_ms("2026-11-27T22:37:54.123+01:00").unwrap(), ms);
+        assert!(parse_time_ms("yesterday").is_err());
+    }
+}

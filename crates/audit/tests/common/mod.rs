@@ -1,0 +1,162 @@
+//! What every audit store must do, written once (`sqlite.rs` and `postgres.rs` run it).
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use audit::{AuditLog, AuditQuery, AuditRecord};
+use console::{AuditEvent, AuditOutcome, SessionEvent, SessionPhase};
+
+pub const T0: u64 = 1_800_000_000_000;
+
+pub fn api(n: u64, instance: &str, outcome: AuditOutcome) -> AuditEvent {
+    AuditEvent {
+        time_ms: T0 + n,
+        request_id: format!("req-{n}"),
+        operation: "SendSerialConsoleSSHPublicKey",
+        principal_arn: Some("arn:aws:iam::111122223333:user/alice".to_owned()),
+        source_ip: Some("127.0.0.1".parse::<IpAddr>().unwrap()),
+        instance_id: Some(instance.to_owned()),
+        target: Some("port0".to_owned()),
+        key_fingerprint: Some("SHA256:abc".to_owned()),
+        outcome,
+    }
+}
+
+pub fn session(n: u64, phase: SessionPhase) -> SessionEvent {
+    SessionEvent {
+        time_ms: T0 + n,
+        session_id: "node-a:1/7".to_owned(),
+        request_id: "req-1".to_owned(),
+        principal_arn: "arn:aws:iam::111122223333:user/alice".to_owned(),
+        source_ip: Some("::1".parse().unwrap()),
+        instance_id: "i-0123456789abcdef0".to_owned(),
+        target: "port0".to_owned(),
+        key_fingerprint: "SHA256:abc".to_owned(),
+        phase,
+    }
+}
+
+/// API calls and sessions are stored whole and read back by instance and time.
+pub async fn records_round_trip(store: &dyn AuditLog) {
+    let a = "i-0123456789abcdef0";
+    let b = "i-0fedcba987654321";
+    store
+        .record(&api(1, a, AuditOutcome::Success))
+        .await
+        .unwrap();
+    store
+        .record(&api(
+            2,
+            b,
+            AuditOutcome::Error("ThrottlingException".to_owned()),
+        ))
+        .await
+        .unwrap();
+    store
+        .record_session(&session(3, SessionPhase::Started))
+        .await
+        .unwrap();
+    store
+        .record_session(&session(
+            4,
+            SessionPhase::Ended {
+                reason: "client-closed",
+                duration_ms: 1234,
+                bytes_in: 5,
+                bytes_out: 678,
+            },
+        ))
+        .await
+        .unwrap();
+
+    let all = store.query(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 4, "{all:#?}");
+    assert_eq!(
+        all[0],
+        AuditRecord {
+            time_ms: T0 + 1,
+            kind: "api".into(),
+            request_id: Some("req-1".into()),
+            operation: Some("SendSerialConsoleSSHPublicKey".into()),
+            session_id: None,
+            principal_arn: Some("arn:aws:iam::111122223333:user/alice".into()),
+            source_ip: Some("127.0.0.1".into()),
+            instance_id: Some(a.into()),
+            target: Some("port0".into()),
+            key_fingerprint: Some("SHA256:abc".into()),
+            outcome: "success".into(),
+            duration_ms: None,
+            bytes_in: None,
+            bytes_out: None,
+            node: "node-a".into(),
+        }
+    );
+    assert_eq!(all[1].outcome, "ThrottlingException");
+    assert_eq!(all[2].kind, "session-start");
+    assert_eq!(all[2].source_ip.as_deref(), Some("::1"));
+    let end = &all[3];
+    assert_eq!(
+        (
+            end.kind.as_str(),
+            end.outcome.as_str(),
+            end.duration_ms,
+            end.bytes_in,
+            end.bytes_out
+        ),
+        (
+            "session-end",
+            "client-closed",
+            Some(1234),
+            Some(5),
+            Some(678)
+        )
+    );
+    assert_eq!(end.session_id.as_deref(), Some("node-a:1/7"));
+
+    let only_a = store
+        .query(&AuditQuery {
+            instance_id: Some(a.into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(only_a.len(), 3);
+    let window = store
+        .query(&AuditQuery {
+            since_ms: T0 + 2,
+            until_ms: T0 + 4,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        window.iter().map(|r| r.time_ms - T0).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+}
+
+/// Many writers at once: every acknowledged record is there.
+pub async fn concurrent_writes_are_all_kept(store: Arc<dyn AuditLog>) {
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .record(&api(1000 + n, "i-0aaaaaaaaaaaaaaa1", AuditOutcome::Success))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let got = store
+        .query(&AuditQuery {
+            instance_id: Some("i-0aaaaaaaaaaaaaaa1".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 200);
+}

@@ -1,0 +1,125 @@
+//! Command-line arguments of `connect`, `push` and `push-os-user-key` (clap derive; the
+//! binary embeds them as subcommands).
+
+use std::path::PathBuf;
+
+use crate::escape::parse_escape;
+use crate::script::Script;
+
+/// Where the API is and whose credentials sign for it (the standard AWS chain otherwise).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AwsArgs {
+    /// AWS Region. Default: AWS_REGION / AWS_DEFAULT_REGION, then the profile's `region`.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile from ~/.aws/config and ~/.aws/credentials (default: AWS_PROFILE, `default`).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// EC2 Instance Connect API endpoint, e.g. a serialgate's http://127.0.0.1:4580. Without
+    /// it, AWS's endpoints (or AWS_ENDPOINT_URL[_EC2_INSTANCE_CONNECT]).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// An escape character or none (`~`, `^]`, `none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EscapeChar(pub Option<u8>);
+
+fn escape_char(text: &str) -> Result<EscapeChar, String> {
+    parse_escape(text).map(EscapeChar)
+}
+
+/// `serialgate connect`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectArgs {
+    /// The instance, e.g. i-0123456789abcdef0.
+    #[arg(value_name = "INSTANCE_ID")]
+    pub instance_id: String,
+
+    /// Serial port (AWS supports port 0 only).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub port: u8,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// SSH endpoint. Default: AWS's serial console host for the Region on port 22, or with
+    /// --endpoint-url the endpoint's host on port 2222.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub ssh_endpoint: Option<String>,
+
+    /// known_hosts file to verify the SSH server with (default ~/.ssh/known_hosts). Not used
+    /// for AWS's own endpoints, which are checked against AWS's published fingerprints.
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Trust an unknown SSH server on first use and record its key in known_hosts (a changed
+    /// key is still refused).
+    #[arg(long, conflicts_with = "host_key_fingerprint")]
+    pub accept_new: bool,
+
+    /// Trust exactly this SSH host key, e.g. SHA256:… as printed by `serialgate host-key`.
+    #[arg(long, value_name = "SHA256:…")]
+    pub host_key_fingerprint: Option<String>,
+
+    /// Escape character (after a newline: `.` disconnect, `B` BREAK, `?` help), `^X`, or none
+    /// (every byte goes as typed; a serialgate's own escape then applies: Enter ~B, Enter ~.).
+    #[arg(long, default_value = "~", value_name = "CHAR|none", value_parser = escape_char)]
+    pub escape: EscapeChar,
+
+    /// The server's in-band escape (serialgate's `[ssh] escape`). Default: `~` with
+    /// --endpoint-url, none against AWS.
+    #[arg(long, value_name = "CHAR|none", value_parser = escape_char)]
+    pub remote_escape: Option<EscapeChar>,
+
+    /// Seconds allowed for the SSH connection (resolve, connect, handshake, authenticate).
+    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+    pub connect_timeout: u64,
+
+    /// Run the --expect/--send steps instead of attaching the terminal, copying the console
+    /// output to stdout; disconnect after the last step.
+    #[arg(long)]
+    pub non_interactive: bool,
+
+    /// Seconds each --expect may wait.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub timeout: f64,
+
+    #[command(flatten)]
+    pub script: Script,
+}
+
+/// `serialgate push`: SendSerialConsoleSSHPublicKey with your own key.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushArgs {
+    /// The instance, e.g. i-0123456789abcdef0.
+    #[arg(value_name = "INSTANCE_ID")]
+    pub instance_id: String,
+    /// The public key (OpenSSH `.pub` or RFC 4716), or an unencrypted OpenSSH private key.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Serial port (AWS supports port 0 only).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub port: u8,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `serialgate push-os-user-key`: SendSSHPublicKey.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushOsUserKeyArgs {
+    /// The instance, e.g. i-0123456789abcdef0.
+    #[arg(value_name = "INSTANCE_ID")]
+    pub instance_id: String,
+    /// The OS user the key is for, e.g. ec2-user.
+    #[arg(long, value_name = "USER")]
+    pub os_user: String,
+    /// The public key (OpenSSH `.pub` or RFC 4716), or an unencrypted OpenSSH private key.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The instance's Availability Zone (optional, checked by the service when given).
+    #[arg(long, value_name = "AZ")]
+    pub availability_zone: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}

@@ -1,0 +1,131 @@
+//! `serialgate connect`: configuration → ephemeral key → credentials (while the SSH handshake
+//! and host key check run alongside) → push → authenticate → console, interactive or scripted.
+
+use std::time::Duration;
+
+use russh::Disconnect;
+use russh::keys::{Algorithm, PrivateKey};
+
+use crate::args::ConnectArgs;
+use crate::console::Console;
+use crate::errors::{Failure, report};
+use crate::signals::Signals;
+use crate::{aws, escape, interactive, push, scripted, ssh, target, terminal};
+
+/// Runs `connect` and returns the process exit code (messages already printed).
+pub async fn run(args: ConnectArgs) -> i32 {
+    report(connect(args).await)
+}
+
+/// The model's rule for instance ids: `i-` and hex digits, 10 to 32 characters.
+fn check_instance_id(id: &str) -> Result<(), Failure> {
+    let ok = (10..=32).contains(&id.len())
+        && id.strip_prefix("i-").is_some_and(|hex| {
+            hex.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "`{id}` is not an instance id (i- followed by 8 to 30 lowercase hex digits)"
+        )))
+    }
+}
+
+async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
+    check_instance_id(&args.instance_id)?;
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(Failure::usage(
+            "--timeout must be a positive number of seconds",
+        ));
+    }
+    let loaded = aws::load(&args.aws).await?;
+    let home = std::env::var_os("HOME").map(Into::into);
+    let target = target::resolve(
+        &args,
+        &loaded.region,
+        loaded.custom_endpoint.as_deref(),
+        home,
+    )?;
+    let user = format!("{}.port{}", args.instance_id, args.port);
+    let deadline = Duration::from_secs(args.connect_timeout.max(1));
+
+    // The key lives in memory only, for this one session.
+    let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
+        .map_err(|e| Failure::other(format!("cannot generate a key: {e}")))?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| Failure::other(format!("cannot encode the key: {e}")))?;
+
+    // Credentials (SSO, roles: maybe network calls) and the SSH handshake with its host key
+    // check run side by side. The key is pushed only once the server is verified, so a host
+    // key failure leaves no pending key (and no held session slot) behind.
+    let (api, connected) = tokio::join!(
+        loaded.client(),
+        ssh::connect(&target.ssh, target.trust.clone(), deadline),
+    );
+    let api = api?;
+    let mut handle = connected?;
+    let request_id = push::serial_key(&api, &args.instance_id, args.port, &public).await?;
+    tracing::debug!(request_id, ssh = %target.ssh, "key pushed");
+    ssh::authenticate(&mut handle, &user, key, deadline).await?;
+
+    let size = terminal::window_size().unwrap_or((80, 24));
+    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".to_owned());
+    let (channel, early) = ssh::open_console(&handle, &term, size, deadline).await?;
+    // Without a client escape every byte goes as typed, so the server's own escape (if any)
+    // applies directly, as with `ssh -e none`.
+    let remote_escape = args.escape.0.and(target.remote_escape);
+    let mut console = Console::new(channel, early, args.escape.0, target.server, remote_escape);
+    let mut signals =
+        Signals::new().map_err(|e| Failure::other(format!("cannot handle signals: {e}")))?;
+
+    let outcome = if args.non_interactive {
+        let timeout = Duration::from_secs_f64(args.timeout);
+        let result = scripted::run(&mut console, &args.script, timeout, &mut signals).await;
+        console.close().await;
+        result
+    } else {
+        let hint = match args.escape.0 {
+            Some(e) => format!(
+                "Escape character is '{e}': Enter {e}. disconnects, Enter {e}? lists the rest.",
+                e = escape::show(e)
+            ),
+            None => "No escape character.".to_owned(),
+        };
+        eprintln!("Connected to {user} on {}. {hint}", target.ssh);
+        interactive::run(&mut console, &mut signals, &user).await
+    };
+    let _ = handle
+        .disconnect(Disconnect::ByApplication, "session ended", "en")
+        .await;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::exit;
+
+    #[test]
+    fn instance_ids() {
+        assert!(check_instance_id("i-0123456789abcdef0").is_ok());
+        assert!(check_instance_id("i-01234567").is_ok());
+        for bad in [
+            "",
+            "i-",
+            "i-0123456",
+            "i-0123456789ABCDEF0",
+            "x-0123456789",
+            "i-0123456789abcdefg",
+        ] {
+            assert_eq!(
+                check_instance_id(bad).unwrap_err().code,
+                exit::USAGE,
+                "{bad}"
+            );
+        }
+    }
+}

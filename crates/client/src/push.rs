@@ -1,0 +1,147 @@
+//! The two API calls (SendSerialConsoleSSHPublicKey, SendSSHPublicKey) and the `push` and
+//! `push-os-user-key` commands, which make them with a key from a file and print the RequestId.
+
+use std::path::Path;
+
+use crate::args::{PushArgs, PushOsUserKeyArgs};
+use crate::aws::{self, Api};
+use crate::errors::{Failure, exit, report};
+use crate::explain::{self, Context};
+
+/// Pushes `public_key` for the serial console of `instance`/`port`; returns the RequestId.
+pub async fn serial_key(
+    api: &Api,
+    instance: &str,
+    port: u8,
+    public_key: &str,
+) -> Result<String, Failure> {
+    let cx = Context {
+        api,
+        instance,
+        port: Some(port),
+    };
+    let output = api
+        .client
+        .send_serial_console_ssh_public_key()
+        .instance_id(instance)
+        .serial_port(i32::from(port))
+        .ssh_public_key(public_key)
+        .send()
+        .await
+        .map_err(|e| explain::sdk_error(e, &cx))?;
+    Ok(output.request_id().unwrap_or_default().to_owned())
+}
+
+/// Pushes `public_key` for `os_user` on `instance` (SendSSHPublicKey); returns the RequestId.
+pub async fn os_user_key(
+    api: &Api,
+    instance: &str,
+    os_user: &str,
+    public_key: &str,
+    availability_zone: Option<&str>,
+) -> Result<String, Failure> {
+    let cx = Context {
+        api,
+        instance,
+        port: None,
+    };
+    let output = api
+        .client
+        .send_ssh_public_key()
+        .instance_id(instance)
+        .instance_os_user(os_user)
+        .ssh_public_key(public_key)
+        .set_availability_zone(availability_zone.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| explain::sdk_error(e, &cx))?;
+    Ok(output.request_id().unwrap_or_default().to_owned())
+}
+
+/// The public key in `path`: a public key file as it is (OpenSSH or RFC 4716; the service
+/// checks it), or the public half of an unencrypted OpenSSH private key.
+pub fn read_public_key(path: &Path) -> Result<String, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read the key {shown}: {e}")))?;
+    if !text.contains("PRIVATE KEY-----") {
+        return Ok(text.trim().to_owned());
+    }
+    let private = russh::keys::decode_secret_key(&text, None).map_err(|e| {
+        Failure::usage(format!(
+            "{shown} is a private key this command cannot read ({e}); pass the public key \
+             ({shown}.pub) instead"
+        ))
+    })?;
+    private
+        .public_key()
+        .to_openssh()
+        .map_err(|e| Failure::other(format!("cannot encode the public key of {shown}: {e}")))
+}
+
+/// `serialgate push`.
+pub async fn run_push(args: PushArgs) -> i32 {
+    report(
+        async {
+            let key = read_public_key(&args.key)?;
+            let api = aws::connect(&args.aws).await?;
+            let id = serial_key(&api, &args.instance_id, args.port, &key).await?;
+            println!("{id}");
+            Ok(exit::OK)
+        }
+        .await,
+    )
+}
+
+/// `serialgate push-os-user-key`.
+pub async fn run_push_os_user_key(args: PushOsUserKeyArgs) -> i32 {
+    report(
+        async {
+            let key = read_public_key(&args.key)?;
+            let api = aws::connect(&args.aws).await?;
+            let id = os_user_key(
+                &api,
+                &args.instance_id,
+                &args.os_user,
+                &key,
+                args.availability_zone.as_deref(),
+            )
+            .await?;
+            println!("{id}");
+            Ok(exit::OK)
+        }
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::keys::{Algorithm, PrivateKey, ssh_key::LineEnding};
+
+    #[test]
+    fn public_and_private_key_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
+        let public = key.public_key().to_openssh().unwrap();
+
+        let pub_path = dir.path().join("id.pub");
+        std::fs::write(&pub_path, format!("{public} me@host\n")).unwrap();
+        assert_eq!(
+            read_public_key(&pub_path).unwrap(),
+            format!("{public} me@host")
+        );
+
+        let priv_path = dir.path().join("id");
+        std::fs::write(
+            &priv_path,
+            key.to_openssh(LineEnding::LF).unwrap().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(read_public_key(&priv_path).unwrap(), public);
+
+        let missing = read_public_key(&dir.path().join("nope")).unwrap_err();
+        assert_eq!(missing.code, exit::USAGE);
+        assert!(missing.message.contains("cannot read the key"));
+    }
+}

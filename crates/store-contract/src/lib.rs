@@ -1,0 +1,115 @@
+//! The contract every store implementation passes: one async function per property, written
+//! once against the traits of `console` and run against each implementation (memory here in
+//! `tests/memory.rs`, Redis in `crates/store-redis/tests/contract.rs`) through
+//! [`contract_tests!`].
+//!
+//! Time is passed in, as the domain does: each property starts at the current wall-clock time
+//! (Redis expires grants on its own clock, so the base must be real) and moves forward by
+//! arithmetic, never by sleeping. Each property builds its own stores from a [`Backend`], so a
+//! shared server needs a fresh namespace per call.
+//!
+//! This crate is test support: a failed property panics, which is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod grants;
+mod leases;
+pub mod redis_server;
+mod throttle;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use console::{
+    AccountSettings, GrantStore, InstanceId, Registry, SerialPort, SessionLeases, Throttle,
+    ThrottleConfig,
+};
+
+pub use accounts::*;
+pub use grants::*;
+pub use leases::*;
+pub use throttle::*;
+
+/// Builds fresh stores of one implementation.
+pub trait Backend: Send + Sync {
+    fn grants(&self) -> Arc<dyn GrantStore>;
+    /// Slots whose teardown block lasts `teardown`.
+    fn leases(&self, teardown: Duration) -> Arc<dyn SessionLeases>;
+    fn throttle(&self, config: ThrottleConfig) -> Arc<dyn Throttle>;
+    /// The account switch store for accounts configured in `registry`.
+    fn accounts(&self, registry: Arc<Registry>) -> Arc<dyn AccountSettings>;
+}
+
+/// The in-memory implementations from `console`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Memory;
+
+impl Backend for Memory {
+    fn grants(&self) -> Arc<dyn GrantStore> {
+        Arc::new(console::MemoryGrantStore::new())
+    }
+
+    fn leases(&self, teardown: Duration) -> Arc<dyn SessionLeases> {
+        Arc::new(console::MemorySessionLeases::new(ms(teardown)))
+    }
+
+    fn throttle(&self, config: ThrottleConfig) -> Arc<dyn Throttle> {
+        Arc::new(console::MemoryThrottle::new(config))
+    }
+
+    fn accounts(&self, registry: Arc<Registry>) -> Arc<dyn AccountSettings> {
+        registry
+    }
+}
+
+/// Now, in ms since the Unix epoch.
+pub fn now_ms() -> u64 {
+    ms(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
+}
+
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap()
+}
+
+pub(crate) fn instance(n: u32) -> InstanceId {
+    InstanceId::parse(&format!("i-0c0ffee{n:010x}")).unwrap()
+}
+
+pub(crate) const PORT: SerialPort = SerialPort::ZERO;
+
+/// Expands to one `#[tokio::test]` per property, each calling the property with `$backend`
+/// (an expression evaluated inside the test, on its runtime).
+#[macro_export]
+macro_rules! contract_tests {
+    ($backend:expr) => {
+        $crate::contract_tests!(@each $backend;
+            grants_put_then_find,
+            grants_expire_at_the_window_edge,
+            grants_a_new_push_replaces_the_old,
+            grants_take_needs_the_request_id,
+            grants_are_per_instance_and_target,
+            leases_one_holder_at_a_time,
+            leases_one_winner_among_concurrent_acquirers,
+            leases_fencing_tokens_increase,
+            leases_a_stale_holder_cannot_renew_or_release,
+            leases_release_starts_the_teardown,
+            leases_a_released_lease_cannot_be_renewed,
+            leases_an_unrenewed_lease_tears_down_then_frees,
+            leases_a_slow_renewal_keeps_an_untaken_lease,
+            leases_renewal_extends_the_lease,
+            leases_slots_are_independent,
+            throttle_burst_then_refuse,
+            throttle_refills_at_the_rate,
+            throttle_buckets_are_per_account,
+            accounts_switch_is_shared_and_falls_back_to_config,
+        );
+    };
+    (@each $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::$name(&$backend).await;
+            }
+        )*
+    };
+}

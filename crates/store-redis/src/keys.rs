@@ -1,0 +1,97 @@
+//! Key names (the layout is documented in the crate docs). One place, so the hash tags stay
+//! consistent: every key a script touches must share its tag.
+
+use std::sync::Arc;
+
+use console::leases::Slot;
+use console::{AccountId, GrantKey, GrantTarget};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    ns: Arc<str>,
+}
+
+impl Keys {
+    pub(crate) fn new(namespace: &str) -> Self {
+        Self {
+            ns: Arc::from(namespace),
+        }
+    }
+
+    pub(crate) fn grant(&self, key: &GrantKey) -> String {
+        match &key.target {
+            GrantTarget::SerialPort(port) => {
+                format!("{}:{{{}}}:grant:port{}", self.ns, key.instance, port.get())
+            }
+            GrantTarget::OsUser(user) => {
+                format!("{}:{{{}}}:grant:user:{user}", self.ns, key.instance)
+            }
+        }
+    }
+
+    fn slot(&self, slot: &Slot, what: &str) -> String {
+        format!(
+            "{}:{{{}}}:port{}:{what}",
+            self.ns,
+            slot.instance,
+            slot.port.get()
+        )
+    }
+
+    pub(crate) fn lease(&self, slot: &Slot) -> String {
+        self.slot(slot, "lease")
+    }
+
+    pub(crate) fn teardown(&self, slot: &Slot) -> String {
+        self.slot(slot, "teardown")
+    }
+
+    pub(crate) fn fence(&self, slot: &Slot) -> String {
+        self.slot(slot, "fence")
+    }
+
+    pub(crate) fn bucket(&self, account: &AccountId) -> String {
+        format!("{}:{{acct:{account}}}:bucket", self.ns)
+    }
+
+    pub(crate) fn serial_console_access(&self, account: &AccountId) -> String {
+        format!("{}:{{acct:{account}}}:serial-console-access", self.ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use console::{InstanceId, OsUser, SerialPort};
+
+    #[test]
+    fn keys_share_their_instance_hash_tag() {
+        let k = Keys::new("sg");
+        let i = InstanceId::parse("i-0123456789abcdef0").unwrap();
+        let slot = Slot {
+            instance: i.clone(),
+            port: SerialPort::ZERO,
+        };
+        assert_eq!(
+            k.grant(&GrantKey::serial(i.clone(), SerialPort::ZERO)),
+            "sg:{i-0123456789abcdef0}:grant:port0"
+        );
+        assert_eq!(
+            k.grant(&GrantKey {
+                instance: i,
+                target: GrantTarget::OsUser(OsUser::parse("ec2-user").unwrap()),
+            }),
+            "sg:{i-0123456789abcdef0}:grant:user:ec2-user"
+        );
+        assert_eq!(k.lease(&slot), "sg:{i-0123456789abcdef0}:port0:lease");
+        assert_eq!(k.teardown(&slot), "sg:{i-0123456789abcdef0}:port0:teardown");
+        assert_eq!(k.fence(&slot), "sg:{i-0123456789abcdef0}:port0:fence");
+        let a = AccountId::parse("111122223333").unwrap();
+        assert_eq!(k.bucket(&a), "sg:{acct:111122223333}:bucket");
+        assert_eq!(
+            k.serial_console_access(&a),
+            "sg:{acct:111122223333}:serial-console-access"
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! serialgate's shared state on Redis, so that many nodes act as one service.
+//!
+//! [`RedisStore`] is one connection (a `redis` [`ConnectionManager`]: multiplexed, cloneable,
+//! reconnecting by itself) from which the store traits of `console` are built: [`RedisGrants`]
+//! ([`console::GrantStore`]), [`RedisLeases`] ([`console::SessionLeases`]), [`RedisThrottle`]
+//! ([`console::Throttle`]) and [`RedisAccounts`] ([`console::AccountSettings`]).
+//!
+//! Invariants:
+//! - Every step that reads and then writes is one Lua script (`EVALSHA`), so it is atomic on the
+//!   server; no lock is ever held across round trips.
+//! - Every call is bounded by [`RedisConfig::timeout`] and turns into a [`StoreError`] when Redis
+//!   is slow or away; nothing waits for Redis without a bound. The connection manager
+//!   reconnects in the background, so the stores recover by themselves when Redis returns.
+//! - Time is the caller's: scripts compare the `now_ms` the domain passes in (its injected
+//!   clock), and Redis expiry (`PX`, `PXAT`) only collects keys that no one can use any more.
+//!   Nodes therefore need synchronised clocks (NTP), as the absolute expiries they share assume.
+//!
+//! # Key layout
+//!
+//! Every key starts with the namespace (`sg` by default, [`RedisConfig::namespace`]) and carries
+//! a Redis Cluster hash tag, so that everything one script touches lives in one hash slot:
+//!
+//! | key | type | what | expiry |
+//! |---|---|---|---|
+//! | `sg:{i-…}:grant:port0` | string (JSON) | the pushed key for a serial port | `PXAT` the grant's expiry |
+//! | `sg:{i-…}:grant:user:NAME` | string (JSON) | the pushed key for an OS user | `PXAT` the grant's expiry |
+//! | `sg:{i-…}:port0:lease` | hash `token holder exp` | the session holding the port | lease + teardown |
+//! | `sg:{i-…}:port0:teardown` | string (ms) | end of the teardown block after a release | teardown |
+//! | `sg:{i-…}:port0:fence` | counter | last fencing token handed out for the port | none |
+//! | `sg:{acct:ID}:bucket` | hash `tokens ts` | the account's API token bucket | time to refill |
+//! | `sg:{acct:ID}:serial-console-access` | `1` / `0` | the account switch, when changed at run time | none |
+//!
+//! The hash tag is per instance (`{i-…}`) or per account (`{acct:ID}`): the scripts of one
+//! session slot touch only its instance's keys and the throttle only its account's, so the
+//! layout already spreads over a Redis Cluster's slots. Fencing tokens increase per port (the
+//! counter starts at the current time in ms, so they keep increasing even when Redis loses the
+//! counter), which is all fencing needs: tokens are only ever compared for the same port.
+
+mod accounts;
+mod grants;
+mod keys;
+mod leases;
+mod scripts;
+mod throttle;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use console::StoreError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use accounts::RedisAccounts;
+pub use grants::RedisGrants;
+pub use leases::RedisLeases;
+pub use throttle::RedisThrottle;
+
+use crate::keys::Keys;
+
+/// How to reach Redis (`[store]` in the configuration).
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://HOST:PORT/DB` (or `redis+unix:///path`).
+    pub url: String,
+    /// Bound on every call, connecting included. Default 2 s.
+    pub timeout: Duration,
+    /// Prefix of every key, so that deployments (or tests) can share one Redis. Default `sg`.
+    pub namespace: String,
+}
+
+impl RedisConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            timeout: Duration::from_secs(2),
+            namespace: "sg".to_owned(),
+        }
+    }
+}
+
+/// A connection to Redis shared by every store built from it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    timeout: Duration,
+    keys: Keys,
+    scripts: Arc<scripts::Scripts>,
+}
+
+impl RedisStore {
+    /// Sets up the connection without waiting for Redis: a node starts (and answers "store
+    /// unavailable") while Redis is down, and connects once it is up. Fails only on a bad URL.
+    pub fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| StoreError::new(format!("redis URL {:?}: {e}", config.url)))?;
+        // One quick retry per connection attempt: the caller's timeout bounds the wait, and the
+        // next call starts a new attempt, so a long backoff would only delay recovery.
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| StoreError::new(format!("redis: {e}")))?;
+        Ok(Self {
+            conn,
+            timeout: config.timeout,
+            keys: Keys::new(&config.namespace),
+            scripts: Arc::new(scripts::Scripts::new()),
+        })
+    }
+
+    /// Round trip to Redis, for a readiness check at startup.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        self.bounded("PING", async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The grant store.
+    pub fn grants(&self) -> RedisGrants {
+        RedisGrants::new(self.clone())
+    }
+
+    /// The session slots; a released or lapsed lease blocks its slot for `teardown`.
+    pub fn leases(&self, teardown: Duration) -> RedisLeases {
+        RedisLeases::new(self.clone(), teardown)
+    }
+
+    /// The per-account token buckets.
+    pub fn throttle(&self, config: console::ThrottleConfig) -> RedisThrottle {
+        RedisThrottle::new(self.clone(), config)
+    }
+
+    /// The account switches.
+    pub fn accounts(&self) -> RedisAccounts {
+        RedisAccounts::new(self.clone())
+    }
+
+    /// Runs one Redis call within the timeout; `what` names it in errors.
+    pub(crate) async fn bounded<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(StoreError::new(format!("redis {what}: {e}"))),
+            Err(_) => Err(StoreError::new(format!(
+                "redis {what}: no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+/// Milliseconds as a whole number, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,115 @@
+//! Redis going away: every call fails within the configured bound (never hangs), and the same
+//! store works again once Redis is back, with no restart of the node.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use console::leases::Slot;
+use console::{AccountId, GrantKey, GrantStore, InstanceId, SerialPort, SessionLeases, Throttle};
+use store_contract::{now_ms, redis_server};
+use store_redis::{RedisConfig, RedisStore};
+
+const BOUND: Duration = Duration::from_millis(300);
+
+fn store(url: String) -> RedisStore {
+    let mut config = RedisConfig::new(url);
+    config.timeout = BOUND;
+    RedisStore::connect(&config).unwrap()
+}
+
+fn slot() -> Slot {
+    Slot {
+        instance: InstanceId::parse("i-0fa0170000000001").unwrap(),
+        port: SerialPort::ZERO,
+    }
+}
+
+/// Asserts that `f` fails, and does so within the bound plus scheduling slack.
+async fn fails_quickly<T: std::fmt::Debug>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, console::StoreError>>,
+) {
+    let started = Instant::now();
+    let r = f.await;
+    let took = started.elapsed();
+    assert!(r.is_err(), "{what}: {r:?}");
+    assert!(
+        took < BOUND + Duration::from_millis(700),
+        "{what} took {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_fails_within_the_bound() {
+    // A port nobody listens on: connection refused, then the next attempt, all bounded.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = store(format!("redis://127.0.0.1:{port}/0"));
+    for _ in 0..3 {
+        fails_quickly("ping", s.ping()).await;
+        fails_quickly(
+            "acquire",
+            s.leases(Duration::from_secs(30))
+                .acquire(&slot(), "n/1", 15_000, now_ms()),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_fails_fast_and_recovers_when_back() {
+    let server = redis_server::start();
+    let s = store(server.url());
+    let leases = s.leases(Duration::from_secs(30));
+    let grants = s.grants();
+    let throttle = s.throttle(console::ThrottleConfig::default());
+    let acct = AccountId::parse("111122223333").unwrap();
+    let lease = leases
+        .acquire(&slot(), "n/1", 15_000, now_ms())
+        .await
+        .unwrap()
+        .expect("free");
+
+    server.kill();
+    for _ in 0..3 {
+        fails_quickly("renew", leases.renew(&lease, 15_000, now_ms())).await;
+        fails_quickly(
+            "find",
+            grants.find(
+                &GrantKey::serial(slot().instance, SerialPort::ZERO),
+                now_ms(),
+            ),
+        )
+        .await;
+        fails_quickly("throttle", throttle.try_acquire(&acct, now_ms())).await;
+    }
+
+    // Back, empty (no persistence): the store reconnects by itself and the scripts reload.
+    let back = redis_server::start_on(server.port).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match throttle.try_acquire(&acct, now_ms()).await {
+            Ok(allowed) => {
+                assert!(allowed);
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no recovery within 10 s: {e}"),
+        }
+    }
+    // The lease died with Redis's memory: the old holder has lost it (no second session).
+    assert_eq!(leases.renew(&lease, 15_000, now_ms()).await.unwrap(), None);
+    let again = leases
+        .acquire(&slot(), "n/2", 15_000, now_ms())
+        .await
+        .unwrap()
+        .expect("free after the restart");
+    assert!(again.token > lease.token, "fencing survives the restart");
+    back.kill();
+}
