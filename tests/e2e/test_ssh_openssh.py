@@ -225,7 +225,7 @@ def test_unix_console_echo_and_break_unsupported(gateway, key):
         # The console was connected (and printed its banner into the history) before the
         # session: the session starts with what the console says from now on.
         s.send(b"hello serial\r")
-        n = s.expect(rb"hello serial", n)
+        n = s.expect(rb"hello serial")
         before = len(fake.received)
         s.send(b"\r~~B")
         n = s.expect(rb"cannot carry a BREAK", n)

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::console::{BreakError, Capabilities, Console, ConsoleOptions, Input, TaskEnds};
 use crate::error::OpenError;
@@ -66,6 +66,7 @@ pub struct Hub {
     /// Total bytes received since the hub started; watchers learn that the console is alive.
     activity: watch::Receiver<u64>,
     connected: watch::Receiver<bool>,
+    kick: Arc<Notify>,
 }
 
 impl Hub {
@@ -80,7 +81,9 @@ impl Hub {
         let (attach_tx, attach_rx) = mpsc::channel(4);
         let (activity_tx, activity) = watch::channel(0u64);
         let (connected_tx, connected) = watch::channel(false);
+        let kick = Arc::new(Notify::new());
         let task = HubTask {
+            kick: Arc::clone(&kick),
             uri,
             opts,
             history: Arc::clone(&history),
@@ -96,7 +99,14 @@ impl Hub {
             attach_tx,
             activity,
             connected,
+            kick,
         }
+    }
+
+    /// Retries the connection now instead of at the end of the backoff: the console has just
+    /// appeared (a VM was started).
+    pub fn kick(&self) {
+        self.kick.notify_one();
     }
 
     /// The kept output.
@@ -134,6 +144,7 @@ impl Hub {
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 struct HubTask {
+    kick: Arc<Notify>,
     uri: ConsoleUri,
     opts: ConsoleOptions,
     history: Arc<Mutex<History>>,
@@ -168,9 +179,14 @@ impl HubTask {
             // Refuse attachments while disconnected; wait for the next try.
             let retry = tokio::time::sleep(backoff);
             tokio::pin!(retry);
+            let mut kicked = false;
             loop {
                 tokio::select! {
                     () = &mut retry => break,
+                    () = self.kick.notified() => {
+                        kicked = true;
+                        break;
+                    }
                     req = self.attach_rx.recv() => match req {
                         Some(reply) => {
                             let _ = reply.send(Err(OpenError::Unusable {
@@ -182,7 +198,12 @@ impl HubTask {
                     },
                 }
             }
-            backoff = (backoff * 2).min(RETRY_MAX);
+            // A kick means the console is (about to be) there: keep trying at the fastest pace.
+            backoff = if kicked {
+                RETRY_MIN
+            } else {
+                (backoff * 2).min(RETRY_MAX)
+            };
         }
     }
 

@@ -91,9 +91,9 @@ impl AuditSink for TracingAudit {
             request_id = %e.request_id,
             operation = e.operation,
             principal = e.principal_arn.as_deref().unwrap_or("-"),
-            source_ip = ?e.source_ip,
+            source_ip = %e.source_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
             instance = e.instance_id.as_deref().unwrap_or("-"),
-            target_ = e.target.as_deref().unwrap_or("-"),
+            port_or_user = e.target.as_deref().unwrap_or("-"),
             key = e.key_fingerprint.as_deref().unwrap_or("-"),
             outcome,
             "api call"

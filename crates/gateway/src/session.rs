@@ -107,7 +107,12 @@ impl SessionTask {
         );
         let service = &self.shared.service;
         let event = session_event(service, &self.opened, &self.peer, SessionPhase::Started);
-        service.audit_session(&event).await;
+        // The push that allowed this session is already durably audited; the start record must
+        // not hold the console back for a disk flush, so it is written alongside.
+        {
+            let service = std::sync::Arc::clone(service);
+            tokio::spawn(async move { service.audit_session(&event).await });
+        }
 
         let cfg = &self.shared.config;
         let mut console: Option<Console> = None;

@@ -41,10 +41,10 @@ pub async fn start_vms(
         let Some(instance) = registry.instance(&def.id).cloned() else {
             continue;
         };
-        let activity = consoles.hub(&def.id).map(|h| h.activity());
+        let hub = consoles.hub(&def.id).cloned();
         let wanted = instance.state();
         instance.set_state(InstanceState::Stopped);
-        let machine = Machine::spawn(Arc::clone(&instance), def.spec, def.paths, activity);
+        let machine = Machine::spawn(Arc::clone(&instance), def.spec, def.paths, hub);
         if matches!(wanted, InstanceState::Running | InstanceState::Pending) {
             to_start.push((def.id.clone(), machine.clone()));
         }

@@ -35,15 +35,18 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Starts the task (not the VM). `activity` counts console bytes (the console hub's).
+    /// Starts the task (not the VM). `hub` is the console hub that holds the VM's serial
+    /// socket: its output makes the instance running, and it is told when the socket appears.
     pub fn spawn(
         instance: Arc<Instance>,
         spec: QemuSpec,
         paths: VmPaths,
-        activity: Option<watch::Receiver<u64>>,
+        hub: Option<backends::Hub>,
     ) -> Machine {
+        let activity = hub.as_ref().map(backends::Hub::activity);
         let (tx, rx) = mpsc::channel(8);
         let task = MachineTask {
+            hub,
             instance,
             spec,
             paths,
@@ -83,6 +86,7 @@ impl Machine {
 }
 
 struct MachineTask {
+    hub: Option<backends::Hub>,
     instance: Arc<Instance>,
     spec: QemuSpec,
     paths: VmPaths,
@@ -168,6 +172,10 @@ impl MachineTask {
         tracing::info!(instance = %self.instance.id, pid = ?child.id(), accel = self.spec.accel.as_str(), "VM started");
         self.child = Some(child);
         self.instance.set_state(InstanceState::Pending);
+        // QEMU waits for the hub before running the VM; have it connect now.
+        if let Some(hub) = &self.hub {
+            hub.kick();
+        }
         Ok(())
     }
 

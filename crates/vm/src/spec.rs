@@ -112,8 +112,10 @@ impl QemuSpec {
             self.append.clone(),
             // ttyS0 on a telnet-mode unix socket: BREAK travels as IAC BREAK.
             "-chardev".into(),
+            // wait=on: the VM does not run until serialgate's console hub is connected, so
+            // not a byte of the boot is lost (QEMU drops output nobody reads).
             format!(
-                "socket,id=s0,path={},server=on,wait=off,telnet=on",
+                "socket,id=s0,path={},server=on,wait=on,telnet=on",
                 paths.serial.display()
             ),
             "-serial".into(),
