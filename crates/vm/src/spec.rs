@@ -161,7 +161,7 @@ mod tests {
         let joined = args.join(" ");
         assert!(joined.contains("-accel tcg"));
         assert!(
-            joined.contains("socket,id=s0,path=/s/vm/i-1/ttyS0.sock,server=on,wait=off,telnet=on")
+            joined.contains("socket,id=s0,path=/s/vm/i-1/ttyS0.sock,server=on,wait=on,telnet=on")
         );
         assert!(joined.contains("-initrd /i"));
         assert!(!joined.contains("-cpu host"));
