@@ -317,7 +317,7 @@ def _serve(name: str, config_path: Path, workdir: Path, **what):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SERIALGATE_"))}
     env.update(
         {
-            "SERIALGATE_LOG": "info",
+            "SERIALGATE_LOG": "info,serialgate::audit=debug",
             "NO_COLOR": "1",
             # Configurations without state_dir must not touch the real home.
             "HOME": str(workdir),

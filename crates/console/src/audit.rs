@@ -86,7 +86,10 @@ impl AuditSink for TracingAudit {
             AuditOutcome::Success => "success",
             AuditOutcome::Error(code) => code.as_str(),
         };
-        tracing::info!(
+        // Debug, not info: every call is already in the durable audit store, and a log line
+        // per request costs about a tenth of the API's throughput. `serialgate::audit=debug`
+        // in the log filter shows them.
+        tracing::debug!(
             target: "serialgate::audit",
             request_id = %e.request_id,
             operation = e.operation,
