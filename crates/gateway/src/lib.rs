@@ -15,7 +15,6 @@ pub mod host_key;
 mod lease_guard;
 pub mod limits;
 mod messages;
-pub mod probe;
 mod session;
 pub mod username;
 
@@ -31,7 +30,6 @@ use tokio::task::JoinSet;
 
 pub use config::GatewayConfig;
 pub use consoles::Consoles;
-pub use probe::BackendProbe;
 
 use crate::handler::Connection;
 use crate::limits::UnauthLimiter;
