@@ -7,21 +7,14 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use common::ec2::Req;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const TARGET: &str = "AWSEC2InstanceConnectService.SendSerialConsoleSSHPublicKey";
 
-struct Req {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// A request signed like an SDK would sign it.
+/// A request signed like an SDK would sign it (the shared signer, service `ec2-instance-connect`).
 fn signed(
     host: &str,
     ak: &str,
@@ -31,39 +24,23 @@ fn signed(
     target: &str,
     body: &[u8],
 ) -> Req {
-    let mut headers = vec![
-        ("host".to_owned(), host.to_owned()),
+    let headers = vec![
         (
             "content-type".to_owned(),
             "application/x-amz-json-1.1".to_owned(),
         ),
         ("x-amz-target".to_owned(), target.to_owned()),
     ];
-    let identity = Credentials::new(ak, sk, None, None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("ec2-instance-connect")
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        format!("http://{host}/"),
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    for (k, v) in instructions.headers() {
-        headers.push((k.to_owned(), v.to_owned()));
-    }
-    Req {
+    common::ec2::signed(
+        host,
+        ak,
+        sk,
+        region,
+        "ec2-instance-connect",
+        time,
         headers,
-        body: body.to_vec(),
-    }
+        body,
+    )
 }
 
 fn body_for(id: &str, key: &str) -> Vec<u8> {
