@@ -12,6 +12,28 @@ use crate::registry::Instance;
 use crate::service::{ConsoleService, RequestContext};
 
 impl ConsoleService {
+    /// The audit record of an API call by `ctx`, before its outcome is known.
+    pub(crate) fn call_event(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static str,
+        instance_id: Option<String>,
+        target: Option<String>,
+        key_fingerprint: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            time_ms: self.now_ms(),
+            request_id: ctx.request_id.clone(),
+            operation,
+            principal_arn: Some(ctx.principal.arn.clone()),
+            source_ip: ctx.source_ip,
+            instance_id,
+            target,
+            key_fingerprint,
+            outcome: AuditOutcome::Success,
+        }
+    }
+
     /// Spends one token of the caller's account budget.
     pub(crate) async fn throttle(&self, ctx: &RequestContext) -> Result<(), ConsoleError> {
         match self

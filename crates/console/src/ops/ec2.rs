@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, AuditOutcome};
 use crate::control::ConsoleSnapshot;
 use crate::error::ConsoleError;
 use crate::ids::InstanceId;
@@ -280,22 +279,13 @@ impl ConsoleService {
         ids: &[InstanceId],
         result: Result<T, ConsoleError>,
     ) -> Result<T, ConsoleError> {
-        let event = AuditEvent {
-            time_ms: self.now_ms(),
-            request_id: ctx.request_id.clone(),
-            operation,
-            principal_arn: Some(ctx.principal.arn.clone()),
-            source_ip: ctx.source_ip,
-            instance_id: (!ids.is_empty()).then(|| {
-                ids.iter()
-                    .map(InstanceId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }),
-            target: None,
-            key_fingerprint: None,
-            outcome: AuditOutcome::Success,
-        };
+        let instances = (!ids.is_empty()).then(|| {
+            ids.iter()
+                .map(InstanceId::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let event = self.call_event(ctx, operation, instances, None, None);
         self.audited(event, result).await
     }
 }

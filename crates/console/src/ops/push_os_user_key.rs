@@ -1,6 +1,5 @@
 //! `SendSSHPublicKey`: grant a key for an OS user's SSH login on an instance.
 
-use crate::audit::{AuditEvent, AuditOutcome};
 use crate::error::ConsoleError;
 use crate::grants::{Grant, GrantKey, GrantTarget};
 use crate::ids::{AvailabilityZone, InstanceId, OsUser};
@@ -25,17 +24,13 @@ impl ConsoleService {
         ctx: &RequestContext,
         req: PushOsUserKey,
     ) -> Result<PushReceipt, ConsoleError> {
-        let event = AuditEvent {
-            time_ms: self.now_ms(),
-            request_id: ctx.request_id.clone(),
-            operation: "SendSSHPublicKey",
-            principal_arn: Some(ctx.principal.arn.clone()),
-            source_ip: ctx.source_ip,
-            instance_id: Some(req.instance_id.to_string()),
-            target: Some(format!("user:{}", req.os_user)),
-            key_fingerprint: Some(req.key.fingerprint().to_owned()),
-            outcome: AuditOutcome::Success,
-        };
+        let event = self.call_event(
+            ctx,
+            "SendSSHPublicKey",
+            Some(req.instance_id.to_string()),
+            Some(format!("user:{}", req.os_user)),
+            Some(req.key.fingerprint().to_owned()),
+        );
         let key = GrantKey {
             instance: req.instance_id.clone(),
             target: GrantTarget::OsUser(req.os_user.clone()),

@@ -1,6 +1,5 @@
 //! `SendSerialConsoleSSHPublicKey`: grant a key the right to open one serial session.
 
-use crate::audit::{AuditEvent, AuditOutcome};
 use crate::error::ConsoleError;
 use crate::grants::{Grant, GrantKey};
 use crate::ids::{InstanceId, SerialPort};
@@ -29,17 +28,13 @@ impl ConsoleService {
         ctx: &RequestContext,
         req: PushSerialKey,
     ) -> Result<PushReceipt, ConsoleError> {
-        let event = AuditEvent {
-            time_ms: self.now_ms(),
-            request_id: ctx.request_id.clone(),
-            operation: "SendSerialConsoleSSHPublicKey",
-            principal_arn: Some(ctx.principal.arn.clone()),
-            source_ip: ctx.source_ip,
-            instance_id: Some(req.instance_id.to_string()),
-            target: Some(format!("port{}", req.port)),
-            key_fingerprint: Some(req.key.fingerprint().to_owned()),
-            outcome: AuditOutcome::Success,
-        };
+        let event = self.call_event(
+            ctx,
+            "SendSerialConsoleSSHPublicKey",
+            Some(req.instance_id.to_string()),
+            Some(format!("port{}", req.port)),
+            Some(req.key.fingerprint().to_owned()),
+        );
         let key = GrantKey::serial(req.instance_id.clone(), req.port);
         let result = self.push_serial_key_unaudited(ctx, req).await;
         self.audited_push(event, key, result).await
