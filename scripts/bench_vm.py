@@ -54,6 +54,7 @@ serial_console_access = true
 [[accounts.credentials]]
 access_key_id = "test"
 secret_access_key = "test"
+actions = ["*"]
 [[instances]]
 id = "{INSTANCE}"
 account = "000000000000"

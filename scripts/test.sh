@@ -12,7 +12,8 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # OpenSSH (client for the e2e tests, server for nothing but ssh-keygen), QEMU and cpio (the
 # managed-VM tests; the guest itself comes from `apt-get download`), Redis and PostgreSQL (the
 # store contract and multi-node tests start their own servers), tmux (the interactive client
-# test). `command -v` keeps a second run from touching apt at all.
+# test), openssl (the TLS test makes its CA and certificates). `command -v` keeps a second run
+# from touching apt at all.
 need=()
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -20,6 +21,7 @@ command -v cpio >/dev/null || need+=(cpio)
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v tmux >/dev/null || need+=(tmux)
+command -v openssl >/dev/null || need+=(openssl)
 command -v setpriv >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then

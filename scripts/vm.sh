@@ -37,6 +37,7 @@ serial_console_access = true
 [[accounts.credentials]]
 access_key_id = "test"
 secret_access_key = "test"
+actions = ["*"]   # the EC2 calls too (start, stop, reboot, console output), not only pushes
 
 [[instances]]
 id = "i-0123456789abcdef0"

@@ -392,7 +392,8 @@ BOTO_ERROR_CASES = [
     # id, creds, instance, key text (or file name), port, code
     ("auth-pattern", "restricted", "not_fff", "ed25519.pub", 0, "AuthException"),
     ("auth-pattern-absent", "restricted", ABSENT_INSTANCE, "ed25519.pub", 0, "AuthException"),
-    ("auth-other-account", "owner", "disabled_account", "ed25519.pub", 0, "AuthException"),
+    # Another account's instance does not exist for the caller.
+    ("other-account-not-found", "owner", "disabled_account", "ed25519.pub", 0, "EC2InstanceNotFoundException"),
     ("not-found", "owner", ABSENT_INSTANCE, "ed25519.pub", 0, "EC2InstanceNotFoundException"),
     ("not-found-allowed", "restricted", ABSENT_FFF_INSTANCE, "ed25519.pub", 0, "EC2InstanceNotFoundException"),
     ("stopped", "owner", "stopped", "ed25519.pub", 0, "EC2InstanceStateInvalidException"),

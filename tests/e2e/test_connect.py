@@ -392,8 +392,9 @@ def test_accept_new_records_the_key_in_the_default_known_hosts(gw, tmp_path):
          ["EC2InstanceStateInvalidException", f"aws ec2 start-instances --instance-ids {STOPPED}"]),
         ("i-0e2ffffffffffffff", (AK, SK), API_REFUSED,
          ["EC2InstanceNotFoundException", "Check the instance id and the Region"]),
+        # Another account's instance does not exist for the caller (nor does its owner show).
         (OTHER_ACCOUNT, (AK, SK), API_REFUSED,
-         ["AuthException", "ec2-instance-connect:SendSerialConsoleSSHPublicKey", "account"]),
+         ["EC2InstanceNotFoundException", "Check the instance id and the Region"]),
         (NOT_FFF, RESTRICTED_CREDS, API_REFUSED,
          ["AuthException", "ec2-instance-connect:SendSerialConsoleSSHPublicKey"]),
         (UNREACHABLE, (AK, SK), API_REFUSED, ["EC2InstanceUnavailableException", "try again"]),
@@ -403,7 +404,7 @@ def test_accept_new_records_the_key_in_the_default_known_hosts(gw, tmp_path):
          ["UnrecognizedClientException", "does not know this access key"]),
         (SIMS["login"], None, CREDENTIALS, ["no AWS credentials found", "AWS_ACCESS_KEY_ID"]),
     ],
-    ids=["access-disabled", "type-invalid", "state-invalid", "not-found", "auth-other-account",
+    ids=["access-disabled", "type-invalid", "state-invalid", "not-found", "other-account-not-found",
          "auth-restricted-key", "unavailable", "bad-secret", "unknown-key", "no-credentials"],
 )
 def test_errors_are_explained(gw, tmp_path, instance, creds, code, texts):
@@ -412,6 +413,7 @@ def test_errors_are_explained(gw, tmp_path, instance, creds, code, texts):
     for text in texts:
         assert text in r.stderr, explain(r)
     assert "Traceback" not in r.stderr and "panicked" not in r.stderr and "Error {" not in r.stderr
+    assert "444400001111" not in r.stderr, "a refusal names another account"
 
 
 def test_throttling_is_retried_then_explained(throttled, tmp_path):

@@ -50,9 +50,13 @@ AWS_CLI = [str(_AWS_SCRIPT)] if _AWS_SCRIPT.is_file() else [sys.executable, "-m"
 
 
 def _config(workdir: Path) -> str:
-    text = DESIGN_EXAMPLE.read_text().replace(
-        'state_dir = "/var/lib/serialgate"', f'state_dir = "{workdir / "state"}"'
+    text = (
+        DESIGN_EXAMPLE.read_text()
+        .replace('state_dir = "/var/lib/serialgate"', f'state_dir = "{workdir / "state"}"')
+        # The example's key may only push keys (no `actions`); here it drives every EC2 call.
+        .replace(f'secret_access_key = "{DESIGN_SK}"\n', f'secret_access_key = "{DESIGN_SK}"\nactions = ["*"]\n')
     )
+    assert 'actions = ["*"]' in text
     return (
         text
         + f"""
@@ -94,6 +98,7 @@ serial_console_access = true
 [[accounts.credentials]]
 access_key_id = "{SWITCH[0]}"
 secret_access_key = "{SWITCH[1]}"
+actions = ["*"]
 
 [[instances]]
 id = "{SWITCHED}"
@@ -109,6 +114,7 @@ access_key_id = "{RESTRICTED[0]}"
 secret_access_key = "{RESTRICTED[1]}"
 user = "fff-operator"
 instances = ["i-fff*"]
+actions = ["ec2:*"]
 
 [[instances]]
 id = "{FFF}"
@@ -375,6 +381,43 @@ def test_dry_run_changes_nothing_and_reports_missing_permission(server):
     cli_error(r, "DryRunOperation", "StopInstances", DRY_RUN_TEXT)
     r = aws(server, RESTRICTED, "ec2", "reboot-instances", "--instance-ids", NOT_FFF)
     cli_error(r, "UnauthorizedOperation", "RebootInstances")
+
+
+# --- what a key may do -----------------------------------------------------------------------
+
+
+def test_design_example_key_may_only_push(design_server):
+    """DESIGN.md's example, verbatim: its key names no `actions`, so it pushes keys and makes no
+    EC2 call, the account-level ones included."""
+    creds = (DESIGN_AK, DESIGN_SK)
+    for args, operation in [
+        (["describe-instances"], "DescribeInstances"),
+        (["get-serial-console-access-status"], "GetSerialConsoleAccessStatus"),
+        (["disable-serial-console-access"], "DisableSerialConsoleAccess"),
+        (["stop-instances", "--instance-ids", DESIGN_INSTANCE], "StopInstances"),
+        (["get-console-output", "--instance-id", DESIGN_INSTANCE], "GetConsoleOutput"),
+    ]:
+        msg = cli_error(aws(design_server, creds, "ec2", *args), "UnauthorizedOperation", operation)
+        assert msg.startswith("You are not authorized to perform this operation."), msg
+    # The push itself is allowed: it fails only because the example's console socket is absent.
+    cli_error(push(design_server, creds, DESIGN_INSTANCE), "EC2InstanceUnavailableException", "SendSerialConsoleSSHPublicKey")
+
+
+def test_instance_scoped_key_with_ec2_actions(server):
+    """`instances = ["i-fff*"]` with `actions = ["ec2:*"]`: the wildcard names the account-level
+    calls too; DescribeInstances lists the whole account, as in EC2. It names no push."""
+    assert ids(describe(server, RESTRICTED)) == {FFF, NOT_FFF}
+    status = ok(aws(server, RESTRICTED, "ec2", "get-serial-console-access-status"))
+    assert status["SerialConsoleAccessEnabled"] is True
+    cli_error(push(server, RESTRICTED, FFF), "AuthException", "SendSerialConsoleSSHPublicKey")
+
+
+def test_another_accounts_instance_is_not_found_for_pushes(server):
+    """Pushing for another account's instance reads exactly like an unknown id."""
+    foreign = cli_error(push(server, OWNER, SWITCHED), "EC2InstanceNotFoundException", "SendSerialConsoleSSHPublicKey")
+    absent = cli_error(push(server, OWNER, ABSENT), "EC2InstanceNotFoundException", "SendSerialConsoleSSHPublicKey")
+    assert foreign.replace(SWITCHED, "ID") == absent.replace(ABSENT, "ID")
+    assert "222233334444" not in foreign
 
 
 # --- the front door --------------------------------------------------------------------------

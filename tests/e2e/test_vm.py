@@ -91,6 +91,7 @@ serial_console_access = true
 [[accounts.credentials]]
 access_key_id = "{AK}"
 secret_access_key = "{SK}"
+actions = ["*"]
 
 [[instances]]
 id = "{INSTANCE}"

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     UnknownOperationException,
     SerializationException,
     RequestEntityTooLargeException,
+    /// The request was not completed within `[api] request_timeout_seconds`; SDKs retry it.
+    RequestTimeoutException,
 }
 
 impl ErrorCode {
@@ -133,6 +135,11 @@ impl ErrorCode {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request entity too large.",
             ),
+            RequestTimeoutException => (
+                "RequestTimeoutException",
+                StatusCode::REQUEST_TIMEOUT,
+                "The request timed out.",
+            ),
         }
     }
 
@@ -159,7 +166,8 @@ impl ErrorCode {
             | UnrecognizedClientException
             | UnknownOperationException
             | SerializationException
-            | RequestEntityTooLargeException => "message",
+            | RequestEntityTooLargeException
+            | RequestTimeoutException => "message",
             _ => "Message",
         }
     }

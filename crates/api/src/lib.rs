@@ -6,16 +6,29 @@
 //! → encode). Errors of every stage become one [`error::ApiError`], which knows its wire code
 //! and status. A form-encoded request without `X-Amz-Target` is EC2 Query instead and takes the
 //! same steps in `ec2` (SigV4 for service `ec2`, routing by `Action`, XML errors).
+//!
+//! The listener ([`serve`], [`serve_tls`]) bounds what a client can hold before it is
+//! authenticated ([`ApiLimits`]): connections in total and per source address (refused at once
+//! at a cap), the time a request head may take (a TLS handshake included), idle keep-alive time,
+//! the time a whole request may take, and the size and count of request headers.
 
+mod connection;
 pub mod credentials;
 mod ec2;
 pub mod error;
 mod health;
 mod json;
+mod limits;
+mod listener;
 pub mod ops;
+#[cfg(test)]
+mod prop_tests;
 mod router;
 mod server;
+pub mod tls;
 
 pub use credentials::{CredentialEntry, Credentials};
 pub use error::{ApiError, ErrorCode};
-pub use server::{ApiState, DEFAULT_BODY_LIMIT, router, serve};
+pub use limits::ApiLimits;
+pub use listener::{serve, serve_tls};
+pub use server::{ApiState, DEFAULT_BODY_LIMIT, router};

@@ -1,33 +1,43 @@
-//! The HTTP front door: body limit, SigV4, routing, and the listener loop.
+//! The HTTP front door: body limit, SigV4, routing, and the whole-request deadline. The
+//! listener loop is in `listener.rs`, one connection in `connection.rs`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
-use console::ConsoleService;
 use console::service::RequestContext;
-use sigv4::{RequestParts, SigErrorKind, Verifier};
+use console::{ConsoleService, Principal};
+use sigv4::{RequestParts, SigError, SigErrorKind, Verified, Verifier};
+use tokio::time::Instant;
 
 use crate::credentials::Credentials;
 use crate::ec2::{self, Ec2Api};
 use crate::error::{ApiError, ErrorCode};
 use crate::health::health;
+use crate::limits::ApiLimits;
 use crate::ops;
 use crate::router::{Operation, route};
 
 /// Largest request body accepted (keys are at most 4096 characters; 64 KiB is generous).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
-/// A client must deliver its body within this time.
-const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bodies up to this size are verified on the async worker: with every other input at its cap,
+/// the verifier's worst case is about a fifth of a millisecond (`cargo bench -p sigv4`). A
+/// larger body (an operator may raise `max_body_bytes`) is hashed on the blocking pool instead,
+/// so no request holds a worker that serves other connections for much longer than that.
+const VERIFY_INLINE_MAX_BODY: usize = DEFAULT_BODY_LIMIT;
+
+/// When a request must be answered by; the listener puts it in the request's extensions,
+/// counted from the first byte of the request head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestDeadline(pub(crate) Instant);
 
 /// Everything a request needs.
 #[derive(Debug)]
@@ -36,6 +46,8 @@ pub struct ApiState {
     pub credentials: Credentials,
     pub verifier: Verifier,
     pub body_limit: usize,
+    /// Connection caps, timeouts and request-head limits of the listener.
+    pub limits: ApiLimits,
     /// The EC2 Query front door on the same listener (its own `ec2` verifier).
     pub(crate) ec2: Ec2Api,
 }
@@ -54,6 +66,7 @@ impl ApiState {
             credentials,
             verifier,
             body_limit: DEFAULT_BODY_LIMIT,
+            limits: ApiLimits::default(),
             ec2,
         }
     }
@@ -68,56 +81,51 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<ApiState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        // Small request/response pairs: Nagle would only add latency.
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
-
 async fn handle_aws_json(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let deadline = req
+        .extensions()
+        .get::<RequestDeadline>()
+        .map_or_else(|| Instant::now() + state.limits.request_timeout, |d| d.0);
+    let seconds = state.limits.request_timeout.as_secs();
     // EC2 Query shares `POST /`; its errors must be XML from the first check on.
     if ec2::is_query_request(req.headers()) {
-        return ec2::handle(&state, &request_id, req).await;
+        return match tokio::time::timeout_at(deadline, ec2::handle(&state, &request_id, req)).await
+        {
+            Ok(resp) => resp,
+            Err(_) => ec2::timed_out(&request_id, seconds),
+        };
     }
-    match process(&state, &request_id, req).await {
+    let result = match tokio::time::timeout_at(deadline, process(&state, &request_id, req)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::verbatim(
+            ErrorCode::RequestTimeoutException,
+            format!("The request was not completed within {seconds} seconds."),
+        )),
+    };
+    match result {
         Ok(resp) => resp,
         Err(e) => e.with_request_id(&request_id).into_response(),
     }
 }
 
-async fn process(state: &ApiState, request_id: &str, req: Request) -> Result<Response, ApiError> {
+async fn process(
+    state: &Arc<ApiState>,
+    request_id: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
     let source_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ci| ci.0.ip());
     let (parts, body) = req.into_parts();
     let body = read_body(body, &parts.headers, state.body_limit).await?;
-
-    let request = RequestParts {
-        method: &parts.method,
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &parts.headers,
-        body: &body,
-    };
-    let now = state.service.clock().now();
-    let verified = state
-        .verifier
-        .verify(&request, now, &state.credentials)
-        .map_err(sig_error)?;
+    let verified = verify(state, Front::AwsJson, &parts, &body)
+        .await
+        .map_err(|e| match e {
+            VerifyError::Rejected(e) => sig_error(e),
+            VerifyError::Failed(cause) => ApiError::internal(cause),
+        })?;
 
     let operation = route(&parts.headers)?;
     let ctx = RequestContext {
@@ -126,23 +134,109 @@ async fn process(state: &ApiState, request_id: &str, req: Request) -> Result<Res
         source_ip,
     };
     tracing::debug!(request_id, operation = operation.name(), principal = %ctx.principal.arn, "request");
-    match operation {
-        Operation::SendSerialConsoleSSHPublicKey => {
-            ops::send_serial_console_ssh_public_key::handle(&state.service, &ctx, &body).await
+    let state = Arc::clone(state);
+    to_completion(async move {
+        match operation {
+            Operation::SendSerialConsoleSSHPublicKey => {
+                ops::send_serial_console_ssh_public_key::handle(&state.service, &ctx, &body).await
+            }
+            Operation::SendSSHPublicKey => {
+                ops::send_ssh_public_key::handle(&state.service, &ctx, &body).await
+            }
         }
-        Operation::SendSSHPublicKey => {
-            ops::send_ssh_public_key::handle(&state.service, &ctx, &body).await
-        }
-    }
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (by header first, then by count) and
-/// clients that stall.
+/// Which front door a request came through, hence which verifier applies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Front {
+    AwsJson,
+    Ec2Query,
+}
+
+/// Why [`verify`] did not produce a principal.
+#[derive(Debug)]
+pub(crate) enum VerifyError {
+    /// The signature check refused the request.
+    Rejected(SigError),
+    /// The check itself did not finish (its blocking task died); the cause is for the log.
+    Failed(String),
+}
+
+/// Verifies the request's signature for `front`, on the async worker for ordinary bodies and on
+/// the blocking pool for large ones (see [`VERIFY_INLINE_MAX_BODY`]).
+pub(crate) async fn verify(
+    state: &Arc<ApiState>,
+    front: Front,
+    parts: &Parts,
+    body: &Bytes,
+) -> Result<Verified<Principal>, VerifyError> {
+    fn verifier(state: &ApiState, front: Front) -> &Verifier {
+        match front {
+            Front::AwsJson => &state.verifier,
+            Front::Ec2Query => &state.ec2.verifier,
+        }
+    }
+    let now = state.service.clock().now();
+    if body.len() <= VERIFY_INLINE_MAX_BODY {
+        let request = RequestParts {
+            method: &parts.method,
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body,
+        };
+        return verifier(state, front)
+            .verify(&request, now, &state.credentials)
+            .map_err(VerifyError::Rejected);
+    }
+    let state = Arc::clone(state);
+    let (method, uri, headers, body) = (
+        parts.method.clone(),
+        parts.uri.clone(),
+        parts.headers.clone(),
+        body.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let request = RequestParts {
+            method: &method,
+            path: uri.path(),
+            query: uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        verifier(&state, front)
+            .verify(&request, now, &state.credentials)
+            .map_err(VerifyError::Rejected)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(VerifyError::Failed(format!(
+            "signature verification task failed: {e}"
+        )))
+    })
+}
+
+/// Runs a domain operation to the end even if the request times out meanwhile: cancelling it
+/// halfway could leave a grant without its audit record. The client gets the timeout error;
+/// the operation still completes (a retry then simply repeats it). `Err` says the task died.
+pub(crate) async fn to_completion<T: Send + 'static>(
+    operation: impl Future<Output = T> + Send + 'static,
+) -> Result<T, String> {
+    tokio::spawn(operation)
+        .await
+        .map_err(|e| format!("operation task failed: {e}"))
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (by header first, then by count). A
+/// client that stalls is stopped by the request's deadline, which covers this read.
 pub(crate) async fn read_body(
     body: Body,
     headers: &axum::http::HeaderMap,
     limit: usize,
-) -> Result<axum::body::Bytes, ApiError> {
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::verbatim(
             ErrorCode::RequestEntityTooLargeException,
@@ -156,14 +250,9 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(too_large()),
-        Err(_) => Err(ApiError::verbatim(
-            ErrorCode::SerializationException,
-            "Timed out reading the request body.",
-        )),
-    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 fn sig_error(e: sigv4::SigError) -> ApiError {

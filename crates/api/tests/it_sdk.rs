@@ -175,12 +175,13 @@ async fn every_modelled_exception() {
             "SerialConsoleSessionUnsupportedException",
             "Your instance's BIOS version is unsupported",
         ),
+        // Another account's instance does not exist for the caller.
         (
             OTHER_ACCOUNT,
             None,
             ED25519,
-            "AuthException",
-            "Either your AWS credentials are not valid",
+            "EC2InstanceNotFoundException",
+            "The specified instance was not found.",
         ),
         (
             UNREACHABLE,
@@ -193,8 +194,8 @@ async fn every_modelled_exception() {
             DISABLED_ACCOUNT,
             None,
             ED25519,
-            "AuthException",
-            "Either your AWS credentials",
+            "EC2InstanceNotFoundException",
+            "The specified instance was not found.",
         ),
         (
             RUNNING,
@@ -238,6 +239,51 @@ async fn every_modelled_exception() {
         assert!(
             message.starts_with(msg) || message.contains(msg),
             "{id}: {message:?} should contain {msg:?}"
+        );
+    }
+}
+
+/// Pushes an OS-user key and returns the error code and message, or "ok".
+async fn os_user(c: &Client, id: &str) -> (String, String) {
+    match c
+        .send_ssh_public_key()
+        .instance_id(id)
+        .instance_os_user("ec2-user")
+        .ssh_public_key(ED25519)
+        .send()
+        .await
+    {
+        Ok(_) => ("ok".into(), String::new()),
+        Err(e) => {
+            let se = e.into_service_error();
+            (
+                se.code().unwrap_or("?").to_owned(),
+                se.message().unwrap_or("").to_owned(),
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn another_accounts_instance_reads_like_an_unknown_id() {
+    let s = start().await;
+    let c = client(&s);
+    const UNKNOWN: &str = "i-0000000000000000f";
+    let unknown = serial(&c, UNKNOWN, None, ED25519).await;
+    assert_eq!(unknown.0, "EC2InstanceNotFoundException");
+    for foreign in [OTHER_ACCOUNT, DISABLED_ACCOUNT] {
+        let (code, message) = serial(&c, foreign, None, ED25519).await;
+        assert_eq!(
+            (code, message.replace(foreign, UNKNOWN)),
+            unknown.clone(),
+            "{foreign}"
+        );
+        assert!(!message.contains("444455556666") && !message.contains("777788889999"));
+        let (code, message) = os_user(&c, foreign).await;
+        assert_eq!(
+            (code, message.replace(foreign, UNKNOWN)),
+            os_user(&c, UNKNOWN).await,
+            "{foreign}"
         );
     }
 }

@@ -86,8 +86,11 @@ impl SqliteAudit {
             StoreError::new(format!("audit database {}: {e}", path.display()))
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+            private_files::create_dir(dir).map_err(|e| err(&e))?;
         }
+        // The trail names principals, addresses and key fingerprints: owner-only, and SQLite
+        // gives the -wal and -shm files it creates the database file's mode.
+        private_files::prepare_sqlite_file(path).map_err(|e| err(&e))?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -1,4 +1,5 @@
-//! Command consoles (`exec:ipmitool ... sol activate`): argv run without a shell on a fresh pty.
+//! Command consoles (`exec:ipmitool ... sol activate`): argv run without a shell on a fresh pty,
+//! with the minimal environment of [`crate::child_env`].
 //!
 //! Invariant: when the connection ends (console dropped or the child closed the pty) the child's
 //! whole process group is killed and the child reaped, so no process or zombie outlives it.
@@ -10,6 +11,7 @@ use pty_process::{Pty, Size};
 use rustix::process::{Pid, Signal};
 use tokio::process::Child;
 
+use crate::child_env;
 use crate::console::{Capabilities, Console, ConsoleOptions};
 use crate::error::OpenError;
 use crate::stream::{self, Line, Raw};
@@ -18,9 +20,6 @@ use crate::uri::ConsoleUri;
 /// The terminal size the command sees; a serial console has none, and 0x0 confuses programs.
 const ROWS: u16 = 24;
 const COLS: u16 = 80;
-
-/// Where `probe` looks when the server runs without `PATH`.
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 impl Line for Pty {
     fn read_error_is_eof(&self, error: &io::Error) -> bool {
@@ -50,9 +49,12 @@ pub(crate) fn open(
     pty.resize(Size::new(ROWS, COLS))
         .map_err(|e| pty_error(uri, e))?;
     // `spawn` consumes the slave side, so only the child holds it and its exit reads as EOF.
-    // kill_on_drop covers a runtime shutdown that drops the task before `reap` runs.
+    // kill_on_drop covers a runtime shutdown that drops the task before `reap` runs. The
+    // environment is rebuilt from scratch (see `child_env`): serialgate's may hold secrets.
     let child = pty_process::Command::new(program)
         .args(args)
+        .env_clear()
+        .envs(child_env::for_terminal())
         .kill_on_drop(true)
         .spawn(pts)
         .map_err(|e| pty_error(uri, e))?;
@@ -119,7 +121,7 @@ pub(crate) async fn probe(uri: &ConsoleUri, argv: &[String]) -> Result<(), OpenE
             ))
         };
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    let path = std::env::var_os("PATH").unwrap_or_else(|| child_env::DEFAULT_PATH.into());
     for dir in std::env::split_paths(&path) {
         if is_executable(&dir.join(program)).await {
             return Ok(());

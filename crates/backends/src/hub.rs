@@ -15,13 +15,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::backoff::Backoff;
 use crate::console::{BreakError, Capabilities, Console, ConsoleOptions, Input, TaskEnds};
 use crate::error::OpenError;
 use crate::uri::ConsoleUri;
 
-/// Reconnect backoff bounds while the console is unreachable.
+/// Reconnect backoff bounds while the console is unreachable or keeps closing.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
+/// A connection that lasted this long is retried at once when it ends, and resets the backoff.
+const RETRY_STABLE: Duration = Duration::from_secs(10);
 
 /// The kept output of a hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,31 +163,34 @@ struct HubTask {
 
 impl HubTask {
     async fn run(mut self) {
-        let mut backoff = RETRY_MIN;
+        let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX, RETRY_STABLE);
         loop {
-            match crate::open(&self.uri, &self.opts).await {
+            let wait = match crate::open(&self.uri, &self.opts).await {
                 Ok(console) => {
-                    backoff = RETRY_MIN;
+                    backoff.opened(tokio::time::Instant::now());
                     let _ = self.connected.send(true);
                     let keep_going = self.serve(console).await;
                     let _ = self.connected.send(false);
                     if !keep_going {
                         return;
                     }
+                    // A console that accepts and closes at once is paced like one that refuses.
+                    backoff.closed(tokio::time::Instant::now())
                 }
                 Err(e) => {
-                    tracing::debug!(console = %self.uri, error = %e, "hub: console unreachable")
+                    tracing::debug!(console = %self.uri, error = %e, "hub: console unreachable");
+                    backoff.failed()
                 }
-            }
+            };
             // Refuse attachments while disconnected; wait for the next try.
-            let retry = tokio::time::sleep(backoff);
+            let retry = tokio::time::sleep(wait);
             tokio::pin!(retry);
-            let mut kicked = false;
             loop {
                 tokio::select! {
                     () = &mut retry => break,
                     () = self.kick.notified() => {
-                        kicked = true;
+                        // The console is (about to be) there: keep trying at the fastest pace.
+                        backoff.reset();
                         break;
                     }
                     req = self.attach_rx.recv() => match req {
@@ -198,12 +204,6 @@ impl HubTask {
                     },
                 }
             }
-            // A kick means the console is (about to be) there: keep trying at the fastest pace.
-            backoff = if kicked {
-                RETRY_MIN
-            } else {
-                (backoff * 2).min(RETRY_MAX)
-            };
         }
     }
 

@@ -8,17 +8,22 @@
 //! device or child process; what a console sent before it closed is delivered before `output`
 //! reports the end.
 
+mod backoff;
+pub mod child_env;
 mod console;
 mod error;
 mod exec;
 mod hub;
 mod net;
+#[cfg(test)]
+mod prop_tests;
 mod sim;
 mod stream;
 mod telnet;
 mod tty;
 mod uri;
 
+pub use backoff::Backoff;
 pub use console::{
     BreakError, Capabilities, Closed, Console, ConsoleInput, ConsoleOptions, Input, TaskEnds,
 };

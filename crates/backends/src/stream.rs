@@ -115,8 +115,8 @@ pub(crate) async fn pump<L: Line, C: Codec>(
     // Encoded bytes waiting to be written; bounded because reading (the source of telnet
     // replies) pauses above `wire_limit` and user input is encoded a slice at a time.
     let mut wire = BytesMut::new();
-    // When bytes last went out; a BREAK waits for them to settle (see the Break arm).
-    let mut last_write = tokio::time::Instant::now() - BREAK_SETTLE;
+    // When bytes last went out, if ever; a BREAK waits for them to settle (see the Break arm).
+    let mut last_write: Option<tokio::time::Instant> = None;
     let wire_limit = 2 * read_chunk;
     // The rest of the user message being encoded.
     let mut unencoded = Bytes::new();
@@ -158,7 +158,7 @@ pub(crate) async fn pump<L: Line, C: Codec>(
                 Io::Read(Err(e)) => ending = Some(End::Failed("read", e)),
                 Io::Wrote(Ok(0)) => ending = Some(End::Failed("write", io::ErrorKind::WriteZero.into())),
                 Io::Wrote(Ok(n)) => {
-                    last_write = tokio::time::Instant::now();
+                    last_write = Some(tokio::time::Instant::now());
                     wire.advance(n.min(wire.len()));
                     if wire.is_empty() {
                         // Drop the allocation so an idle connection holds no write buffer.
@@ -180,7 +180,7 @@ pub(crate) async fn pump<L: Line, C: Codec>(
                         // FIFO, say) can pin the break on one of them instead of the NUL it
                         // queues for it, so the guest sees a stray character and no BREAK. Give
                         // the far end a moment to drain what was just written.
-                        let settle = BREAK_SETTLE.saturating_sub(last_write.elapsed());
+                        let settle = break_settle(last_write, tokio::time::Instant::now());
                         if !settle.is_zero() {
                             tokio::time::sleep(settle).await;
                         }
@@ -199,6 +199,18 @@ pub(crate) async fn pump<L: Line, C: Codec>(
 
 /// How long a BREAK waits after the last bytes written.
 const BREAK_SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// How long a BREAK due at `now` must still wait for bytes written at `last_write` to drain.
+/// Nothing written yet means no wait. (Not `now - BREAK_SETTLE` as a start value: an `Instant`
+/// cannot go below the clock's origin, which on Linux is boot time.)
+fn break_settle(
+    last_write: Option<tokio::time::Instant>,
+    now: tokio::time::Instant,
+) -> std::time::Duration {
+    last_write.map_or(std::time::Duration::ZERO, |t| {
+        BREAK_SETTLE.saturating_sub(now.saturating_duration_since(t))
+    })
+}
 
 /// Moves up to `max` user bytes from `unencoded` into `wire`, so a large paste is encoded (and
 /// buffered) a slice at a time.
@@ -279,3 +291,34 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Line for Plain<S> {}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::{BREAK_SETTLE, break_settle};
+
+    #[test]
+    fn a_break_waits_only_for_recent_writes() {
+        // Ten seconds ahead, so that `now - 1 s` below exists even right after boot.
+        let now = Instant::now() + Duration::from_secs(10);
+        assert_eq!(break_settle(None, now), Duration::ZERO);
+        assert_eq!(break_settle(Some(now), now), BREAK_SETTLE);
+        assert_eq!(
+            break_settle(Some(now - Duration::from_millis(100)), now),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            break_settle(Some(now - Duration::from_secs(1)), now),
+            Duration::ZERO
+        );
+        // A write stamped after `now` waits the full time rather than underflowing.
+        assert_eq!(
+            break_settle(Some(now + Duration::from_secs(1)), now),
+            BREAK_SETTLE
+        );
+    }
+}

@@ -120,3 +120,37 @@ async fn dropping_the_console_kills_and_reaps_the_child_and_its_group() {
     })
     .await;
 }
+
+/// A console command sees only PATH, LANG and TERM, never serialgate's environment (which may
+/// hold a secret read from a variable). Cargo sets `CARGO_PKG_NAME` and friends for this test
+/// process; none of them may reach the child.
+#[tokio::test]
+async fn the_command_gets_a_minimal_environment() {
+    let canaries = [
+        "CARGO_PKG_NAME",
+        "CARGO_MANIFEST_DIR",
+        "CARGO",
+        "HOME",
+        "USER",
+    ];
+    assert!(
+        canaries.iter().any(|c| std::env::var_os(c).is_some()),
+        "the test process has none of {canaries:?}: nothing to check"
+    );
+    let uri: ConsoleUri = "exec:/usr/bin/env".parse().unwrap();
+    let mut console = backends::open(&uri, &opts()).await.unwrap();
+    let out = String::from_utf8(read_to_end(&mut console.output).await).unwrap();
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once('=').map(|(n, _)| n))
+        .collect();
+    for name in &names {
+        assert!(
+            ["PATH", "LANG", "TERM"].contains(name),
+            "{name} reached the console command: {out:?}"
+        );
+    }
+    assert!(names.contains(&"PATH"), "{out:?}");
+    let term = std::env::var("TERM").unwrap_or_else(|_| "vt100".to_owned());
+    assert!(out.contains(&format!("TERM={term}\r\n")), "{out:?}");
+}

@@ -19,6 +19,11 @@ pub struct AwsArgs {
     /// it, AWS's endpoints (or AWS_ENDPOINT_URL[_EC2_INSTANCE_CONNECT]).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// PEM file of the certificate authorities to trust for HTTPS instead of the system's, e.g.
+    /// the CA that signed a serialgate's `[api] tls_cert_file`. Default: AWS_CA_BUNDLE (as the
+    /// AWS CLI). Applies to the API and to the calls that load credentials (SSO, STS).
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// An escape character or none (`~`, `^]`, `none`).
@@ -122,4 +127,52 @@ pub struct PushOsUserKeyArgs {
     pub availability_zone: Option<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Push {
+        #[command(flatten)]
+        push: PushArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Connect {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    }
+
+    #[test]
+    fn push_takes_ca_bundle() {
+        let parse = |extra: &[&str]| {
+            let argv = ["push", "i-0123456789abcdef0", "--key", "k.pub"];
+            Push::try_parse_from(argv.iter().chain(extra)).map(|p| p.push.aws.ca_bundle)
+        };
+        assert_eq!(parse(&[]).ok(), Some(None));
+        assert_eq!(
+            parse(&["--ca-bundle", "/etc/ca.pem"]).ok(),
+            Some(Some(PathBuf::from("/etc/ca.pem")))
+        );
+        assert!(parse(&["--ca-bundle"]).is_err(), "--ca-bundle needs a FILE");
+    }
+
+    #[test]
+    fn connect_takes_ca_bundle() {
+        let argv = [
+            "connect",
+            "i-0123456789abcdef0",
+            "--endpoint-url",
+            "https://127.0.0.1:4580",
+            "--ca-bundle",
+            "ca.pem",
+            "--non-interactive",
+        ];
+        let parsed = Connect::try_parse_from(argv).map(|c| c.connect.aws.ca_bundle);
+        assert_eq!(parsed.ok(), Some(Some(PathBuf::from("ca.pem"))));
+    }
 }

@@ -175,9 +175,15 @@ where
             } else {
                 "failed"
             };
+            let hint = if cause.to_ascii_lowercase().contains("certificate") {
+                "\nIf the endpoint's certificate comes from a private CA, pass --ca-bundle FILE \
+                 (or set AWS_CA_BUNDLE) with that CA's certificate."
+            } else {
+                ""
+            };
             Failure::network(format!(
                 "cannot reach the EC2 Instance Connect API at {endpoint}: connection {what}: \
-                 {cause}"
+                 {cause}{hint}"
             ))
         }
         SdkError::ConstructionFailure(_) => Failure::usage(format!(

@@ -17,7 +17,8 @@ impl StoreError {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConsoleError {
-    /// The principal may not do this to this instance, or the instance is in another account.
+    /// The principal's policy does not allow this action (on this instance). An instance of
+    /// another account is never this: it is [`ConsoleError::InstanceNotFound`], like an unknown id.
     #[error("not authorized: {0}")]
     Auth(String),
     #[error("serial console access is disabled for account {0}")]

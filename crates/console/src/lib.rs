@@ -31,7 +31,7 @@ pub use grants::{Grant, GrantKey, GrantStore, GrantTarget, MemoryGrantStore};
 pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};
 pub use keys::{KeyError, SshPublicKey};
 pub use leases::{Lease, MemorySessionLeases, SessionLeases, SlotState};
-pub use policy::{Action, Principal};
+pub use policy::{Action, ActionSet, InstanceScope, Principal};
 pub use probe::{AlwaysReachable, ConsoleProbe};
 pub use registry::{Account, Instance, InstanceState, Registry};
 pub use service::{ConsoleService, RequestContext, Settings};

@@ -135,11 +135,6 @@ impl Instance {
     pub fn set_state(&self, state: InstanceState) {
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = state;
     }
-
-    /// `arn:aws:ec2:REGION:ACCOUNT:instance/ID`.
-    pub fn arn(&self, region: &str) -> String {
-        format!("arn:aws:ec2:{region}:{}:instance/{}", self.account, self.id)
-    }
 }
 
 /// All accounts and instances.

@@ -252,9 +252,10 @@ async fn every_refusal_in_order() {
         code_of(&f, &c, "i-00000000000000003").await,
         "SerialConsoleSessionUnsupportedException"
     );
+    // Another account's instance does not exist for the caller.
     assert_eq!(
         code_of(&f, &c, "i-00000000000000004").await,
-        "AuthException"
+        "EC2InstanceNotFoundException"
     );
     assert_eq!(
         code_of(&f, &c, "i-00000000000000005").await,
@@ -262,10 +263,10 @@ async fn every_refusal_in_order() {
     );
 
     let mut restricted = ctx();
-    restricted.principal.resources = vec!["i-fff*".into()];
+    restricted.principal.instances = InstanceScope::Matching(vec!["i-fff*".into()]);
     assert_eq!(code_of(&f, &restricted, RUNNING).await, "AuthException");
     let mut wrong_action = ctx();
-    wrong_action.principal.actions = vec![console::Action::SendSSHPublicKey];
+    wrong_action.principal.actions = [console::Action::SendSSHPublicKey].into_iter().collect();
     assert_eq!(code_of(&f, &wrong_action, RUNNING).await, "AuthException");
 
     let acct = f

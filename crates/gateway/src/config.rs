@@ -24,14 +24,24 @@ pub struct GatewayConfig {
     pub max_auth_attempts: usize,
     /// Unauthenticated connections allowed at once from one source address. Default 64.
     pub max_unauthenticated_per_ip: usize,
+    /// Open connections allowed at once, authenticated or not. `serialgate serve` derives its
+    /// default from the open-file limit; [`GatewayConfig::new`] uses 1024.
+    pub max_connections: usize,
+    /// Open connections allowed at once from one source address, authenticated or not.
+    /// Default 128.
+    pub max_connections_per_ip: usize,
     /// Keepalive probe interval; a peer that misses `keepalive_max` probes is dropped. Default 15 s.
     pub keepalive_interval: Duration,
     pub keepalive_max: usize,
     /// How long a shutdown waits for sessions to say goodbye. Default 5 s.
     pub shutdown_grace: Duration,
-    /// Reconnect backoff bounds when the console is lost. Default 250 ms doubling to 5 s.
+    /// Reconnect backoff bounds when the console is lost or cannot be opened. Default 100 ms
+    /// doubling to 5 s.
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// A console that stayed up this long is reconnected at once when lost, and the backoff
+    /// starts again from `reconnect_min`; one that closed sooner waits the backoff. Default 10 s.
+    pub reconnect_reset: Duration,
     /// Console connection tuning.
     pub console: ConsoleOptions,
     /// Where sessions get their consoles (hubs or per-session connections).
@@ -49,11 +59,14 @@ impl GatewayConfig {
             login_grace: Duration::from_secs(30),
             max_auth_attempts: 6,
             max_unauthenticated_per_ip: 64,
+            max_connections: 1024,
+            max_connections_per_ip: 128,
             keepalive_interval: Duration::from_secs(15),
             keepalive_max: 3,
             shutdown_grace: Duration::from_secs(5),
-            reconnect_min: Duration::from_millis(250),
+            reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+            reconnect_reset: Duration::from_secs(10),
             console: ConsoleOptions::default(),
             consoles: Arc::new(Consoles::direct(ConsoleOptions::default())),
             node_id: default_node_id(),
@@ -67,6 +80,10 @@ impl GatewayConfig {
                 format!("SSH-2.0-serialgate_{}", env!("CARGO_PKG_VERSION")).into(),
             ),
             methods: russh::MethodSet::from(&[MethodKind::PublicKey][..]),
+            preferred: russh::Preferred {
+                kex: std::borrow::Cow::Borrowed(KEX),
+                ..russh::Preferred::default()
+            },
             auth_rejection_time: self.auth_rejection_time,
             // OpenSSH probes with "none" first; answering that instantly costs nothing.
             auth_rejection_time_initial: Some(Duration::ZERO),
@@ -85,6 +102,19 @@ impl GatewayConfig {
         }
     }
 }
+
+/// Key exchanges the server offers: elliptic-curve ones only. russh's finite-field
+/// Diffie-Hellman uses full-size private exponents, so a client choosing
+/// `diffie-hellman-group18-sha512` would cost the server hundreds of milliseconds of CPU on an
+/// async worker before authenticating; curve25519 costs well under one. Every OpenSSH since 6.5
+/// (2014) and PuTTY since 0.68 offers curve25519.
+const KEX: &[russh::kex::Name] = &[
+    russh::kex::MLKEM768X25519_SHA256,
+    russh::kex::CURVE25519,
+    russh::kex::CURVE25519_PRE_RFC_8731,
+    russh::kex::EXTENSION_SUPPORT_AS_SERVER,
+    russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
 
 fn default_node_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -57,7 +57,11 @@ impl EscapeParser {
         for &b in input {
             self.state = match self.state {
                 State::Escape => {
+                    // The escape typed twice is a literal escape before anything else, so an
+                    // escape character that is also a command letter (`.`, `B`, `?`) can still
+                    // be sent as data: that is what a client's in-band encoder emits.
                     let command = match b {
+                        _ if b == esc => None,
                         b'B' => Some(Action::Break),
                         b'.' => Some(Action::Disconnect),
                         b'?' => Some(Action::Help),
@@ -140,9 +144,21 @@ mod tests {
     }
 
     #[test]
+    fn an_escape_that_is_a_command_letter_doubles_to_itself() {
+        for esc in [b'.', b'B', b'?'] {
+            let mut p = EscapeParser::new(Some(esc));
+            assert_eq!(run(&mut p, &[&[esc, esc]]), vec![d(&[esc])], "escape {esc}");
+            let mut p = EscapeParser::new(Some(esc));
+            assert_eq!(run(&mut p, &[&[esc], b"?"]).len(), 1, "escape {esc}");
+        }
+        let mut p = EscapeParser::new(Some(b'.'));
+        assert_eq!(run(&mut p, &[b".B"]), vec![Action::Break]);
+    }
+
+    #[test]
     fn break_after_newline_and_at_start() {
         let mut p = EscapeParser::new(Some(b'~'));
-        assert_eq!(run(&mut p, &[b"~B"]), vec![Action::Break]);
+        assert_eq!(run(&mut p, &[b".B"]), vec![Action::Break]);
         assert_eq!(run(&mut p, &[b"h"]), vec![d(b"h")]);
         assert_eq!(
             run(&mut p, &[b"ls\r~Bh"]),

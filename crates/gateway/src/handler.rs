@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use console::ops::{OpenedSession, SessionDenied};
-use console::{InstanceId, SerialPort};
-use russh::keys::ssh_key::public::KeyData;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId};
 use tokio::sync::mpsc;
@@ -65,22 +63,6 @@ impl Connection {
             channel: None,
             user_tx: None,
             escape,
-        }
-    }
-
-    /// Whether `key` may log in as `user` right now (changes nothing).
-    async fn has_grant(&self, target: &(InstanceId, SerialPort), key: &KeyData) -> bool {
-        match self
-            .shared
-            .service
-            .grant_for_key(&target.0, target.1, key)
-            .await
-        {
-            Ok(g) => g.is_some(),
-            Err(e) => {
-                tracing::warn!(conn = self.conn_id, error = %e, "grant store unavailable during authentication");
-                false
-            }
         }
     }
 
@@ -152,15 +134,30 @@ impl russh::server::Handler for Connection {
     async fn auth_publickey_offered(
         &mut self,
         user: &str,
-        offer: PublicKeyOffer<'_>,
+        _offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        // Answering offers spares the client a signature for keys that cannot work. Unknown
-        // users and unknown keys get the same answer.
-        let ok = match username::parse(user) {
-            Some(target) => self.has_grant(&target, offer.public_key.key_data()).await,
-            None => false,
-        };
-        Ok(if ok { Auth::Accept } else { Auth::reject() })
+        // The answer to an offer must not depend on grants: whoever holds only a public key
+        // (they are not secret) would otherwise learn whether it has a live grant. So every key
+        // offered for a well-formed username is accepted here, and the grant is checked only
+        // once the client has proved it holds the private key (`auth_publickey`), where every
+        // failure looks the same.
+        //
+        // The trade-off falls on clients with several keys: OpenSSH signs with each accepted
+        // key in turn, and every signature that finds no grant is a failed attempt (it counts
+        // towards `max_auth_attempts`, 6, and takes `auth_rejection_time`, 1 s). Answering
+        // offers by grant cost exactly as much (russh counts a rejected offer and waits on it
+        // too): with OpenSSH's "none" probe first, up to four wrong keys ahead of the right one
+        // still get in, one second per wrong key, before and after. What changes is that keys
+        // needing confirmation or a touch (`ssh-add -c`, FIDO) are asked to sign before the
+        // right one is tried; `ssh -i key -o IdentitiesOnly=yes` offers just the right key.
+        //
+        // Malformed usernames are refused at once: their shape is public, and refusing spares
+        // a signature that could never work.
+        Ok(if username::parse(user).is_some() {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
     }
 
     async fn auth_publickey(

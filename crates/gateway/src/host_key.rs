@@ -13,7 +13,7 @@ pub const FILE_NAME: &str = "ssh_host_ed25519_key";
 /// Host key problems, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum HostKeyError {
-    #[error("cannot create state directory {path}: {source}")]
+    #[error("cannot create state directory {path} or make it private (0700): {source}")]
     StateDir {
         path: PathBuf,
         source: std::io::Error,
@@ -34,15 +34,20 @@ pub enum HostKeyError {
     Generate(String),
 }
 
-/// Loads the host key from `state_dir`, creating it (and the directory) on first use.
+/// Loads the host key from `state_dir`, creating it on first use. The directory is made
+/// private first (created 0700, or tightened to 0700 if group or others could use it).
 pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, HostKeyError> {
+    private_files::ensure_private_dir(state_dir).map_err(|source| HostKeyError::StateDir {
+        path: state_dir.to_owned(),
+        source,
+    })?;
     let path = state_dir.join(FILE_NAME);
     match std::fs::read_to_string(&path) {
         Ok(text) => PrivateKey::from_openssh(&text).map_err(|e| HostKeyError::Parse {
             path: path.clone(),
             reason: e.to_string(),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(state_dir, &path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path),
         Err(source) => Err(HostKeyError::Read { path, source }),
     }
 }
@@ -62,11 +67,7 @@ pub fn load(state_dir: &Path) -> Result<Option<PrivateKey>, HostKeyError> {
     }
 }
 
-fn create(state_dir: &Path, path: &Path) -> Result<PrivateKey, HostKeyError> {
-    std::fs::create_dir_all(state_dir).map_err(|source| HostKeyError::StateDir {
-        path: state_dir.to_owned(),
-        source,
-    })?;
+fn create(path: &Path) -> Result<PrivateKey, HostKeyError> {
     let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
         .map_err(|e| HostKeyError::Generate(e.to_string()))?;
     let text = key
@@ -79,14 +80,7 @@ fn create(state_dir: &Path, path: &Path) -> Result<PrivateKey, HostKeyError> {
     // Write to a temporary file created 0600, then rename: the key is never readable by others
     // and a crash never leaves half a key behind.
     let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(write_err)?;
+    let mut f = private_files::create_file(&tmp).map_err(write_err)?;
     f.write_all(text.as_bytes()).map_err(write_err)?;
     f.sync_all().map_err(write_err)?;
     std::fs::rename(&tmp, path).map_err(write_err)?;
@@ -108,23 +102,41 @@ pub fn public_openssh(key: &PrivateKey) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
     #[test]
     fn created_once_with_0600_and_reused() {
-        let dir = std::env::temp_dir().join(format!("sg-hostkey-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
         let k1 = load_or_create(&dir).unwrap();
         let k2 = load_or_create(&dir).unwrap();
         assert_eq!(fingerprint(&k1), fingerprint(&k2));
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.join(FILE_NAME))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
+            assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+            assert_eq!(mode(&dir), 0o700, "state_dir is created private");
         }
         assert!(public_openssh(&k1).starts_with("ssh-ed25519 "));
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_open_state_dir_is_tightened() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let k1 = load_or_create(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // Also on a later start, with the key already there.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let k2 = load_or_create(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(fingerprint(&k1), fingerprint(&k2));
     }
 }

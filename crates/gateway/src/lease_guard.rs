@@ -35,8 +35,8 @@ impl LeaseGuard {
         self.lease = None;
     }
 
-    /// Releases now and waits for the store.
-    pub async fn release(mut self) {
+    /// Releases now and waits for the store; the guard holds nothing afterwards.
+    pub async fn release(&mut self) {
         if let Some(lease) = self.lease.take() {
             release(&self.service, &lease).await;
         }

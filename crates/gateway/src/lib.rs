@@ -3,8 +3,9 @@
 //! The gateway is a thin adapter over the domain ([`console::ConsoleService`]): usernames name a
 //! slot, public-key authentication asks the domain for a live grant, and the domain's lease
 //! decides who holds the slot. Invariants: every channel request gets an answer; nothing is
-//! buffered without bound (one chunk in flight each way per session); a session's lease is
-//! released on every exit path (see [`lease_guard`]); users see short fixed texts, the log
+//! buffered without bound (one chunk in flight each way per session); connections are capped in
+//! total and per address before they cost more than a socket (see [`limits`]); a session's lease
+//! is released on every exit path (see [`lease_guard`]); users see short fixed texts, the log
 //! gets causes.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod host_key;
 mod lease_guard;
 pub mod limits;
 mod messages;
+mod notices;
 mod session;
 pub mod username;
 
@@ -32,7 +34,7 @@ pub use config::GatewayConfig;
 pub use consoles::Consoles;
 
 use crate::handler::Connection;
-use crate::limits::UnauthLimiter;
+use crate::limits::{Caps, Limiter, RefusalLog};
 
 /// State shared by all connections.
 pub(crate) struct Shared {
@@ -51,7 +53,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let russh_config = Arc::new(config.russh_config());
-    let limiter = UnauthLimiter::new(config.max_unauthenticated_per_ip);
+    let limiter = Limiter::new(Caps {
+        total: config.max_connections,
+        per_ip: config.max_connections_per_ip,
+        unauth_per_ip: config.max_unauthenticated_per_ip,
+    });
+    let mut refusals = RefusalLog::default();
     let grace = config.shutdown_grace;
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -78,15 +85,33 @@ pub async fn run(
                         continue;
                     }
                 };
-                let Some(unauth) = limiter.try_acquire(peer.ip()) else {
-                    tracing::warn!(peer = %peer, "too many unauthenticated connections from this address; dropped");
-                    drop(tcp);
-                    continue;
+                let (conn, unauth) = match limiter.try_admit(peer.ip()) {
+                    Ok(guards) => guards,
+                    Err(cap) => {
+                        // Refused fast: closed before the banner, costing nothing more. One
+                        // attacker can cause many of these, so the warning is rate-limited.
+                        drop(tcp);
+                        tracing::debug!(peer = %peer, cap = cap.as_str(), "connection refused at a cap");
+                        if let Some(n) = refusals.refused(tokio::time::Instant::now()) {
+                            tracing::warn!(
+                                refused = n,
+                                latest_peer = %peer,
+                                cap = cap.as_str(),
+                                "SSH connections refused at a connection cap (one warning per {} s at most)",
+                                RefusalLog::INTERVAL.as_secs()
+                            );
+                        }
+                        continue;
+                    }
                 };
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
                 let shared = Arc::clone(&shared);
                 let cfg = Arc::clone(&russh_config);
-                connections.spawn(serve_connection(shared, cfg, tcp, peer, id, unauth));
+                connections.spawn(async move {
+                    serve_connection(shared, cfg, tcp, peer, id, unauth).await;
+                    // The connection's place is held until everything about it has ended.
+                    drop(conn);
+                });
             }
         }
     }

@@ -26,3 +26,43 @@ pub fn ending_soon(secs: u64) -> String {
         "\r\n[serialgate] This session will be closed in {secs} seconds (maximum duration).\r\n"
     )
 }
+
+/// Shown when an `exec:` console's command exits and is started again after `delay`.
+pub fn command_restarting(delay: std::time::Duration) -> String {
+    format!(
+        "\r\n[serialgate: the console command exited; restarting in {} s]\r\n",
+        seconds(delay)
+    )
+}
+
+/// Seconds to one decimal, without a trailing `.0`: `0.1`, `3.2`, `5`.
+fn seconds(d: std::time::Duration) -> String {
+    let tenths = d.as_millis().saturating_add(50) / 100;
+    match tenths % 10 {
+        0 => format!("{}", tenths / 10),
+        t => format!("{}.{t}", tenths / 10),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn restart_delays_read_naturally() {
+        for (ms, shown) in [
+            (0, "0"),
+            (100, "0.1"),
+            (3200, "3.2"),
+            (5000, "5"),
+            (50, "0.1"),
+        ] {
+            assert_eq!(super::seconds(Duration::from_millis(ms)), shown);
+        }
+        assert_eq!(
+            super::command_restarting(Duration::from_millis(400)),
+            "\r\n[serialgate: the console command exited; restarting in 0.4 s]\r\n"
+        );
+    }
+}

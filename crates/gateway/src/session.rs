@@ -6,13 +6,12 @@
 //! is not read (so russh stops reading the socket). Everything else — shutdown, the maximum
 //! duration, lease renewal, console reconnection — stays responsive meanwhile.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backends::{BreakError, Console};
+use backends::{Backoff, BreakError, Console};
 use bytes::Bytes;
 use console::InstanceState;
 use console::ops::OpenedSession;
@@ -23,9 +22,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use crate::Shared;
+use crate::config::GatewayConfig;
 use crate::escape::help_text;
 use crate::lease_guard::LeaseGuard;
 use crate::messages;
+use crate::notices::{Notice, Notices};
 
 /// What the SSH side sends to the session task.
 #[derive(Debug)]
@@ -79,12 +80,146 @@ pub(crate) struct SessionTask {
     pub peer: String,
 }
 
+/// The console side of a session: the connection if there is one, and when to try again if
+/// not. Reconnection is paced by [`Backoff`] for every kind of console, so one that closes as
+/// soon as it opens (a command that exits at once) is reopened a few times a minute, not
+/// hundreds of times a second.
+struct ConsoleLink {
+    console: Option<Console>,
+    backoff: Backoff,
+    /// When to try to open the console again (while there is none).
+    next_retry: Instant,
+    /// Whether the user was told the console is lost (and so must be told it is back).
+    lost_notice_shown: bool,
+}
+
+impl ConsoleLink {
+    fn new(cfg: &GatewayConfig) -> Self {
+        Self {
+            console: None,
+            backoff: Backoff::new(cfg.reconnect_min, cfg.reconnect_max, cfg.reconnect_reset),
+            next_retry: Instant::now(),
+            lost_notice_shown: false,
+        }
+    }
+
+    /// The console closed (or failed a write): schedule the reconnection and tell the user.
+    fn lost(&mut self, task: &SessionTask, notices: &mut Notices) {
+        let Some(console) = self.console.take() else {
+            return;
+        };
+        let now = Instant::now();
+        let delay = self.backoff.closed(now);
+        self.next_retry = now + delay;
+        if console.capabilities.kind == "exec" {
+            tracing::debug!(conn = task.conn_id, instance = %task.opened.instance.id, delay_ms = millis(delay), "console command exited; restarting");
+            notices.push(Notice::Restart(delay));
+        } else if !delay.is_zero() && !self.lost_notice_shown {
+            // A console that lasted is reconnected at once, quietly if that works; one that
+            // closed soon after opening waits, and the user is told now.
+            notices.push(Notice::Lost(lost_text(task)));
+            self.lost_notice_shown = true;
+        }
+    }
+
+    /// Opens the console: at session start, and when `next_retry` comes while there is none.
+    async fn open(&mut self, task: &SessionTask, notices: &mut Notices) {
+        let cfg = &task.shared.config;
+        let instance = &task.opened.instance;
+        match cfg.consoles.open(instance).await {
+            Ok(c) => {
+                if self.lost_notice_shown {
+                    notices.push(Notice::Back);
+                    self.lost_notice_shown = false;
+                }
+                self.backoff.opened(Instant::now());
+                self.console = Some(c);
+            }
+            Err(e) => {
+                if !self.lost_notice_shown {
+                    tracing::warn!(conn = task.conn_id, instance = %instance.id, error = %e, "console unreachable; reconnecting");
+                    notices.push(Notice::Lost(lost_text(task)));
+                    self.lost_notice_shown = true;
+                }
+                self.next_retry = Instant::now() + self.backoff.failed();
+            }
+        }
+    }
+}
+
+/// What the user is told while the console is away: why, if the instance says so.
+fn lost_text(task: &SessionTask) -> &'static str {
+    let stopped = matches!(
+        task.opened.instance.state(),
+        InstanceState::Stopped | InstanceState::Stopping
+    );
+    if stopped {
+        messages::INSTANCE_STOPPED
+    } else {
+        messages::CONSOLE_LOST
+    }
+}
+
+/// Bytes counted each way, for the log and the audit record.
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
 impl SessionTask {
+    /// Runs the session: record its start, connect the console, bridge until something ends
+    /// it, then close the channel, free the slot and record the end.
     pub(crate) async fn run(mut self) {
-        let instance = self.opened.instance.id.clone();
-        let port = self.guard.lease().map(|l| l.slot.port.get()).unwrap_or(0);
-        let settings = self.shared.service.settings().clone();
         let started = Instant::now();
+        self.record_start();
+        let mut link = ConsoleLink::new(&self.shared.config);
+        let mut notices = Notices::default();
+        // Connect before reading any input, so that what the user typed first reaches the
+        // console instead of being dropped as typed-into-nothing.
+        link.open(&self, &mut notices).await;
+        let mut traffic = Traffic::default();
+        let (end, to_client) = self
+            .bridge(started, &mut link, &mut notices, &mut traffic)
+            .await;
+        // Drop the console first (closes the connection, kills an exec'd command), then say
+        // goodbye and close the channel, then free the slot.
+        drop(link);
+        self.close_channel(end, to_client).await;
+        self.guard.release().await;
+        self.record_end(end, started, traffic).await;
+    }
+
+    /// Logs the start and writes its audit record alongside: the push that allowed this
+    /// session is already durably audited, and the start record must not hold the console back
+    /// for a disk flush.
+    fn record_start(&self) {
+        let port = self.guard.lease().map(|l| l.slot.port.get()).unwrap_or(0);
+        tracing::info!(
+            conn = self.conn_id,
+            peer = %self.peer,
+            instance = %self.opened.instance.id,
+            port,
+            key = %self.opened.grant.key.fingerprint(),
+            request_id = %self.opened.grant.request_id,
+            "serial session started"
+        );
+        let service = Arc::clone(&self.shared.service);
+        let event = session_event(&service, &self.opened, &self.peer, SessionPhase::Started);
+        tokio::spawn(async move { service.audit_session(&event).await });
+    }
+
+    /// Moves bytes between the channel and the console until the session ends; returns why,
+    /// and the write to the client still in flight (delivered before the goodbye).
+    async fn bridge(
+        &mut self,
+        started: Instant,
+        link: &mut ConsoleLink,
+        notices: &mut Notices,
+        traffic: &mut Traffic,
+    ) -> (EndReason, Option<BoxFut<Result<(), ()>>>) {
+        let instance = self.opened.instance.id.clone();
+        let settings = self.shared.service.settings().clone();
         let deadline = started + settings.max_session;
         let lead = Duration::from_secs(60).min(settings.max_session / 2);
         let warn_at = deadline - lead;
@@ -95,74 +230,30 @@ impl SessionTask {
             (settings.lease_ttl / 3).max(Duration::from_millis(100)),
         );
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-
-        tracing::info!(
-            conn = self.conn_id,
-            peer = %self.peer,
-            instance = %instance,
-            port,
-            key = %self.opened.grant.key.fingerprint(),
-            request_id = %self.opened.grant.request_id,
-            "serial session started"
-        );
-        let service = &self.shared.service;
-        let event = session_event(service, &self.opened, &self.peer, SessionPhase::Started);
-        // The push that allowed this session is already durably audited; the start record must
-        // not hold the console back for a disk flush, so it is written alongside.
-        {
-            let service = std::sync::Arc::clone(service);
-            tokio::spawn(async move { service.audit_session(&event).await });
-        }
-
-        let cfg = &self.shared.config;
-        let mut console: Option<Console> = None;
-        let mut lost_notice_shown = false;
-        let mut backoff = cfg.reconnect_min;
-        let mut next_retry = Instant::now();
-        let mut notices: VecDeque<Bytes> = VecDeque::new();
+        let shared = Arc::clone(&self.shared);
+        let cfg = &shared.config;
         let mut to_client: Option<BoxFut<Result<(), ()>>> = None;
         let mut to_console: Option<BoxFut<ConsoleResult>> = None;
-        let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
-
-        // Connect before reading any input, so that what the user typed first reaches the
-        // console instead of being dropped as typed-into-nothing.
-        match cfg.consoles.open(&self.opened.instance).await {
-            Ok(c) => console = Some(c),
-            Err(e) => {
-                tracing::warn!(conn = self.conn_id, instance = %instance, error = %e, "console unreachable at session start; reconnecting");
-                notices.push_back(Bytes::from_static(messages::CONSOLE_LOST.as_bytes()));
-                lost_notice_shown = true;
-                next_retry = Instant::now() + backoff;
-            }
-        }
 
         let end = loop {
             // Start the next write to the client: notices first, then console output.
             if to_client.is_none()
-                && let Some(n) = notices.pop_front()
+                && let Some(n) = notices.pop()
             {
                 to_client = Some(send_client(&self.handle, self.channel, n));
             }
-            let reading_console = to_client.is_none() && console.is_some();
+            let reading_console = to_client.is_none() && link.console.is_some();
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break EndReason::Shutdown,
                 () = sleep_until(deadline) => break EndReason::MaxDuration,
                 () = sleep_until(warn_at), if !warned => {
                     warned = true;
-                    notices.push_back(Bytes::from(messages::ending_soon(lead.as_secs())));
+                    notices.push(Notice::Text(Bytes::from(messages::ending_soon(lead.as_secs()))));
                 }
                 _ = renew.tick() => {
-                    if let Some(lease) = self.guard.lease().cloned() {
-                        match self.shared.service.renew_session(&lease).await {
-                            Ok(Some(l)) => self.guard.update(l),
-                            Ok(None) => {
-                                self.guard.forget();
-                                break EndReason::LeaseLost;
-                            }
-                            // A store outage must not cut a live session: keep going, retry.
-                            Err(e) => tracing::warn!(conn = self.conn_id, error = %e, "lease renewal failed; will retry"),
-                        }
+                    if !self.renew_lease().await {
+                        break EndReason::LeaseLost;
                     }
                 }
                 r = async { match to_client.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_client.is_some() => {
@@ -175,11 +266,8 @@ impl SessionTask {
                     to_console = None;
                     match r {
                         ConsoleResult::Ok => {}
-                        ConsoleResult::NoBreak => notices.push_back(Bytes::from_static(messages::NO_BREAK.as_bytes())),
-                        ConsoleResult::Closed => {
-                            console = None;
-                            next_retry = Instant::now();
-                        }
+                        ConsoleResult::NoBreak => notices.push(Notice::text(messages::NO_BREAK)),
+                        ConsoleResult::Closed => link.lost(self, notices),
                     }
                 }
                 msg = self.user_rx.recv(), if to_console.is_none() => match msg {
@@ -187,12 +275,12 @@ impl SessionTask {
                     Some(UserInput::Disconnect) => break EndReason::ClientEscape,
                     Some(UserInput::Help) => {
                         let esc = cfg.escape.unwrap_or(b'~');
-                        notices.push_back(Bytes::from(help_text(esc)));
+                        notices.push(Notice::Text(Bytes::from(help_text(esc))));
                     }
                     Some(UserInput::Data(d)) => {
-                        bytes_in += d.len() as u64;
+                        traffic.bytes_in += d.len() as u64;
                         // While the console is away, typed input has nowhere to go.
-                        if let Some(c) = &console {
+                        if let Some(c) = &link.console {
                             let input = c.input.clone();
                             to_console = Some(Box::pin(async move {
                                 match input.write(d).await {
@@ -202,7 +290,7 @@ impl SessionTask {
                             }));
                         }
                     }
-                    Some(UserInput::Break) => match &console {
+                    Some(UserInput::Break) => match &link.console {
                         Some(c) => {
                             let input = c.input.clone();
                             tracing::info!(conn = self.conn_id, instance = %instance, "BREAK sent");
@@ -214,96 +302,102 @@ impl SessionTask {
                                 }
                             }));
                         }
-                        None => notices.push_back(Bytes::from_static(messages::NO_BREAK.as_bytes())),
+                        None => notices.push(Notice::text(messages::NO_BREAK)),
                     },
                 },
-                out = recv_output(&mut console), if reading_console => match out {
+                out = recv_output(&mut link.console), if reading_console => match out {
                     Some(bytes) => {
-                        bytes_out += bytes.len() as u64;
+                        traffic.bytes_out += bytes.len() as u64;
                         to_client = Some(send_client(&self.handle, self.channel, bytes));
                     }
-                    None => {
-                        console = None;
-                        next_retry = Instant::now();
-                    }
+                    None => link.lost(self, notices),
                 },
-                () = sleep_until(next_retry), if console.is_none() => {
-                    match cfg.consoles.open(&self.opened.instance).await {
-                        Ok(c) => {
-                            if lost_notice_shown {
-                                notices.push_back(Bytes::from_static(messages::CONSOLE_BACK.as_bytes()));
-                                lost_notice_shown = false;
-                            }
-                            backoff = cfg.reconnect_min;
-                            console = Some(c);
-                        }
-                        Err(e) => {
-                            if !lost_notice_shown {
-                                tracing::warn!(conn = self.conn_id, instance = %instance, error = %e, "console unreachable; reconnecting");
-                                let stopped = matches!(
-                                    self.opened.instance.state(),
-                                    InstanceState::Stopped | InstanceState::Stopping
-                                );
-                                let text = if stopped { messages::INSTANCE_STOPPED } else { messages::CONSOLE_LOST };
-                                notices.push_back(Bytes::from_static(text.as_bytes()));
-                                lost_notice_shown = true;
-                            }
-                            next_retry = Instant::now() + backoff;
-                            backoff = (backoff * 2).min(cfg.reconnect_max);
-                        }
-                    }
+                () = sleep_until(link.next_retry), if link.console.is_none() => {
+                    link.open(self, notices).await;
                 }
             }
         };
+        drop(to_console);
+        (end, to_client)
+    }
 
-        // Drop the console first (closes the connection, kills an exec'd command), then say
-        // goodbye and close the channel, then free the slot.
-        drop(to_console.take());
-        drop(console.take());
+    /// Renews the session's lease; false when it was lost (someone else may hold the slot). A
+    /// store outage must not cut a live session: it is logged and retried at the next tick.
+    async fn renew_lease(&mut self) -> bool {
+        let Some(lease) = self.guard.lease().cloned() else {
+            return true;
+        };
+        match self.shared.service.renew_session(&lease).await {
+            Ok(Some(l)) => self.guard.update(l),
+            Ok(None) => {
+                self.guard.forget();
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!(conn = self.conn_id, error = %e, "lease renewal failed; will retry")
+            }
+        }
+        true
+    }
+
+    /// Delivers the write in flight and the goodbye, then closes the channel (bounded: a client
+    /// that stopped reading cannot hold the slot).
+    async fn close_channel(&self, end: EndReason, pending: Option<BoxFut<Result<(), ()>>>) {
+        if end == EndReason::ClientGone {
+            return;
+        }
         let farewell: Option<&str> = match end {
             EndReason::Shutdown => Some(messages::SHUTDOWN),
             EndReason::MaxDuration => Some(messages::MAX_DURATION),
             EndReason::LeaseLost => Some(messages::LEASE_LOST),
             _ => None,
         };
-        if end != EndReason::ClientGone {
-            let h = self.handle.clone();
-            let ch = self.channel;
-            let pending = to_client.take();
-            let _ = tokio::time::timeout(Duration::from_secs(2), async move {
-                if let Some(f) = pending {
-                    let _ = f.await;
-                }
-                if let Some(msg) = farewell {
-                    let _ = h.data(ch, Bytes::from_static(msg.as_bytes())).await;
-                }
-                let _ = h.exit_status_request(ch, 0).await;
-                let _ = h.eof(ch).await;
-                let _ = h.close(ch).await;
-            })
-            .await;
-        }
-        self.guard.release().await;
+        let h = self.handle.clone();
+        let ch = self.channel;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async move {
+            if let Some(f) = pending {
+                let _ = f.await;
+            }
+            if let Some(msg) = farewell {
+                let _ = h.data(ch, Bytes::from_static(msg.as_bytes())).await;
+            }
+            let _ = h.exit_status_request(ch, 0).await;
+            let _ = h.eof(ch).await;
+            let _ = h.close(ch).await;
+        })
+        .await;
+    }
+
+    /// Logs the end and writes its audit record.
+    async fn record_end(&self, end: EndReason, started: Instant, traffic: Traffic) {
+        let duration_ms = millis(started.elapsed());
+        let port = self.opened.lease.slot.port.get();
         tracing::info!(
             conn = self.conn_id,
-            instance = %instance,
+            instance = %self.opened.instance.id,
             port,
             reason = end.as_str(),
-            duration_ms = started.elapsed().as_millis() as u64,
-            bytes_in,
-            bytes_out,
+            duration_ms,
+            bytes_in = traffic.bytes_in,
+            bytes_out = traffic.bytes_out,
             "serial session ended"
         );
         let phase = SessionPhase::Ended {
             reason: end.as_str(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            bytes_in,
-            bytes_out,
+            duration_ms,
+            bytes_in: traffic.bytes_in,
+            bytes_out: traffic.bytes_out,
         };
         let service = &self.shared.service;
         let event = session_event(service, &self.opened, &self.peer, phase);
         service.audit_session(&event).await;
     }
+}
+
+/// Whole milliseconds, saturating (a session does not last 584 million years, but the
+/// conversion is checked all the same).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The audit record of a session's start or end.

@@ -367,3 +367,108 @@ async fn a_busy_slot_is_explained_with_the_aws_message() {
     x.send(b"\r").await;
     x.out.expect("login: ").await;
 }
+
+/// A signer that only records being asked: the server asks for a signature only after
+/// accepting the offer (`SSH_MSG_USERAUTH_PK_OK`). It then declines, so nothing is signed.
+struct OfferProbe {
+    asked: bool,
+}
+
+#[derive(Debug)]
+struct Declined;
+
+impl From<russh::SendError> for Declined {
+    fn from(_: russh::SendError) -> Self {
+        Declined
+    }
+}
+
+impl russh::Signer for OfferProbe {
+    type Error = Declined;
+
+    async fn auth_sign(
+        &mut self,
+        _key: &russh::keys::agent::AgentIdentity,
+        _hash_alg: Option<russh::keys::HashAlg>,
+        _to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, Declined> {
+        self.asked = true;
+        Err(Declined)
+    }
+}
+
+/// Offers `key` for `username` without signing; returns whether the server accepted the offer.
+async fn offer_accepted(gw: &Gateway, username: &str, key: &russh::keys::PrivateKey) -> bool {
+    let mut handle = gw.connect().await;
+    let mut probe = OfferProbe { asked: false };
+    let result = bounded(
+        "a key offer",
+        handle.authenticate_publickey_with(username, key.public_key().clone(), None, &mut probe),
+    )
+    .await;
+    match result {
+        // Asked to sign: the offer was accepted.
+        Err(Declined) => assert!(probe.asked),
+        Ok(r) => {
+            assert!(!probe.asked);
+            assert_rejected("offer", &r);
+        }
+    }
+    probe.asked
+}
+
+/// Holding a public key (they are not secret) must not tell whether it has a live grant: an
+/// offer of a granted key and of an unknown key get the same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_offer_does_not_tell_whether_the_key_has_a_grant() {
+    let gw = GatewayBuilder::new()
+        .instance(INST_A, "sim:")
+        .instance(INST_B, "sim:")
+        .start()
+        .await;
+    let granted = random_key();
+    let stranger = random_key();
+    gw.push_ok(INST_A, &granted).await;
+
+    let answers = [
+        offer_accepted(&gw, &user(INST_A), &granted).await,
+        offer_accepted(&gw, &user(INST_A), &stranger).await,
+        offer_accepted(&gw, &user(INST_B), &granted).await,
+        offer_accepted(&gw, &user(UNKNOWN), &stranger).await,
+        offer_accepted(&gw, &format!("{INST_A}.port1"), &granted).await,
+    ];
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "offers answered differently: {answers:?}"
+    );
+    // Malformed usernames are public knowledge and may be refused at once.
+    assert!(!offer_accepted(&gw, "root", &granted).await);
+    assert!(!offer_accepted(&gw, &format!("{INST_A}.port00"), &granted).await);
+
+    // Probing spent nothing: the grant still opens the console.
+    let mut s = gw.login_ok(INST_A, &granted).await;
+    s.send(b"\r").await;
+    s.out.expect("login: ").await;
+}
+
+/// A client with several keys (an agent, say) tries them one after the other on one
+/// connection, each failure costing an attempt: the right key still gets in after a few wrong
+/// ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_right_key_gets_in_after_wrong_ones_on_the_same_connection() {
+    let gw = GatewayBuilder::new().instance(INST_A, "sim:").start().await;
+    let right = random_key();
+    gw.push_ok(INST_A, &right).await;
+
+    let (mut handle, r) = gw.auth(&user(INST_A), &test_key("rsa2048")).await;
+    assert_rejected("first wrong key", &r);
+    for _ in 0..3 {
+        let r = authenticate(&mut handle, &user(INST_A), &random_key()).await;
+        assert_rejected("another wrong key", &r);
+    }
+    let r = authenticate(&mut handle, &user(INST_A), &right).await;
+    assert!(r.success(), "the right key after four wrong ones: {r:?}");
+    let mut out = open_shell(&handle).await;
+    out.send(b"\r").await;
+    out.expect("login: ").await;
+}

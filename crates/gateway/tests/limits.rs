@@ -1,4 +1,5 @@
-//! Connection limits: unauthenticated connections per address and the login grace.
+//! Connection limits: open connections in total and per address, unauthenticated connections
+//! per address, and the login grace.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -178,5 +179,148 @@ async fn a_vanished_unauthenticated_peer_gives_its_place_back() {
              (login grace 500 ms)"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A raw TCP connection to the gateway from `source` (any 127.0.0.0/8 address works on
+/// loopback), so a test can tell per-address caps from the global one.
+async fn connect_from(source: &str, gw: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    bounded("TCP connect", socket.connect(gw)).await.unwrap()
+}
+
+/// Whether the gateway served this connection (sent its banner) rather than closing it.
+async fn served(tcp: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 8];
+    match bounded("the gateway's answer", tcp.read(&mut buf)).await {
+        Ok(n) => n > 0,
+        Err(_) => false,
+    }
+}
+
+/// Waits until a new connection from `source` is served again, within [`WAIT`].
+async fn wait_served(source: &str, gw: std::net::SocketAddr) -> TcpStream {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut tcp = connect_from(source, gw).await;
+        if served(&mut tcp).await {
+            return tcp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no place was freed after a connection closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn assert_echoes(s: &mut Session) {
+    s.send(b"\r").await;
+    s.out.expect("login: ").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_address_are_capped_authenticated_or_not() {
+    let gw = GatewayBuilder::new()
+        .instance(INST_A, "sim:")
+        .config(|c| c.max_connections_per_ip = 2)
+        .start()
+        .await;
+    let key = random_key();
+    gw.push_ok(INST_A, &key).await;
+
+    // An open session and an idle connection from 127.0.0.1 fill its two places.
+    let mut session = gw.login_ok(INST_A, &key).await;
+    assert_echoes(&mut session).await;
+    let mut idle = connect_from("127.0.0.1", gw.addr).await;
+    assert!(served(&mut idle).await);
+
+    // A third from that address is closed at once; the session keeps working.
+    let mut third = connect_from("127.0.0.1", gw.addr).await;
+    assert!(!served(&mut third).await, "a third connection was served");
+    assert_echoes(&mut session).await;
+
+    // Another address is not affected.
+    let mut other = connect_from("127.0.0.2", gw.addr).await;
+    assert!(served(&mut other).await);
+
+    // Closing the idle connection frees its place.
+    drop(idle);
+    let _again = wait_served("127.0.0.1", gw.addr).await;
+    assert_echoes(&mut session).await;
+    gw.assert_held(INST_A).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_in_total_are_capped() {
+    let gw = GatewayBuilder::new()
+        .instance(INST_A, "sim:")
+        .config(|c| c.max_connections = 2)
+        .start()
+        .await;
+    let key = random_key();
+    gw.push_ok(INST_A, &key).await;
+
+    // A session from 127.0.0.1 and an idle connection from 127.0.0.2 fill both places.
+    let mut session = gw.login_ok(INST_A, &key).await;
+    assert_echoes(&mut session).await;
+    let mut idle = connect_from("127.0.0.2", gw.addr).await;
+    assert!(served(&mut idle).await);
+
+    // A connection from a third address is closed at once, and so are more of them.
+    for _ in 0..3 {
+        let mut over = connect_from("127.0.0.3", gw.addr).await;
+        assert!(
+            !served(&mut over).await,
+            "a connection beyond the cap was served"
+        );
+    }
+    assert_echoes(&mut session).await;
+
+    // Closing one frees its place for anyone.
+    drop(idle);
+    let _again = wait_served("127.0.0.3", gw.addr).await;
+    assert_echoes(&mut session).await;
+}
+
+/// Finite-field Diffie-Hellman is not offered: russh computes it with full-size exponents, so a
+/// client choosing `diffie-hellman-group18-sha512` would make the server spend hundreds of
+/// milliseconds of CPU before authentication. Clients that offer curve25519 connect as before.
+#[tokio::test]
+async fn only_elliptic_curve_key_exchange_is_offered() {
+    use std::borrow::Cow;
+
+    use russh::{Preferred, kex};
+
+    let gw = GatewayBuilder::new().start().await;
+    for k in [
+        kex::DH_G18_SHA512,
+        kex::DH_G16_SHA512,
+        kex::DH_G14_SHA256,
+        kex::DH_GEX_SHA256,
+    ] {
+        let mut cfg = client_config();
+        cfg.preferred = Preferred {
+            kex: Cow::Owned(vec![k]),
+            ..Preferred::default()
+        };
+        assert!(
+            try_connect_to(gw.addr, &gw.host_key, cfg).await.is_err(),
+            "{k:?} was negotiated"
+        );
+    }
+    for k in [kex::CURVE25519, kex::MLKEM768X25519_SHA256] {
+        let mut cfg = client_config();
+        cfg.preferred = Preferred {
+            kex: Cow::Owned(vec![k]),
+            ..Preferred::default()
+        };
+        assert!(
+            try_connect_to(gw.addr, &gw.host_key, cfg).await.is_ok(),
+            "{k:?} was refused"
+        );
     }
 }

@@ -4,6 +4,7 @@ mod audit_cmd;
 mod cli;
 mod config;
 mod instances;
+mod limits;
 mod serve;
 mod stores;
 

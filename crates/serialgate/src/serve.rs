@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::cli::{ServeArgs, load_config};
 use crate::config;
 use crate::instances;
+use crate::limits;
 use crate::stores::Stores;
 
 pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +29,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (state_dir, host_key) = host_key(&cfg)?;
     cfg.state_dir = Some(state_dir.clone());
     let mut built = config::build(&cfg, &origin)?;
+    // Before any listener or console opens; the connection caps not configured derive from it.
+    let derived = limits::Derived::from_open_files(limits::raise_open_file_limit());
+    // Certificate problems stop the start before anything is running.
+    let tls = match (&cfg.api.tls_cert_file, &cfg.api.tls_key_file) {
+        (Some(cert), Some(key)) => Some(api::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let state_db = instances::restore(&built.registry, &state_dir)
         .map_err(|e| format!("state database in {}: {e}", state_dir.display()))?;
 
@@ -35,6 +43,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     gw_config.escape = built.escape;
     gw_config.login_grace = Duration::from_secs(cfg.ssh.login_grace_seconds);
     gw_config.max_unauthenticated_per_ip = cfg.ssh.max_unauthenticated_per_ip;
+    gw_config.max_connections = cfg
+        .ssh
+        .max_connections
+        .unwrap_or(derived.ssh_max_connections);
+    gw_config.max_connections_per_ip = cfg.ssh.max_connections_per_ip;
     gw_config.keepalive_interval = Duration::from_secs(cfg.ssh.keepalive_interval_seconds);
     gw_config.keepalive_max = cfg.ssh.keepalive_max;
     // One connection per console, kept open between sessions: it feeds GetConsoleOutput and
@@ -72,6 +85,16 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     stores.check().await;
     let mut state = ApiState::new(Arc::clone(&service), built.credentials);
     state.body_limit = cfg.api.max_body_bytes;
+    state.limits = cfg.api.limits(derived.api_max_connections);
+    log_connection_limits(&cfg, &derived, &state.limits, &gw_config);
+    if tls.is_none() && !cfg.api.listen.ip().is_loopback() {
+        tracing::warn!(
+            "[api] listen {} is not a loopback address and TLS is off: requests, their \
+             signatures and the keys they push cross the network in the clear; set [api] \
+             tls_cert_file and tls_key_file",
+            cfg.api.listen
+        );
+    }
 
     let api_listener = TcpListener::bind(cfg.api.listen)
         .await
@@ -92,8 +115,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         state_dir = %state_dir.display(),
         stores = %stores.description,
         host_key = %gateway::host_key::fingerprint(&gw_config.host_key),
-        "serialgate {} ready: API http://{api_addr}, SSH {ssh_addr}",
-        env!("CARGO_PKG_VERSION")
+        "serialgate {} ready: API {}://{api_addr}, SSH {ssh_addr}",
+        env!("CARGO_PKG_VERSION"),
+        if tls.is_some() { "https" } else { "http" }
     );
 
     // One signal stops both servers.
@@ -101,11 +125,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let api = tokio::spawn(api::serve(
-        api_listener,
-        Arc::new(state),
-        stopped(stop_rx.clone()),
-    ));
+    let state = Arc::new(state);
+    let api_stopped = stopped(stop_rx.clone());
+    let api = match tls {
+        Some(tls) => tokio::spawn(api::serve_tls(api_listener, state, tls, api_stopped)),
+        None => tokio::spawn(api::serve(api_listener, state, api_stopped)),
+    };
     let ssh = tokio::spawn(gateway::run(
         ssh_listener,
         Arc::clone(&service),
@@ -126,6 +151,38 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("SSH gateway task failed: {e}"))?
         .map_err(|e| format!("SSH gateway failed: {e}"))?;
     Ok(())
+}
+
+/// One start-up line with the open-file limit and both connection caps, and a warning when
+/// configured caps could run the process out of descriptors.
+fn log_connection_limits(
+    cfg: &config::Config,
+    derived: &limits::Derived,
+    api: &api::ApiLimits,
+    ssh: &GatewayConfig,
+) {
+    let open_files = match derived.open_files {
+        u64::MAX => "unlimited".to_owned(),
+        n => n.to_string(),
+    };
+    tracing::info!(
+        open_files = %open_files,
+        api_max_connections = api.max_connections,
+        api_max_connections_per_ip = api.max_connections_per_ip,
+        ssh_max_connections = ssh.max_connections,
+        ssh_max_connections_per_ip = ssh.max_connections_per_ip,
+        "connection limits"
+    );
+    let configured = cfg.api.max_connections.is_some() || cfg.ssh.max_connections.is_some();
+    if configured && derived.exceeded_by(api.max_connections, ssh.max_connections) {
+        tracing::warn!(
+            "[api] max_connections ({}) and [ssh] max_connections ({}) together may need more \
+             file descriptors than the open-file limit ({open_files}) leaves for connections; \
+             raise the limit or lower the caps",
+            api.max_connections,
+            ssh.max_connections
+        );
+    }
 }
 
 /// Loads or creates the SSH host key. A configured `state_dir` this user cannot create (e.g.

@@ -4,6 +4,13 @@ use crate::error::{SigError, echo};
 
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
+/// The longest `Authorization` value accepted, bytes. A real one is about 300 bytes plus the
+/// signed header names; anything longer is refused before it is parsed.
+pub const MAX_AUTHORIZATION_BYTES: usize = 8192;
+
+/// The most header names `SignedHeaders` may list. SDKs sign a handful.
+pub const MAX_SIGNED_HEADERS: usize = 128;
+
 /// The parsed header; every part borrows from the header value.
 #[derive(Debug)]
 pub(crate) struct Authorization<'a> {
@@ -134,24 +141,40 @@ fn parse_credential(value: &str) -> Result<Credential<'_>, SigError> {
     })
 }
 
-/// Header names must be lowercase tokens, each listed once. They are used in the order sent:
-/// a conforming client sends them sorted, and the signature covers the list either way.
+/// Header names must be lowercase tokens, each listed once, at most [`MAX_SIGNED_HEADERS`] of
+/// them. They are used in the order sent: a conforming client sends them sorted, and the
+/// signature covers the list either way (AWS accepts any order).
+///
+/// Linear in the length of the list: one pass checks the bytes and stops at the cap, and the
+/// duplicate check sorts a copy of at most the capped number of names.
 fn check_signed_headers(value: &str) -> Result<&str, SigError> {
-    let is_name_byte =
-        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b);
-    for (i, name) in value.split(';').enumerate() {
+    // RFC 9110 token characters, lowercase only.
+    let is_name_byte = |b: u8| {
+        matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.'
+            | b'^' | b'_' | b'`' | b'|' | b'~')
+    };
+    let mut names = Vec::new();
+    for name in value.split(';') {
+        if names.len() == MAX_SIGNED_HEADERS {
+            return Err(SigError::incomplete(format!(
+                "SignedHeaders lists more than {MAX_SIGNED_HEADERS} headers; this service \
+                 accepts at most {MAX_SIGNED_HEADERS}."
+            )));
+        }
         if name.is_empty() || !name.bytes().all(is_name_byte) {
             return Err(SigError::incomplete(format!(
                 "SignedHeaders must be a ';'-separated list of lowercase header names, got '{}'",
                 echo(value)
             )));
         }
-        if value.split(';').take(i).any(|earlier| earlier == name) {
-            return Err(SigError::incomplete(format!(
-                "SignedHeaders lists '{}' more than once.",
-                echo(name)
-            )));
-        }
+        names.push(name);
+    }
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(SigError::incomplete(format!(
+            "SignedHeaders lists '{}' more than once.",
+            echo(pair[0])
+        )));
     }
     Ok(value)
 }
@@ -314,6 +337,48 @@ mod tests {
             let err = parse(&h, true).expect_err(sh);
             assert_eq!(err.kind(), SigErrorKind::Incomplete, "{sh}: {err}");
         }
+    }
+
+    fn signed_headers_list(count: usize) -> String {
+        (0..count)
+            .map(|i| format!("x-h{i}"))
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    #[test]
+    fn accepts_up_to_max_signed_headers_in_any_order() {
+        let mut names: Vec<String> = (0..MAX_SIGNED_HEADERS).map(|i| format!("x-h{i}")).collect();
+        names.reverse();
+        let list = names.join(";");
+        assert_eq!(check_signed_headers(&list).unwrap(), list);
+    }
+
+    #[test]
+    fn refuses_more_than_max_signed_headers() {
+        let err = check_signed_headers(&signed_headers_list(MAX_SIGNED_HEADERS + 1)).unwrap_err();
+        assert_eq!(err.kind(), SigErrorKind::Incomplete);
+        assert!(err.message().contains("at most 128"), "{err}");
+    }
+
+    #[test]
+    fn huge_list_of_distinct_names_is_refused_at_the_cap() {
+        // About 300 KB of distinct names: the check used to compare every pair of them.
+        let list = signed_headers_list(30_000);
+        assert!(list.len() > 200_000);
+        let err = check_signed_headers(&list).unwrap_err();
+        assert_eq!(err.kind(), SigErrorKind::Incomplete);
+        assert!(err.message().contains("at most 128"), "{err}");
+    }
+
+    #[test]
+    fn finds_duplicates_wherever_they_are() {
+        for list in ["a;b;c;a", "c;b;b", "b;a;c;d;e;f;a", "a;a"] {
+            let err = check_signed_headers(list).unwrap_err();
+            assert!(err.message().contains("more than once"), "{list}: {err}");
+        }
+        let err = check_signed_headers("z;y;x;y").unwrap_err();
+        assert_eq!(err.message(), "SignedHeaders lists 'y' more than once.");
     }
 
     #[test]

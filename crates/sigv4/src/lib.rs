@@ -5,7 +5,8 @@
 //! [`Verified`] (which nothing else can construct) or a [`SigError`] whose [`SigErrorKind`]
 //! the API layer maps to an AWS error code.
 //!
-//! Order of work, so junk is rejected before any secret is touched: authorization header shape
+//! Order of work, so junk is rejected before any secret is touched: authorization header size
+//! ([`MAX_AUTHORIZATION_BYTES`]) and shape (at most [`MAX_SIGNED_HEADERS`] signed headers)
 //! → request date → credential scope (terminator, service, region, date) → required signed
 //! headers → clock skew → payload hash → **one** secret lookup → signature (constant time) →
 //! session token (constant time).
@@ -45,6 +46,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+pub use authorization::{MAX_AUTHORIZATION_BYTES, MAX_SIGNED_HEADERS};
 pub use error::{SigError, SigErrorKind};
 pub use secret::{SecretKey, SecretLookup, SigningSecret};
 pub use verify::{Checked, RequestParts, Verified, Verifier};

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, Method, Uri};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::authorization::{self, Authorization};
+use crate::authorization::{self, Authorization, MAX_AUTHORIZATION_BYTES};
 use crate::canonical::{CanonicalRequest, hex_digest, missing_header, write_string_to_sign};
 use crate::date::{BasicFormat, format_basic, parse_basic, parse_http_date};
 use crate::error::{SigError, SigErrorKind, echo};
@@ -396,6 +396,14 @@ fn authorization_value<'r>(req: &RequestParts<'r>) -> Result<&'r str, SigError> 
         return Err(SigError::incomplete(
             "Only one Authorization header is allowed.",
         ));
+    }
+    // Before anything reads the value byte by byte.
+    if value.len() > MAX_AUTHORIZATION_BYTES {
+        return Err(SigError::incomplete(format!(
+            "The Authorization header is {} bytes long; this service accepts at most \
+             {MAX_AUTHORIZATION_BYTES}.",
+            value.len()
+        )));
     }
     value
         .to_str()

@@ -205,6 +205,50 @@ fn incomplete_authorization_is_rejected_before_lookup() {
 }
 
 #[test]
+fn oversized_authorization_is_refused_before_parsing() {
+    // About 300 KB of distinct signed header names used to cost tens of seconds of CPU.
+    let names: Vec<String> = (0..30_000).map(|i| format!("x-h{i}")).collect();
+    let list = names.join(";");
+    let msg = rejected_cheaply(
+        |r| {
+            r.edit_authorization(|a| {
+                a.replace("SignedHeaders=", &format!("SignedHeaders={list};"))
+            });
+        },
+        SigErrorKind::Incomplete,
+    );
+    assert!(msg.contains("at most 8192"), "{msg}");
+    // At the limit the header is parsed, and verified all the way to the signature.
+    let mut req = signed_default();
+    let pad = sigv4::MAX_AUTHORIZATION_BYTES - req.authorization().len() - 1;
+    let name = format!("x-{}", "p".repeat(pad - 2));
+    req.edit_authorization(|a| a.replace("SignedHeaders=", &format!("SignedHeaders={name};")));
+    req.set(&name, "v");
+    assert_eq!(req.authorization().len(), sigv4::MAX_AUTHORIZATION_BYTES);
+    let err = verifier()
+        .verify(&req.parts(), t0(), &Keys::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), SigErrorKind::SignatureMismatch, "{err}");
+}
+
+#[test]
+fn too_many_signed_headers_are_refused_before_lookup() {
+    let msg = rejected_cheaply(
+        |r| {
+            let names: Vec<String> = (0..sigv4::MAX_SIGNED_HEADERS)
+                .map(|i| format!("x-h{i}"))
+                .collect();
+            let list = names.join(";");
+            r.edit_authorization(|a| {
+                a.replace("SignedHeaders=", &format!("SignedHeaders={list};"))
+            });
+        },
+        SigErrorKind::Incomplete,
+    );
+    assert!(msg.contains("at most 128"), "{msg}");
+}
+
+#[test]
 fn incomplete_messages_use_aws_wording() {
     let msg = rejected_cheaply(
         |r| {

@@ -31,11 +31,14 @@ pub struct StateDb {
 }
 
 impl StateDb {
-    /// Opens (creating if needed) `state_dir/state.db`.
+    /// Opens (creating if needed) `state_dir/state.db`, owner-only (0600, and its `-wal`/`-shm`
+    /// with it).
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(state_dir)
+        private_files::create_dir(state_dir)
             .map_err(|e| StoreError::new(format!("{}: {e}", state_dir.display())))?;
         let path = state_dir.join(FILE_NAME);
+        private_files::prepare_sqlite_file(&path)
+            .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
         let conn = Connection::open(&path)
             .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
         conn.execute_batch(
@@ -153,5 +156,24 @@ mod tests {
             Some(&InstanceState::Stopped)
         );
         assert_eq!(saved.accounts.get("111122223333"), Some(&false));
+    }
+
+    /// state.db and the `-wal`/`-shm` files SQLite creates beside it are owner-only whatever
+    /// the umask; a state directory created for it is 0700.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let db = StateDb::open(&dir).unwrap();
+        db.save_serial_console_access(&AccountId::parse("111122223333").unwrap(), true)
+            .await
+            .unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for name in ["state.db", "state.db-wal", "state.db-shm"] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
     }
 }

@@ -4,14 +4,15 @@
 //! States: `pending` from start until the console prints something, then `running`;
 //! `stopping` from a stop request until the process is gone, then `stopped`. The process is
 //! started without a shell, under `setpriv --pdeathsig KILL` so that it dies with serialgate
-//! even when serialgate is killed outright, and with `kill_on_drop` as a second guard.
+//! even when serialgate is killed outright, with `kill_on_drop` as a second guard, and with a
+//! minimal environment (see [`QemuSpec::command`]).
 
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use console::{Instance, InstanceState};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -153,13 +154,8 @@ impl MachineTask {
         if let Some(a) = self.activity.as_mut() {
             a.mark_unchanged();
         }
-        let mut cmd = Command::new("setpriv");
-        cmd.arg("--pdeathsig")
-            .arg("KILL")
-            .arg("--")
-            .arg(&self.spec.binary)
-            .args(self.spec.args(&self.paths))
-            .stdin(Stdio::null())
+        let mut cmd = self.spec.command(&self.paths);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .kill_on_drop(true);

@@ -89,6 +89,22 @@ impl VmPaths {
 }
 
 impl QemuSpec {
+    /// The QEMU process to start: the binary under `setpriv --pdeathsig KILL` (so it dies with
+    /// serialgate even when serialgate is killed outright), no shell, and the minimal
+    /// environment of [`backends::child_env`] rather than serialgate's, which may hold secrets.
+    /// The caller sets up stdio.
+    pub fn command(&self, paths: &VmPaths) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("setpriv");
+        cmd.arg("--pdeathsig")
+            .arg("KILL")
+            .arg("--")
+            .arg(&self.binary)
+            .args(self.args(paths))
+            .env_clear()
+            .envs(backends::child_env::minimal());
+        cmd
+    }
+
     /// The argument vector (without the binary). No shell is involved anywhere.
     pub fn args(&self, paths: &VmPaths) -> Vec<String> {
         let mut a: Vec<String> = vec![
@@ -166,5 +182,38 @@ mod tests {
         assert!(joined.contains("-initrd /i"));
         assert!(!joined.contains("-cpu host"));
         assert_eq!(paths.console_uri(), "unix+telnet:/s/vm/i-1/ttyS0.sock");
+    }
+
+    /// QEMU must not inherit serialgate's environment: cargo sets `CARGO_PKG_NAME` and friends
+    /// for this test process, and none of them may be passed on.
+    #[test]
+    fn the_command_has_a_minimal_environment() {
+        let spec = QemuSpec {
+            kernel: "/k".into(),
+            initrd: None,
+            disk: None,
+            memory_mib: 256,
+            cpus: 1,
+            append: "console=ttyS0".into(),
+            accel: Accel::Tcg,
+            stop_timeout_secs: 10,
+            binary: "qemu-system-x86_64".into(),
+        };
+        let cmd = spec.command(&VmPaths::new(Path::new("/s"), "i-1"));
+        let std = cmd.as_std();
+        let names: Vec<String> = std
+            .get_envs()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        for name in &names {
+            assert!(["PATH", "LANG", "TERM"].contains(&name.as_str()), "{name}");
+        }
+        assert!(names.iter().any(|n| n == "PATH"));
+        // `get_envs` lists only what was set; whether the rest is inherited shows in the
+        // command's rendering, which starts with `env -i` when the environment is cleared.
+        let shown = format!("{std:?}");
+        assert!(shown.starts_with("env -i "), "{shown}");
+        assert!(!shown.contains("CARGO"), "{shown}");
+        assert_eq!(std.get_program(), "setpriv");
     }
 }

@@ -19,16 +19,16 @@ mod stop_instances;
 pub mod xml;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use console::service::RequestContext;
 use console::{Action, ConsoleService, InstanceId};
-use sigv4::{RequestParts, SigErrorKind, Verifier};
+use sigv4::{SigErrorKind, Verifier};
 
-use crate::error::ErrorCode;
-use crate::server::{ApiState, read_body};
+use crate::server::{ApiState, Front, VerifyError, read_body, to_completion, verify};
 use error::{AUTH_FAILURE, DRY_RUN, Ec2Code, Ec2Error, REQUEST_EXPIRED, echo, xml_response};
 use params::Params;
 
@@ -38,7 +38,7 @@ pub const VERSION: &str = "2016-11-15";
 /// What the EC2 front door needs beyond the shared state.
 #[derive(Debug)]
 pub struct Ec2Api {
-    verifier: Verifier,
+    pub(crate) verifier: Verifier,
     /// Reported as every instance's `launchTime`: serialgate does not launch instances, and the
     /// time the service started is the closest true statement (ms since the Unix epoch).
     launch_time_ms: u64,
@@ -122,14 +122,27 @@ impl Call<'_> {
 }
 
 /// Answers one EC2 Query request; never fails (errors are XML responses).
-pub(crate) async fn handle(state: &ApiState, request_id: &str, req: Request) -> Response {
+pub(crate) async fn handle(state: &Arc<ApiState>, request_id: &str, req: Request) -> Response {
     match process(state, request_id, req).await {
         Ok(body) => xml_response(StatusCode::OK, body, request_id),
         Err(e) => e.into_response(request_id),
     }
 }
 
-async fn process(state: &ApiState, request_id: &str, req: Request) -> Result<String, Ec2Error> {
+/// The answer to a request that missed its whole-request deadline.
+pub(crate) fn timed_out(request_id: &str, seconds: u64) -> Response {
+    Ec2Error::new(
+        Ec2Code::RequestTimeout,
+        format!("The request was not completed within {seconds} seconds."),
+    )
+    .into_response(request_id)
+}
+
+async fn process(
+    state: &Arc<ApiState>,
+    request_id: &str,
+    req: Request,
+) -> Result<String, Ec2Error> {
     let source_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -137,28 +150,15 @@ async fn process(state: &ApiState, request_id: &str, req: Request) -> Result<Str
     let (parts, body) = req.into_parts();
     let body = read_body(body, &parts.headers, state.body_limit)
         .await
-        .map_err(|e| match e.code {
-            ErrorCode::RequestEntityTooLargeException => {
-                Ec2Error::new(Ec2Code::RequestEntityTooLarge, e.message)
-            }
-            _ => Ec2Error::new(Ec2Code::RequestTimeout, e.message),
+        .map_err(|e| Ec2Error::new(Ec2Code::RequestEntityTooLarge, e.message))?;
+    let verified = verify(state, Front::Ec2Query, &parts, &body)
+        .await
+        .map_err(|e| match e {
+            VerifyError::Rejected(e) => sig_error(e),
+            VerifyError::Failed(cause) => internal(cause),
         })?;
 
-    let request = RequestParts {
-        method: &parts.method,
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &parts.headers,
-        body: &body,
-    };
-    let now = state.service.clock().now();
-    let verified = state
-        .ec2
-        .verifier
-        .verify(&request, now, &state.credentials)
-        .map_err(sig_error)?;
-
-    let params = Params::parse(&body);
+    let params = Params::from_body(&body)?;
     let action = route(&params)?;
     let ctx = RequestContext {
         request_id: request_id.to_owned(),
@@ -166,23 +166,32 @@ async fn process(state: &ApiState, request_id: &str, req: Request) -> Result<Str
         source_ip,
     };
     tracing::debug!(request_id, operation = ?action, principal = %ctx.principal.arn, "EC2 request");
-    let call = Call {
-        service: &state.service,
-        ctx: &ctx,
-        params: &params,
-        launch_time_ms: state.ec2.launch_time_ms,
-    };
-    use Ec2Action::*;
-    match action {
-        DescribeInstances => describe_instances::handle(&call).await,
-        StartInstances => start_instances::handle(&call).await,
-        StopInstances => stop_instances::handle(&call).await,
-        RebootInstances => reboot_instances::handle(&call).await,
-        GetConsoleOutput => get_console_output::handle(&call).await,
-        EnableSerialConsoleAccess => enable_serial_console_access::handle(&call).await,
-        DisableSerialConsoleAccess => disable_serial_console_access::handle(&call).await,
-        GetSerialConsoleAccessStatus => get_serial_console_access_status::handle(&call).await,
-    }
+    let state = Arc::clone(state);
+    to_completion(async move {
+        let call = Call {
+            service: &state.service,
+            ctx: &ctx,
+            params: &params,
+            launch_time_ms: state.ec2.launch_time_ms,
+        };
+        use Ec2Action::*;
+        match action {
+            DescribeInstances => describe_instances::handle(&call).await,
+            StartInstances => start_instances::handle(&call).await,
+            StopInstances => stop_instances::handle(&call).await,
+            RebootInstances => reboot_instances::handle(&call).await,
+            GetConsoleOutput => get_console_output::handle(&call).await,
+            EnableSerialConsoleAccess => enable_serial_console_access::handle(&call).await,
+            DisableSerialConsoleAccess => disable_serial_console_access::handle(&call).await,
+            GetSerialConsoleAccessStatus => get_serial_console_access_status::handle(&call).await,
+        }
+    })
+    .await
+    .map_err(internal)?
+}
+
+fn internal(cause: String) -> Ec2Error {
+    Ec2Error::from(console::ConsoleError::Internal(cause))
 }
 
 /// `Action` and `Version`: a missing action first, then the version (it decides which actions

@@ -5,7 +5,7 @@
 //! Unknown parameters are ignored rather than refused (EC2 says `UnknownParameter`): SDKs only
 //! send modelled ones, and a newer SDK's optional member should not break an older server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use console::InstanceId;
 
@@ -24,13 +24,35 @@ pub struct Filter {
     pub values: Vec<String>,
 }
 
+/// Most parameters one request may carry. The largest real call (`DescribeInstances` with a
+/// list of ids and a few filters) needs far fewer; decoding stops here.
+pub const MAX_PARAMS: usize = 1000;
+
 impl Params {
     /// Decodes `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte; invalid UTF-8
-    /// becomes U+FFFD, which no parameter accepts).
+    /// becomes U+FFFD, which no parameter accepts). Linear in the body, with no cap on the
+    /// number of parameters: requests go through [`Params::from_body`].
     pub fn parse(body: &[u8]) -> Self {
         Self {
             map: form_urlencoded::parse(body).into_owned().collect(),
         }
+    }
+
+    /// A request body: as [`Params::parse`], refusing more than [`MAX_PARAMS`] parameters
+    /// (`InvalidParameterValue`) before decoding any of them.
+    pub fn from_body(body: &[u8]) -> Result<Self, Ec2Error> {
+        let count = body
+            .split(|&b| b == b'&')
+            .filter(|pair| !pair.is_empty())
+            .take(MAX_PARAMS + 1)
+            .count();
+        if count > MAX_PARAMS {
+            return Err(Ec2Error::invalid_value(format!(
+                "The request has more than {MAX_PARAMS} parameters; at most {MAX_PARAMS} are \
+                 accepted."
+            )));
+        }
+        Ok(Self::parse(body))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -74,10 +96,12 @@ impl Params {
 
     /// `InstanceId.N`, validated (`InvalidInstanceID.Malformed`) and without repeats, in order.
     pub fn instance_ids(&self) -> Result<Vec<InstanceId>, Ec2Error> {
-        let mut ids: Vec<InstanceId> = Vec::new();
-        for raw in self.list("InstanceId") {
+        let raw = self.list("InstanceId");
+        let mut seen = HashSet::with_capacity(raw.len());
+        let mut ids = Vec::with_capacity(raw.len());
+        for raw in raw {
             let id = instance_id(raw)?;
-            if !ids.contains(&id) {
+            if seen.insert(raw) {
                 ids.push(id);
             }
         }
@@ -165,6 +189,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, Ec2Code::InvalidInstanceIdMalformed);
         assert_eq!(e.message, r#"Invalid id: "i-XYZ" (expecting "i-...")"#);
+    }
+
+    #[test]
+    fn request_bodies_are_capped_in_parameters() {
+        let at_cap = (1..=MAX_PARAMS)
+            .map(|n| format!("InstanceId.{n}=i-{n:017x}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let p = Params::from_body(at_cap.as_bytes()).unwrap();
+        assert_eq!(p.instance_ids().unwrap().len(), MAX_PARAMS);
+        // Empty pairs are not parameters.
+        assert!(Params::from_body(format!("{at_cap}&&&").as_bytes()).is_ok());
+        let e = Params::from_body(format!("{at_cap}&Extra=1").as_bytes()).unwrap_err();
+        assert_eq!(e.code, Ec2Code::InvalidParameterValue);
+        assert!(e.message.contains("at most 1000"), "{}", e.message);
     }
 
     #[test]

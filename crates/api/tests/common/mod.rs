@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use api::{ApiState, CredentialEntry, Credentials};
+use api::{ApiLimits, ApiState, CredentialEntry, Credentials};
 use console::*;
 use sigv4::SecretKey;
 use tokio::sync::oneshot;
@@ -164,7 +164,7 @@ pub fn credentials() -> Credentials {
             session_token: None,
             principal: Principal {
                 arn: format!("arn:aws:iam::{ACCT}:user/limited"),
-                resources: vec!["i-fff*".into()],
+                instances: InstanceScope::Matching(vec!["i-fff*".into()]),
                 ..root.clone()
             },
         },
@@ -180,12 +180,15 @@ pub fn credentials() -> Credentials {
 pub struct Server {
     pub addr: SocketAddr,
     pub service: Arc<ConsoleService>,
+    /// Whether the server speaks HTTPS.
+    pub tls: bool,
     stop: Option<oneshot::Sender<()>>,
 }
 
 impl Server {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -202,23 +205,68 @@ pub async fn start_with(
     throttle: ThrottleConfig,
     customize: impl FnOnce(ConsoleService) -> ConsoleService,
 ) -> Server {
+    start_configured(throttle, customize, |_| {}, None).await
+}
+
+/// Starts a server with the default throttle and stores, the given listener limits, and TLS
+/// when a server configuration is given.
+pub async fn start_limited(limits: ApiLimits, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
+    start_configured(
+        ThrottleConfig {
+            rate_per_second: 1000.0,
+            burst: 1000,
+        },
+        |s| s,
+        |state| state.limits = limits,
+        tls,
+    )
+    .await
+}
+
+/// Starts a plain-HTTP server whose [`ApiState`] `configure` adjusts first.
+pub async fn start_with_state(configure: impl FnOnce(&mut ApiState)) -> Server {
+    start_configured(
+        ThrottleConfig {
+            rate_per_second: 1000.0,
+            burst: 1000,
+        },
+        |s| s,
+        configure,
+        None,
+    )
+    .await
+}
+
+async fn start_configured(
+    throttle: ThrottleConfig,
+    customize: impl FnOnce(ConsoleService) -> ConsoleService,
+    configure: impl FnOnce(&mut ApiState),
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Server {
     let service = ConsoleService::new(registry(), Settings::default(), throttle)
         .with_probe(Arc::new(ProbeFailsFor(UNREACHABLE)));
     let service = Arc::new(customize(service));
-    let state = Arc::new(ApiState::new(Arc::clone(&service), credentials()));
+    let mut state = ApiState::new(Arc::clone(&service), credentials());
+    configure(&mut state);
+    let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
+    let stopped = async {
+        let _ = rx.await;
+    };
+    let is_tls = tls.is_some();
     tokio::spawn(async move {
-        api::serve(listener, state, async {
-            let _ = rx.await;
-        })
-        .await
+        match tls {
+            Some(tls) => api::serve_tls(listener, state, tls, stopped).await,
+            None => api::serve(listener, state, stopped).await,
+        }
         .unwrap();
     });
     Server {
         addr,
         service,
+        tls: is_tls,
         stop: Some(tx),
     }
 }

@@ -7,7 +7,7 @@ use crate::error::ConsoleError;
 use crate::grants::GrantKey;
 use crate::ids::InstanceId;
 use crate::ops::PushReceipt;
-use crate::policy::Action;
+use crate::policy::{Action, instance_arn};
 use crate::registry::Instance;
 use crate::service::{ConsoleService, RequestContext};
 
@@ -51,18 +51,17 @@ impl ConsoleService {
         }
     }
 
-    /// IAM check on the instance ARN, then existence and ownership.
+    /// IAM check on the instance ARN, then existence. As in AWS, the policy is checked first,
+    /// on the ARN the caller asked for (always in the caller's own account); then an instance
+    /// of another account is answered exactly like an id that does not exist, so a caller can
+    /// learn neither that it exists nor who owns it.
     pub(crate) fn authorize(
         &self,
         ctx: &RequestContext,
         action: Action,
         id: &InstanceId,
     ) -> Result<Arc<Instance>, ConsoleError> {
-        let region = &self.settings.region;
-        let requested_arn = format!(
-            "arn:aws:ec2:{region}:{}:instance/{id}",
-            ctx.principal.account
-        );
+        let requested_arn = instance_arn(&self.settings.region, &ctx.principal.account, id);
         if !ctx.principal.allows(action, id, &requested_arn) {
             return Err(ConsoleError::Auth(format!(
                 "{} is not authorized to perform {} on resource {requested_arn}.",
@@ -70,18 +69,11 @@ impl ConsoleService {
                 action.iam_name()
             )));
         }
-        let instance = self.registry.instance(id).ok_or_else(|| {
-            ConsoleError::InstanceNotFound(format!("Instance {id} does not exist."))
-        })?;
-        if instance.account != ctx.principal.account {
-            return Err(ConsoleError::Auth(format!(
-                "{} is not authorized to perform {} on resource {}.",
-                ctx.principal.arn,
-                action.iam_name(),
-                instance.arn(region)
-            )));
-        }
-        Ok(Arc::clone(instance))
+        self.registry
+            .instance(id)
+            .filter(|i| i.account == ctx.principal.account)
+            .map(Arc::clone)
+            .ok_or_else(|| ConsoleError::InstanceNotFound(format!("Instance {id} does not exist.")))
     }
 
     /// Audits the outcome of an operation and passes it through; a successful operation whose

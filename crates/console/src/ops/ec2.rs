@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::control::ConsoleSnapshot;
 use crate::error::ConsoleError;
 use crate::ids::InstanceId;
-use crate::policy::Action;
+use crate::policy::{Action, instance_arn};
 use crate::registry::{Instance, InstanceState};
 use crate::service::{ConsoleService, RequestContext};
 
@@ -20,8 +20,11 @@ pub struct StateChange {
 }
 
 impl ConsoleService {
-    /// Whether the caller may perform `action`; checked per instance ARN for instance actions.
-    /// Also what `DryRun` answers.
+    /// Whether the caller may perform `action`: the action must be in its set and, for an
+    /// instance-level action, every named instance's ARN (in the caller's account) in its scope.
+    /// An account-level action (`DescribeInstances` included, whatever ids it names) is decided
+    /// by the action set alone, as EC2 has no resource-level permissions for it. Existence is
+    /// not checked here. Also what `DryRun` answers.
     pub fn authorize_ec2(
         &self,
         ctx: &RequestContext,
@@ -36,17 +39,14 @@ impl ConsoleService {
                 action.iam_name()
             ))
         };
-        if !(p.actions.is_empty() || p.actions.contains(&action)) {
+        if !p.may(action) {
             return Err(denied("*"));
         }
         if action.is_account_level() {
             return Ok(());
         }
         for id in instances {
-            let arn = format!(
-                "arn:aws:ec2:{}:{}:instance/{id}",
-                self.settings.region, p.account
-            );
+            let arn = instance_arn(&self.settings.region, &p.account, id);
             if !p.allows(action, id, &arn) {
                 return Err(denied(&arn));
             }

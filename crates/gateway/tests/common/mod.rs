@@ -678,6 +678,12 @@ impl FakeConsole {
         }
     }
 
+    /// The next connection the gateway makes, however long that takes (for tests on paused
+    /// time, which bound the wait themselves); `None` once the fake is gone.
+    pub async fn accept_raw(&mut self) -> Option<UnixStream> {
+        self.conns.recv().await
+    }
+
     /// The next connection the gateway made.
     pub async fn accept(&mut self) -> UnixStream {
         bounded(

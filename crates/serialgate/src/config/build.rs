@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use api::{CredentialEntry, Credentials};
-use console::policy::Action;
+use console::policy::{Action, ActionSet, InstanceScope};
 use console::{
     Account, AccountId, AvailabilityZone, Instance, InstanceId, InstanceState, Principal, Registry,
     Settings, ThrottleConfig,
@@ -13,7 +13,7 @@ use console::{
 use sigv4::SecretKey;
 
 use super::secrets::resolve;
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, CredentialConfig};
 
 /// Everything `serve` needs from the configuration.
 #[derive(Debug)]
@@ -95,17 +95,20 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             cfg.ssh.max_unauthenticated_per_ip as u64,
         ),
         ("ssh.keepalive_max", cfg.ssh.keepalive_max as u64),
+        (
+            "ssh.max_connections_per_ip",
+            cfg.ssh.max_connections_per_ip as u64,
+        ),
+        (
+            "ssh.max_connections",
+            cfg.ssh.max_connections.map_or(1, |n| n as u64),
+        ),
     ] {
         if value == 0 {
             return Err(err(key.into(), "must be at least 1".into()));
         }
     }
-    if cfg.api.max_body_bytes < 1024 {
-        return Err(err(
-            "api.max_body_bytes".into(),
-            "must be at least 1024".into(),
-        ));
-    }
+    check_api(&cfg.api).map_err(|(k, p)| err(k, p))?;
     if cfg.ssh.escape != "none" && cfg.ssh.escape.chars().count() != 1 {
         return Err(err(
             "ssh.escape".into(),
@@ -186,18 +189,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 }
                 (None, None) => format!("arn:aws:iam::{id}:root"),
             };
-            let mut actions = Vec::new();
-            for (k, name) in c.actions.iter().enumerate() {
-                if name == "*" {
-                    continue;
-                }
-                actions.push(Action::from_iam_name(name).ok_or_else(|| {
-                    err(
-                        format!("{key}.actions[{k}]"),
-                        format!("unknown action {name:?}; use SendSerialConsoleSSHPublicKey, SendSSHPublicKey or an EC2 action such as ec2:StartInstances"),
-                    )
-                })?);
-            }
+            let (instances, actions) = allow_list(c, &key).map_err(|(k, p)| err(k, p))?;
             entries.push(CredentialEntry {
                 access_key_id: c.access_key_id.clone(),
                 secret_access_key: SecretKey::new(secret),
@@ -205,7 +197,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 principal: Principal {
                     arn,
                     account: id.clone(),
-                    resources: c.instances.clone(),
+                    instances,
                     actions,
                 },
             });
@@ -326,6 +318,106 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             burst: cfg.throttle.burst,
         },
     })
+}
+
+/// `[api]`: limits in range, TLS files given as a pair. Errors are (key, problem).
+fn check_api(api: &super::ApiSection) -> Result<(), (String, String)> {
+    let problem = |key: &str, problem: &str| Err((format!("api.{key}"), problem.to_owned()));
+    if !(1024..=1 << 20).contains(&api.max_body_bytes) {
+        return problem("max_body_bytes", "must be between 1024 and 1048576");
+    }
+    for (key, value) in [
+        (
+            "header_read_timeout_seconds",
+            api.header_read_timeout_seconds,
+        ),
+        ("idle_timeout_seconds", api.idle_timeout_seconds),
+        ("request_timeout_seconds", api.request_timeout_seconds),
+        ("max_connections_per_ip", api.max_connections_per_ip as u64),
+        (
+            "max_connections",
+            api.max_connections.map_or(1, |n| n as u64),
+        ),
+    ] {
+        if value == 0 {
+            return problem(key, "must be at least 1");
+        }
+    }
+    if api.max_header_bytes < sigv4::MAX_AUTHORIZATION_BYTES {
+        return problem(
+            "max_header_bytes",
+            "must be at least 8192 (an Authorization header alone may be that long)",
+        );
+    }
+    if api.max_headers < 16 {
+        return problem(
+            "max_headers",
+            "must be at least 16 (a signed SDK request carries about ten)",
+        );
+    }
+    match (&api.tls_cert_file, &api.tls_key_file) {
+        (Some(_), None) => problem(
+            "tls_key_file",
+            "missing: tls_cert_file is set, and HTTPS needs both",
+        ),
+        (None, Some(_)) => problem(
+            "tls_cert_file",
+            "missing: tls_key_file is set, and HTTPS needs both",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A credential's allow-list from `instances` and `actions` (see [`CredentialConfig`]); `key`
+/// is the credential's path. Errors are (key, problem).
+fn allow_list(
+    c: &CredentialConfig,
+    key: &str,
+) -> Result<(InstanceScope, ActionSet), (String, String)> {
+    let instances = match &c.instances {
+        None => InstanceScope::All,
+        Some(list) if list.is_empty() => {
+            return Err((
+                format!("{key}.instances"),
+                "must name at least one instance id or ARN; leave it out for every instance of the account".into(),
+            ));
+        }
+        Some(list) => {
+            if let Some(k) = list.iter().position(String::is_empty) {
+                return Err((format!("{key}.instances[{k}]"), "must not be empty".into()));
+            }
+            InstanceScope::Matching(list.clone())
+        }
+    };
+    let actions = match &c.actions {
+        // What README and AWS's managed push policies give a key: the two pushes.
+        None => ActionSet::push_only(),
+        Some(list) if list.is_empty() => {
+            return Err((
+                format!("{key}.actions"),
+                "must name at least one action; leave it out for the two push actions".into(),
+            ));
+        }
+        Some(list) => {
+            let mut set = ActionSet::NONE;
+            for (k, pattern) in list.iter().enumerate() {
+                let matched = ActionSet::matching(pattern);
+                if matched.is_empty() {
+                    let known: Vec<&str> = Action::ALL.iter().map(|a| a.iam_name()).collect();
+                    return Err((
+                        format!("{key}.actions[{k}]"),
+                        format!(
+                            "{pattern:?} matches no action; known actions: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                set = set.union(matched);
+            }
+            set
+        }
+    };
+    Ok((instances, actions))
 }
 
 /// A managed instance's VM.
@@ -517,6 +609,47 @@ console = "sim:"
                 "instances[0].console",
             ),
             ("[ssh]\nescape = \"ab\"", "ssh.escape"),
+            ("[api]\nmax_body_bytes = 100", "api.max_body_bytes"),
+            ("[api]\nmax_body_bytes = 2000000", "api.max_body_bytes"),
+            (
+                "[api]\nheader_read_timeout_seconds = 0",
+                "api.header_read_timeout_seconds",
+            ),
+            (
+                "[api]\nidle_timeout_seconds = 0",
+                "api.idle_timeout_seconds",
+            ),
+            (
+                "[api]\nrequest_timeout_seconds = 0",
+                "api.request_timeout_seconds",
+            ),
+            (
+                "[api]\nmax_connections = 0",
+                "api.max_connections: must be at least 1",
+            ),
+            (
+                "[api]\nmax_connections_per_ip = 0",
+                "api.max_connections_per_ip",
+            ),
+            ("[api]\nmax_header_bytes = 4096", "api.max_header_bytes"),
+            ("[api]\nmax_headers = 8", "api.max_headers"),
+            (
+                "[api]\ntls_cert_file = \"/etc/serialgate/cert.pem\"",
+                "api.tls_key_file: missing",
+            ),
+            (
+                "[api]\ntls_key_file = \"/etc/serialgate/key.pem\"",
+                "api.tls_cert_file: missing",
+            ),
+            (
+                "[api]\nmax_conections = 5",
+                "unknown field `max_conections`",
+            ),
+            ("[ssh]\nmax_connections = 0", "ssh.max_connections"),
+            (
+                "[ssh]\nmax_connections_per_ip = 0",
+                "ssh.max_connections_per_ip",
+            ),
             ("[store]\nlease_seconds = 2", "store.lease_seconds"),
             ("[store]\ntimeout_ms = 0", "store.timeout_ms"),
             ("[store]\nredis = \"localhost:6379\"", "store.redis"),
@@ -529,6 +662,188 @@ console = "sim:"
             assert!(e.0.starts_with("test.toml"), "{e}");
             assert!(e.0.contains(expected), "{e} should mention {expected}");
         }
+    }
+
+    #[test]
+    fn api_keys_are_honoured() {
+        let cfg = Config::parse(
+            r#"
+[api]
+listen = "0.0.0.0:8443"
+max_body_bytes = 131072
+tls_cert_file = "/etc/serialgate/chain.pem"
+tls_key_file = "/etc/serialgate/key.pem"
+max_connections = 500
+max_connections_per_ip = 7
+header_read_timeout_seconds = 3
+idle_timeout_seconds = 4
+request_timeout_seconds = 5
+max_header_bytes = 9000
+max_headers = 20
+"#,
+            "test.toml",
+        )
+        .unwrap();
+        build(&cfg, "test.toml").unwrap();
+        let limits = cfg.api.limits(99);
+        assert_eq!(
+            limits,
+            api::ApiLimits {
+                max_connections: 500,
+                max_connections_per_ip: 7,
+                header_read_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(4),
+                request_timeout: Duration::from_secs(5),
+                max_header_bytes: 9000,
+                max_headers: 20,
+            }
+        );
+        assert_eq!(
+            cfg.api.tls_cert_file.as_deref(),
+            Some(std::path::Path::new("/etc/serialgate/chain.pem"))
+        );
+        assert_eq!(cfg.api.max_body_bytes, 131_072);
+    }
+
+    #[test]
+    fn api_defaults_are_the_listener_defaults() {
+        let cfg = Config::parse("", "test.toml").unwrap();
+        // Only the connection cap comes from outside (the open-file limit).
+        assert_eq!(
+            cfg.api.limits(api::ApiLimits::DEFAULT_MAX_CONNECTIONS),
+            api::ApiLimits::default()
+        );
+        assert_eq!(cfg.api.limits(77).max_connections, 77);
+        assert!(cfg.api.tls_cert_file.is_none() && cfg.api.tls_key_file.is_none());
+    }
+
+    /// The principal `access_key_id` authenticates as.
+    fn principal(b: &Built, access_key_id: &str) -> Principal {
+        use sigv4::SecretLookup as _;
+        b.credentials
+            .lookup(access_key_id)
+            .unwrap_or_else(|| panic!("no credential {access_key_id}"))
+            .principal
+    }
+
+    const ACCOUNT: &str = "[[accounts]]\nid = \"111122223333\"\n";
+
+    fn credential(access_key_id: &str, extra: &str) -> String {
+        format!(
+            "[[accounts.credentials]]\naccess_key_id = \"{access_key_id}\"\nsecret_access_key = \"s\"\n{extra}\n"
+        )
+    }
+
+    #[test]
+    fn credential_allow_lists() {
+        let text = [
+            ACCOUNT.to_owned(),
+            credential("PLAIN", ""),
+            credential("SCOPED", "instances = [\"i-0123*\"]"),
+            credential("STAR", "actions = [\"*\"]"),
+            credential(
+                "MIXED",
+                "actions = [\"ec2:Describe*\", \"SendSSHPublicKey\", \"ec2-instance-connect:SendSSHPublicKey\"]",
+            ),
+            credential("EC2", "actions = [\"ec2:*\"]"),
+        ]
+        .concat();
+        let b = build_str(&text).unwrap();
+        // No `actions`: the two pushes only, nothing else.
+        let plain = principal(&b, "PLAIN");
+        assert_eq!(plain.actions, ActionSet::push_only());
+        assert_eq!(plain.instances, InstanceScope::All);
+        assert!(!plain.may(Action::DescribeInstances));
+        assert!(!plain.may(Action::DisableSerialConsoleAccess));
+        let scoped = principal(&b, "SCOPED");
+        assert_eq!(scoped.actions, ActionSet::push_only());
+        assert_eq!(
+            scoped.instances,
+            InstanceScope::Matching(vec!["i-0123*".into()])
+        );
+        assert_eq!(principal(&b, "STAR").actions, ActionSet::all());
+        assert_eq!(
+            principal(&b, "MIXED").actions,
+            [Action::DescribeInstances, Action::SendSSHPublicKey]
+                .into_iter()
+                .collect::<ActionSet>()
+        );
+        let ec2 = principal(&b, "EC2").actions;
+        assert!(!ec2.contains(Action::SendSerialConsoleSSHPublicKey));
+        assert!(ec2.contains(Action::DisableSerialConsoleAccess));
+    }
+
+    #[test]
+    fn shipped_configurations_allow_lists() {
+        // The demo keeps every call; DESIGN.md's example key may push keys only.
+        let b = build(&Config::embedded().unwrap(), "<embedded>").unwrap();
+        assert_eq!(principal(&b, "test").actions, ActionSet::all());
+        let text = include_str!("../../../../testdata/config/design-example.toml");
+        let b = build_str(text).unwrap();
+        assert_eq!(
+            principal(&b, "AKIAIOSFODNN7EXAMPLE").actions,
+            ActionSet::push_only()
+        );
+    }
+
+    #[test]
+    fn allow_list_errors_name_the_key() {
+        let cases = [
+            (
+                credential(
+                    "A2",
+                    "actions = [\"StartInstances\", \"ec2:Describe*\", \"ec2:Terminate*\"]",
+                ),
+                "accounts[0].credentials[1].actions[2]: \"ec2:Terminate*\" matches no action; known actions: ec2-instance-connect:SendSerialConsoleSSHPublicKey",
+            ),
+            (
+                credential("A2", "actions = [\"ec2:SendSSHPublicKey\"]"),
+                "accounts[0].credentials[1].actions[0]",
+            ),
+            (
+                credential("A2", "actions = []"),
+                "accounts[0].credentials[1].actions: must name at least one action",
+            ),
+            (
+                credential("A2", "instances = []"),
+                "accounts[0].credentials[1].instances: must name at least one instance",
+            ),
+            (
+                credential("A2", "instances = [\"i-1*\", \"\"]"),
+                "accounts[0].credentials[1].instances[1]: must not be empty",
+            ),
+        ];
+        for (second, expected) in cases {
+            let text = format!("{ACCOUNT}{}{second}", credential("A1", ""));
+            let e = build_str(&text)
+                .err()
+                .unwrap_or_else(|| panic!("{second} should fail"));
+            assert!(e.0.contains(expected), "{e} should contain {expected}");
+        }
+    }
+
+    #[test]
+    fn debug_output_redacts_inline_secrets() {
+        let text = format!(
+            "{ACCOUNT}{}",
+            credential(
+                "AKIDEBUG",
+                "session_token = \"token-value-9f3\"\nuser = \"alice\""
+            )
+        )
+        .replace(
+            "secret_access_key = \"s\"",
+            "secret_access_key = \"secret-value-7c1\"",
+        );
+        let cfg = Config::parse(&text, "test.toml").unwrap();
+        let printed = format!("{cfg:?} {cfg:#?}");
+        assert!(!printed.contains("secret-value-7c1"), "{printed}");
+        assert!(!printed.contains("token-value-9f3"), "{printed}");
+        assert!(printed.contains("AKIDEBUG") && printed.contains("\"***\""));
+        let built = build(&cfg, "test.toml").unwrap();
+        let printed = format!("{built:?}");
+        assert!(!printed.contains("secret-value-7c1"), "{printed}");
+        assert!(!printed.contains("token-value-9f3"), "{printed}");
     }
 
     #[test]

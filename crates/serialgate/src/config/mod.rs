@@ -2,6 +2,8 @@
 //! validation into the domain's types. Errors name the file, the key and the problem.
 
 mod build;
+#[cfg(test)]
+mod prop_tests;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -64,16 +66,53 @@ fn default_region() -> String {
     "us-east-1".to_owned()
 }
 
-/// `[api]`: the AWS JSON HTTP endpoint.
+/// `[api]`: the AWS JSON and EC2 Query HTTP endpoint.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
     /// Address to listen on. Default `127.0.0.1:4580`.
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
-    /// Largest accepted request body, bytes. Default 65536.
+    /// Largest accepted request body, bytes (1024 to 1048576). Default 65536.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
+    /// PEM certificate for HTTPS, optionally followed by its chain. Give both this and
+    /// `tls_key_file`, or neither. When set, the listener speaks HTTPS only. Default: none
+    /// (plain HTTP).
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file` (PKCS #8, PKCS #1 or SEC1). Default: none.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Open API connections allowed at once, all clients together; more are closed as soon as
+    /// they are accepted. Default derived from the open-file limit at start-up (half of it less
+    /// 64, between 16 and 16384).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Open API connections allowed at once from one source address (IPv6: one /64).
+    /// Default 128.
+    #[serde(default = "default_api_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// A request's head (request line and headers; on a new HTTPS connection, the TLS
+    /// handshake too) must arrive within this many seconds. Default 10.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// A keep-alive connection with no request in progress is closed after this many seconds.
+    /// Default 30.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// A whole request (head, body and handling) must be answered within this many seconds;
+    /// past it the client gets a timeout error. Default 30.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    /// Largest request head (request line and headers), bytes; more is refused with HTTP 431.
+    /// At least 8192. Default 16384.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more is refused with HTTP 431. At least 16.
+    /// Default 64.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
 }
 
 fn default_api_listen() -> SocketAddr {
@@ -84,11 +123,60 @@ fn default_body_limit() -> usize {
     api::DEFAULT_BODY_LIMIT
 }
 
+fn default_api_per_ip() -> usize {
+    api::ApiLimits::DEFAULT_MAX_CONNECTIONS_PER_IP
+}
+
+fn default_header_read_timeout() -> u64 {
+    api::ApiLimits::DEFAULT_HEADER_READ_TIMEOUT.as_secs()
+}
+
+fn default_idle_timeout() -> u64 {
+    api::ApiLimits::DEFAULT_IDLE_TIMEOUT.as_secs()
+}
+
+fn default_request_timeout() -> u64 {
+    api::ApiLimits::DEFAULT_REQUEST_TIMEOUT.as_secs()
+}
+
+fn default_max_header_bytes() -> usize {
+    api::ApiLimits::DEFAULT_MAX_HEADER_BYTES
+}
+
+fn default_max_headers() -> usize {
+    api::ApiLimits::DEFAULT_MAX_HEADERS
+}
+
 impl Default for ApiSection {
     fn default() -> Self {
         Self {
             listen: default_api_listen(),
             max_body_bytes: default_body_limit(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_connections: None,
+            max_connections_per_ip: default_api_per_ip(),
+            header_read_timeout_seconds: default_header_read_timeout(),
+            idle_timeout_seconds: default_idle_timeout(),
+            request_timeout_seconds: default_request_timeout(),
+            max_header_bytes: default_max_header_bytes(),
+            max_headers: default_max_headers(),
+        }
+    }
+}
+
+impl ApiSection {
+    /// The listener limits, with `max_connections` from the configuration or else `derived`.
+    pub fn limits(&self, derived_max_connections: usize) -> api::ApiLimits {
+        use std::time::Duration;
+        api::ApiLimits {
+            max_connections: self.max_connections.unwrap_or(derived_max_connections),
+            max_connections_per_ip: self.max_connections_per_ip,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+            request_timeout: Duration::from_secs(self.request_timeout_seconds),
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
         }
     }
 }
@@ -110,6 +198,14 @@ pub struct SshSection {
     /// Unauthenticated connections allowed at once from one source address. Default 64.
     #[serde(default = "default_unauth_per_ip")]
     pub max_unauthenticated_per_ip: usize,
+    /// Open SSH connections allowed at once, authenticated or not; more are closed as soon as
+    /// they are accepted. Default derived from the open-file limit at start-up.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Open SSH connections allowed at once from one source address, authenticated or not.
+    /// Default 128.
+    #[serde(default = "default_ssh_per_ip")]
+    pub max_connections_per_ip: usize,
     /// Keepalive probe interval, seconds; a client that misses `keepalive_max` probes in a row
     /// is disconnected (and its session slot released). Default 15.
     #[serde(default = "default_keepalive")]
@@ -125,6 +221,10 @@ fn default_login_grace() -> u64 {
 
 fn default_unauth_per_ip() -> usize {
     64
+}
+
+fn default_ssh_per_ip() -> usize {
+    128
 }
 
 fn default_keepalive() -> u64 {
@@ -150,6 +250,8 @@ impl Default for SshSection {
             escape: default_escape(),
             login_grace_seconds: default_login_grace(),
             max_unauthenticated_per_ip: default_unauth_per_ip(),
+            max_connections: None,
+            max_connections_per_ip: default_ssh_per_ip(),
             keepalive_interval_seconds: default_keepalive(),
             keepalive_max: default_keepalive_max(),
         }
@@ -298,8 +400,10 @@ pub struct AccountConfig {
 }
 
 /// `[[accounts.credentials]]`: one access key. Each secret may be given inline, from a file
-/// (`*_file`, trailing newline ignored) or from an environment variable (`*_env`).
-#[derive(Debug, Clone, Deserialize)]
+/// (`*_file`, trailing newline ignored; preferred) or from an environment variable (`*_env`;
+/// the variable stays in serialgate's environment, which no child process inherits).
+/// `Debug` prints inline secrets as `***`.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// The access key id clients sign with. Required.
@@ -316,12 +420,36 @@ pub struct CredentialConfig {
     pub user: Option<String>,
     /// Full principal ARN to attribute requests to, instead of `user`.
     pub principal_arn: Option<String>,
-    /// Instance ids or ARNs (with `*`/`?` wildcards) this key may push keys for. Default: all.
-    #[serde(default)]
-    pub instances: Vec<String>,
-    /// Actions allowed (`SendSerialConsoleSSHPublicKey`, `SendSSHPublicKey`). Default: both.
-    #[serde(default)]
-    pub actions: Vec<String>,
+    /// Instance ids or ARNs (`*`/`?` wildcards) this key may name in instance-level actions
+    /// (the pushes, Start/Stop/Reboot, GetConsoleOutput). ARNs are matched in the key's own
+    /// account. When given, account-level actions (DescribeInstances, the serial console access
+    /// switch) are allowed only if `actions` names them. Default: every instance of the account.
+    pub instances: Option<Vec<String>>,
+    /// IAM action names allowed, with or without their prefix (`ec2-instance-connect:`, `ec2:`),
+    /// case-insensitive, `*`/`?` wildcards expanded over the known actions at load (`"*"`,
+    /// `"ec2:*"`, `"ec2:Describe*"`); a pattern that matches no action is an error. Default:
+    /// `SendSerialConsoleSSHPublicKey` and `SendSSHPublicKey` only.
+    pub actions: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    /// Inline secrets are redacted: a config printed for debugging must not leak them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "***");
+        f.debug_struct("CredentialConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redact(&self.secret_access_key))
+            .field("secret_access_key_file", &self.secret_access_key_file)
+            .field("secret_access_key_env", &self.secret_access_key_env)
+            .field("session_token", &redact(&self.session_token))
+            .field("session_token_file", &self.session_token_file)
+            .field("session_token_env", &self.session_token_env)
+            .field("user", &self.user)
+            .field("principal_arn", &self.principal_arn)
+            .field("instances", &self.instances)
+            .field("actions", &self.actions)
+            .finish()
+    }
 }
 
 /// `[[instances]]`.
