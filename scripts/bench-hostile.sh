@@ -8,10 +8,10 @@
 #     console (crates/bench-ssh `echo`, as scripts/bench-ssh.sh does).
 #
 # The attacker (scripts/hostile_attacker.py) runs from 127.0.0.2 (loopback accepts any 127/8
-# source): SLOWLORIS slowloris connections to the API (one header line a second), IDLE idle
-# connections split over both listeners, and JUNK_RATE junk-signature requests a second (unknown
-# keys, too many signed headers, oversized and malformed Authorization values). Connections the
-# server closes are reopened. The server runs under `ulimit -n SERVER_NOFILE` (soft and hard), so
+# source): SLOWLORIS slowloris connections to the API (one header line a second) and IDLE idle
+# connections split over both listeners, reopened when the server closes them (a second later);
+# and from 127.0.0.3 JUNK_RATE junk-signature requests a second (unknown keys, too many signed
+# headers, oversized and malformed Authorization values) on keep-alive connections. The server runs under `ulimit -n SERVER_NOFILE` (soft and hard), so
 # its connection caps are the ones derived from a common default limit.
 #
 # Usage: scripts/bench-hostile.sh
@@ -20,8 +20,9 @@
 #   CONNECTIONS=16     wrk connections;  THREADS=1  wrk threads
 #   WARMUP=2           seconds of unmeasured wrk before each measured run
 #   ECHO_N=2000        echo round trips per phase
+#   ROUNDS=2           baseline/attacked pairs, alternating; the figures are means over them
 #   SLOWLORIS=100  IDLE=2000  JUNK_RATE=200   the attack (JUNK_RATE in requests/s)
-#   ATTACKER_IP=127.0.0.2
+#   ATTACKER_IP=127.0.0.2  JUNK_IP=127.0.0.3
 #   SERVER_NOFILE=1024 the server's open-file limit (empty: inherit this shell's)
 #   SERIALGATE_LOG=info  PYTHON (with botocore; default .venv/bin/python, /tmp/e2e-venv, python3)
 #   SKIP_BUILD=1       do not run cargo build;  KEEP_WORK=1  keep the temporary directory
@@ -39,10 +40,12 @@ CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-1}"
 WARMUP="${WARMUP:-2}"
 ECHO_N="${ECHO_N:-2000}"
+ROUNDS="${ROUNDS:-2}"
 SLOWLORIS="${SLOWLORIS:-100}"
 IDLE="${IDLE:-2000}"
 JUNK_RATE="${JUNK_RATE:-200}"
 ATTACKER_IP="${ATTACKER_IP:-127.0.0.2}"
+JUNK_IP="${JUNK_IP:-127.0.0.3}"
 SERVER_NOFILE="${SERVER_NOFILE-1024}"
 
 die() {
@@ -50,11 +53,12 @@ die() {
     exit 1
 }
 
-for v in DURATION CONNECTIONS THREADS WARMUP ECHO_N SLOWLORIS IDLE; do
+for v in DURATION CONNECTIONS THREADS WARMUP ECHO_N ROUNDS SLOWLORIS IDLE; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
 done
 ((DURATION >= 1 && DURATION < 840)) || die "DURATION must be 1..839 s (the signature lasts 15 min)"
 ((CONNECTIONS >= THREADS && THREADS >= 1)) || die "need CONNECTIONS >= THREADS >= 1"
+((ROUNDS >= 1)) || die "ROUNDS must be at least 1"
 
 # --- tools ---------------------------------------------------------------------------------------
 
@@ -158,7 +162,7 @@ done
 "$BENCH" config --instances 2 --console "$CONSOLE_SOCK" \
     --api-listen "127.0.0.1:$API_PORT" --ssh-listen "127.0.0.1:$SSH_PORT" \
     --state-dir "$WORK/state" >"$WORK/serialgate.toml"
-"$SERIALGATE" host-key --config "$WORK/serialgate.toml" --public-key-only >"$WORK/host_key.pub"
+"$SERIALGATE" host-key --config "$WORK/serialgate.toml" --public-key-only >"$WORK/host_key.pub" 2>"$WORK/host-key.log"
 
 SG_LOG="$WORK/serialgate.log"
 (
@@ -225,16 +229,27 @@ code="$(curl -sS -o "$WORK/curl.out" -w '%{http_code}' --max-time 5 -X POST \
     -H @"$WORK/request.headers" --data-binary @"$WORK/request.body" "http://127.0.0.1:$API_PORT/")" || true
 [[ "$code" == 200 ]] || die "the signed push got HTTP $code: $(cat "$WORK/curl.out")"
 
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { # pid
+    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # --- one phase: pushes/s, then echo p99 ----------------------------------------------------------
 
-phase() { # name
-    local name="$1" line requests=0 duration_us=1 p99_us=0 non200=0 errors=0 kv
+phase() { # name [attacker-pid]
+    local name="$1" attacker="${2:-}" line requests=0 duration_us=1 p99_us=0 non200=0 errors=0 kv
+    local sg_cpu0 att_cpu0=0 sg_cpu att_cpu=0
     if ((WARMUP > 0)); then
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" -s "$WORK/push.lua" "http://127.0.0.1:$API_PORT/" >/dev/null 2>&1 ||
             die "$name: wrk warm-up failed"
     fi
+    # CPU used during the measured run: how the 2 CPUs were shared out.
+    sg_cpu0="$(cpu_s "$SG_PID")"
+    [[ -n "$attacker" ]] && att_cpu0="$(cpu_s "$attacker")"
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$WORK/push.lua" \
         "http://127.0.0.1:$API_PORT/" >"$WORK/wrk-$name.out" 2>&1 || { cat "$WORK/wrk-$name.out" >&2; die "$name: wrk failed"; }
+    sg_cpu="$(awk -v a="$sg_cpu0" -v b="$(cpu_s "$SG_PID")" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * (b - a) / d }')"
+    [[ -n "$attacker" ]] && att_cpu="$(awk -v a="$att_cpu0" -v b="$(cpu_s "$attacker")" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * (b - a) / d }')"
     line="$(grep '^BENCH ' "$WORK/wrk-$name.out")" || die "$name: no summary from wrk"
     for kv in ${line#BENCH }; do
         [[ "$kv" =~ ^([a-z0-9_]+)=([0-9]+)$ ]] && printf -v "${BASH_REMATCH[1]}" '%s' "${BASH_REMATCH[2]}"
@@ -253,36 +268,68 @@ phase() { # name
     printf '   %-9s pushes/s %8.1f  push p99 %7.3f ms  echo p50 %s ms  p99 %s ms  (non-200 %d, socket errors %d)\n' \
         "$name" "$(awk -v r="$requests" -v d="$duration_us" 'BEGIN{print r/(d/1e6)}')" \
         "$(awk -v p="$p99_us" 'BEGIN{print p/1000}')" "$echo_p50" "$echo_p99" "$non200" "$errors"
+    echo "             CPU during the pushes: serialgate ${sg_cpu}% of a CPU${attacker:+, the attacker ${att_cpu}%}"
+}
+
+# The attack alone, no legitimate load: what it costs serialgate, and what the attacker burns.
+attack_only() {
+    start_attacker alone
+    local sg0 att0
+    sg0="$(cpu_s "$SG_PID")"
+    att0="$(cpu_s "$ATTACKER_PID")"
+    sleep "$DURATION"
+    echo "   attack alone for ${DURATION} s: serialgate $(awk -v a="$sg0" -v b="$(cpu_s "$SG_PID")" -v d="$DURATION" \
+        'BEGIN { printf "%.0f", 100 * (b - a) / d }')% of a CPU, the attacker $(awk -v a="$att0" \
+        -v b="$(cpu_s "$ATTACKER_PID")" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * (b - a) / d }')%"
+    kill -TERM "$ATTACKER_PID" 2>/dev/null || true
+    wait "$ATTACKER_PID" 2>/dev/null || true
+    echo "             attacker: $(sed -n 's/^ATTACK //p' "$WORK/attacker-alone.out")"
 }
 
 echo "bench-hostile: serialgate $("$SERIALGATE" --version | awk '{print $2}') (release), open-file limit ${SERVER_NOFILE:-inherited};" \
     "wrk -t $THREADS -c $CONNECTIONS -d ${DURATION}s; echo x $ECHO_N; $(nproc) CPUs shared by all"
-echo "== baseline (no attacker)"
-phase baseline
+start_attacker() { # round
+    "$PYTHON" "$REPO_ROOT/scripts/hostile_attacker.py" --api "127.0.0.1:$API_PORT" --ssh "127.0.0.1:$SSH_PORT" \
+        --source "$ATTACKER_IP" --junk-source "$JUNK_IP" --slowloris "$SLOWLORIS" --idle "$IDLE" \
+        --junk-rate "$JUNK_RATE" >"$WORK/attacker-$1.out" 2>&1 &
+    ATTACKER_PID=$!
+    PIDS+=("$ATTACKER_PID")
+    local i
+    for ((i = 0; i < 300; i++)); do
+        grep -q '^READY' "$WORK/attacker-$1.out" && return 0
+        kill -0 "$ATTACKER_PID" 2>/dev/null || { cat "$WORK/attacker-$1.out" >&2; die "the attacker exited"; }
+        sleep 0.05
+    done
+    die "the attacker did not get ready within 15 s"
+}
 
-echo "== attacked: $SLOWLORIS slowloris + $IDLE idle connections + $JUNK_RATE junk signatures/s from $ATTACKER_IP"
-"$PYTHON" "$REPO_ROOT/scripts/hostile_attacker.py" --api "127.0.0.1:$API_PORT" --ssh "127.0.0.1:$SSH_PORT" \
-    --source "$ATTACKER_IP" --slowloris "$SLOWLORIS" --idle "$IDLE" --junk-rate "$JUNK_RATE" \
-    >"$WORK/attacker.out" 2>&1 &
-ATTACKER_PID=$!
-PIDS+=("$ATTACKER_PID")
-for ((i = 0; i < 300; i++)); do
-    grep -q '^READY' "$WORK/attacker.out" && break
-    kill -0 "$ATTACKER_PID" 2>/dev/null || { cat "$WORK/attacker.out" >&2; die "the attacker exited"; }
-    sleep 0.05
+# Baseline and attacked phases alternate, ROUNDS times, so that whatever else the machine does
+# meanwhile weighs on both alike; the figures are the means over the rounds.
+for ((round = 1; round <= ROUNDS; round++)); do
+    echo "== round $round/$ROUNDS: baseline (no attacker)"
+    phase "baseline$round"
+    echo "== round $round/$ROUNDS: attacked ($SLOWLORIS slowloris + $IDLE idle connections from $ATTACKER_IP, $JUNK_RATE junk signatures/s from $JUNK_IP)"
+    start_attacker "$round"
+    phase "attacked$round" "$ATTACKER_PID"
+    kill -TERM "$ATTACKER_PID" 2>/dev/null || true
+    wait "$ATTACKER_PID" 2>/dev/null || true
+    echo "             attacker: $(sed -n 's/^ATTACK //p' "$WORK/attacker-$round.out")"
 done
-grep -q '^READY' "$WORK/attacker.out" || die "the attacker did not get ready within 15 s"
-phase attacked
-kill -TERM "$ATTACKER_PID" 2>/dev/null || true
-wait "$ATTACKER_PID" 2>/dev/null || true
-echo "   attacker: $(sed -n 's/^ATTACK //p' "$WORK/attacker.out")"
+
+echo "== the attack alone (no legitimate load)"
+attack_only
 
 # --- report --------------------------------------------------------------------------------------
 
-read -r _ B_RPS B_P99 _ B_E99 _ _ <"$WORK/result-baseline"
-read -r _ A_RPS A_P99 _ A_E99 _ _ <"$WORK/result-attacked"
+# name rps push_p99 echo_p50 echo_p99 non200 errors, one line per phase
+mean() { # prefix column
+    cat "$WORK"/result-"$1"* | awk -v c="$2" '{ s += $c; n++ } END { printf "%.3f", s / n }'
+}
+B_RPS="$(mean baseline 2)" A_RPS="$(mean attacked 2)"
+B_P99="$(mean baseline 3)" A_P99="$(mean attacked 3)"
+B_E99="$(mean baseline 5)" A_E99="$(mean attacked 5)"
 echo
-echo "== results"
+echo "== results (means over $ROUNDS rounds)"
 printf '%-24s %12s %12s %10s\n' "" "baseline" "attacked" "ratio"
 awk -v br="$B_RPS" -v ar="$A_RPS" -v bp="$B_P99" -v ap="$A_P99" -v be="$B_E99" -v ae="$A_E99" 'BEGIN {
     printf "%-24s %12.1f %12.1f %10.3f\n", "pushes/s", br, ar, ar / br

@@ -5,7 +5,8 @@
   * an idle-connection flood on both listeners: connections that never send a byte
     (reconnecting, with a pause, when the server closes one);
   * junk signatures at a fixed rate over keep-alive connections: unknown access keys, too many
-    signed headers, oversized and malformed Authorization values.
+    signed headers, oversized and malformed Authorization values (from a second address, so
+    that they are not all refused at the first one's connection cap).
 Prints "READY" once the first round of connections is open, and one "ATTACK key=value ..." line
 of counts when it stops (SIGTERM, SIGINT or --duration). Standard library only.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import random
 import re
 import resource
@@ -171,7 +171,8 @@ async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--api", required=True, help="HOST:PORT of the API")
     p.add_argument("--ssh", required=True, help="HOST:PORT of the SSH listener")
-    p.add_argument("--source", default="127.0.0.2", help="source address of every connection")
+    p.add_argument("--source", default="127.0.0.2", help="source address of the slowloris and idle connections")
+    p.add_argument("--junk-source", default="127.0.0.3", help="source address of the junk-signature requests")
     p.add_argument("--slowloris", type=int, default=100)
     p.add_argument("--interval", type=float, default=1.0, help="seconds between slowloris header lines")
     p.add_argument("--idle", type=int, default=2000, help="idle connections, half to each listener")
@@ -210,7 +211,7 @@ async def main() -> None:
     except asyncio.TimeoutError:
         stats.c["not_ready_after_10s"] = sum(not ev.is_set() for ev in first)
     for _ in range(args.junk_connections):
-        tasks.append(asyncio.create_task(junk(api, args.source, args.junk_rate / max(1, args.junk_connections), stats, stop)))
+        tasks.append(asyncio.create_task(junk(api, args.junk_source, args.junk_rate / max(1, args.junk_connections), stats, stop)))
     print("READY", flush=True)
     if args.duration > 0:
         try:

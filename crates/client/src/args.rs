@@ -34,6 +34,16 @@ fn escape_char(text: &str) -> Result<EscapeChar, String> {
     parse_escape(text).map(EscapeChar)
 }
 
+/// The server's escape: as `[ssh] escape` allows, never one of its command letters.
+fn remote_escape_char(text: &str) -> Result<EscapeChar, String> {
+    match parse_escape(text)? {
+        Some(c) if b".B?".contains(&c) => Err(format!(
+            "`{text}` cannot be serialgate's escape: `.`, `B` and `?` are its commands"
+        )),
+        other => Ok(EscapeChar(other)),
+    }
+}
+
 /// `serialgate connect`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
@@ -74,7 +84,7 @@ pub struct ConnectArgs {
 
     /// The server's in-band escape (serialgate's `[ssh] escape`). Default: `~` with
     /// --endpoint-url, none against AWS.
-    #[arg(long, value_name = "CHAR|none", value_parser = escape_char)]
+    #[arg(long, value_name = "CHAR|none", value_parser = remote_escape_char)]
     pub remote_escape: Option<EscapeChar>,
 
     /// Seconds allowed for the SSH connection (resolve, connect, handshake, authenticate).

@@ -46,9 +46,10 @@ fn bytes_for(escape: u8) -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
-/// The escape characters `[ssh] escape` accepts: one printable ASCII character.
+/// The escape characters `[ssh] escape` accepts: one printable ASCII character other than the
+/// command letters `.`, `B` and `?`.
 fn server_escape() -> impl Strategy<Value = u8> {
-    prop_oneof![3 => Just(b'~'), 1 => 0x21u8..0x7f]
+    prop_oneof![3 => Just(b'~'), 1 => (0x21u8..0x7f).prop_filter("a command letter", |c| !b".B?".contains(c))]
 }
 
 /// What the user asks for: data to deliver, and BREAKs.

@@ -28,6 +28,9 @@ pub struct Built {
     pub throttle: ThrottleConfig,
 }
 
+/// The in-band escape commands (`~.`, `~B`, `~?`); none of them may be the escape itself.
+const ESCAPE_COMMANDS: &[u8] = b".B?";
+
 /// Validates `cfg`; `origin` names the file in errors.
 pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
     let err = |key: String, problem: String| ConfigError(format!("{origin}: {key}: {problem}"));
@@ -298,11 +301,15 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
     let escape = match cfg.ssh.escape.as_str() {
         "none" => None,
         e => match e.as_bytes() {
-            [b] if b.is_ascii_graphic() => Some(*b),
+            // The command letters cannot be the escape: the escape typed twice means a literal
+            // escape, so `BB` could not say both "BREAK" and "the letter B".
+            [b] if b.is_ascii_graphic() && !ESCAPE_COMMANDS.contains(b) => Some(*b),
             _ => {
                 return Err(err(
                     "ssh.escape".into(),
-                    "must be one printable ASCII character or \"none\"".into(),
+                    "must be one printable ASCII character other than `.`, `B` and `?` (the \
+                     escape commands), or \"none\""
+                        .into(),
                 ));
             }
         },
@@ -609,6 +616,8 @@ console = "sim:"
                 "instances[0].console",
             ),
             ("[ssh]\nescape = \"ab\"", "ssh.escape"),
+            ("[ssh]\nescape = \"B\"", "ssh.escape"),
+            ("[ssh]\nescape = \".\"", "ssh.escape"),
             ("[api]\nmax_body_bytes = 100", "api.max_body_bytes"),
             ("[api]\nmax_body_bytes = 2000000", "api.max_body_bytes"),
             (

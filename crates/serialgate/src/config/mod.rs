@@ -189,7 +189,8 @@ pub struct SshSection {
     #[serde(default = "default_ssh_listen")]
     pub listen: SocketAddr,
     /// In-band escape character: after a newline, `~B` sends a BREAK and `~~` a literal `~`.
-    /// `"none"` turns it off. Default `"~"`.
+    /// `"none"` turns it off; any printable ASCII character but `.`, `B` and `?` (the commands).
+    /// Default `"~"`.
     #[serde(default = "default_escape")]
     pub escape: String,
     /// A connection must open its session within this many seconds of connecting. Default 30.
