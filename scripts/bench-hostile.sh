@@ -11,8 +11,13 @@
 # source): SLOWLORIS slowloris connections to the API (one header line a second) and IDLE idle
 # connections split over both listeners, reopened when the server closes them (a second later);
 # and from 127.0.0.3 JUNK_RATE junk-signature requests a second (unknown keys, too many signed
-# headers, oversized and malformed Authorization values) on keep-alive connections. The server runs under `ulimit -n SERVER_NOFILE` (soft and hard), so
-# its connection caps are the ones derived from a common default limit.
+# headers, oversized and malformed Authorization values) on keep-alive connections. The server
+# runs under `ulimit -n SERVER_NOFILE` (soft and hard), so its connection caps are the ones
+# derived from a common default limit.
+#
+# Besides the ratios it reports the CPU serialgate and the attacker used during each measured
+# run, pushes per second of serialgate CPU (the server's own efficiency under attack, whatever
+# share of the CPUs the attacker left it), and what the attack alone costs serialgate.
 #
 # Usage: scripts/bench-hostile.sh
 # Environment:
@@ -24,12 +29,16 @@
 #   SLOWLORIS=100  IDLE=2000  JUNK_RATE=200   the attack (JUNK_RATE in requests/s)
 #   ATTACKER_IP=127.0.0.2  JUNK_IP=127.0.0.3
 #   SERVER_NOFILE=1024 the server's open-file limit (empty: inherit this shell's)
+#   PIN=0:1            taskset CPU lists: serialgate on the first, wrk, the echo client and the
+#                      attacker on the second, so the attacker's own CPU is not taken from the
+#                      server, as when it attacks from elsewhere (default: no pinning)
 #   SERIALGATE_LOG=info  PYTHON (with botocore; default .venv/bin/python, /tmp/e2e-venv, python3)
 #   SKIP_BUILD=1       do not run cargo build;  KEEP_WORK=1  keep the temporary directory
 #
 # Targets (printed, not asserted): pushes/s under attack >= 80% of the baseline; echo p99 under
-# attack < 5 ms. 2 CPUs are shared by wrk, the attacker, the echo client and the server, so the
-# attacker's own CPU is part of what the legitimate clients lose.
+# attack < 5 ms. Without PIN all processes share the machine's CPUs, so the attacker's own CPU
+# (a Python process) is part of what the legitimate clients lose. Run it on an otherwise idle
+# machine: other load makes the baseline wander more than the attack does.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +56,7 @@ JUNK_RATE="${JUNK_RATE:-200}"
 ATTACKER_IP="${ATTACKER_IP:-127.0.0.2}"
 JUNK_IP="${JUNK_IP:-127.0.0.3}"
 SERVER_NOFILE="${SERVER_NOFILE-1024}"
+PIN="${PIN:-}"
 
 die() {
     echo "bench-hostile: $*" >&2
@@ -59,6 +69,14 @@ done
 ((DURATION >= 1 && DURATION < 840)) || die "DURATION must be 1..839 s (the signature lasts 15 min)"
 ((CONNECTIONS >= THREADS && THREADS >= 1)) || die "need CONNECTIONS >= THREADS >= 1"
 ((ROUNDS >= 1)) || die "ROUNDS must be at least 1"
+SERVER_PIN=(env)
+CLIENT_PIN=(env)
+if [[ -n "$PIN" ]]; then
+    [[ "$PIN" =~ ^([0-9,-]+):([0-9,-]+)$ ]] || die "PIN must be SERVER_CPUS:CLIENT_CPUS, e.g. 0:1"
+    command -v taskset >/dev/null 2>&1 || die "PIN needs taskset (util-linux)"
+    SERVER_PIN=(taskset -c "${BASH_REMATCH[1]}")
+    CLIENT_PIN=(taskset -c "${BASH_REMATCH[2]}")
+fi
 
 # --- tools ---------------------------------------------------------------------------------------
 
@@ -167,7 +185,7 @@ done
 SG_LOG="$WORK/serialgate.log"
 (
     if [[ -n "$SERVER_NOFILE" ]]; then ulimit -n "$SERVER_NOFILE"; fi
-    SERIALGATE_LOG="${SERIALGATE_LOG:-info}" NO_COLOR=1 exec "$SERIALGATE" serve --config "$WORK/serialgate.toml"
+    SERIALGATE_LOG="${SERIALGATE_LOG:-info}" NO_COLOR=1 exec "${SERVER_PIN[@]}" "$SERIALGATE" serve --config "$WORK/serialgate.toml"
 ) </dev/null >"$SG_LOG" 2>&1 &
 SG_PID=$!
 PIDS+=("$SG_PID")
@@ -240,13 +258,13 @@ phase() { # name [attacker-pid]
     local name="$1" attacker="${2:-}" line requests=0 duration_us=1 p99_us=0 non200=0 errors=0 kv
     local sg_cpu0 att_cpu0=0 sg_cpu att_cpu=0
     if ((WARMUP > 0)); then
-        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" -s "$WORK/push.lua" "http://127.0.0.1:$API_PORT/" >/dev/null 2>&1 ||
+        "${CLIENT_PIN[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" -s "$WORK/push.lua" "http://127.0.0.1:$API_PORT/" >/dev/null 2>&1 ||
             die "$name: wrk warm-up failed"
     fi
     # CPU used during the measured run: how the 2 CPUs were shared out.
     sg_cpu0="$(cpu_s "$SG_PID")"
     [[ -n "$attacker" ]] && att_cpu0="$(cpu_s "$attacker")"
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$WORK/push.lua" \
+    "${CLIENT_PIN[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$WORK/push.lua" \
         "http://127.0.0.1:$API_PORT/" >"$WORK/wrk-$name.out" 2>&1 || { cat "$WORK/wrk-$name.out" >&2; die "$name: wrk failed"; }
     sg_cpu="$(awk -v a="$sg_cpu0" -v b="$(cpu_s "$SG_PID")" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * (b - a) / d }')"
     [[ -n "$attacker" ]] && att_cpu="$(awk -v a="$att_cpu0" -v b="$(cpu_s "$attacker")" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * (b - a) / d }')"
@@ -255,7 +273,7 @@ phase() { # name [attacker-pid]
         [[ "$kv" =~ ^([a-z0-9_]+)=([0-9]+)$ ]] && printf -v "${BASH_REMATCH[1]}" '%s' "${BASH_REMATCH[2]}"
     done
     ((requests > 0 && non200 * 100 <= requests)) || die "$name: $non200 of $requests pushes were not 200"
-    "$BENCH" echo --gateway-ssh "127.0.0.1:$SSH_PORT" --gateway-api "127.0.0.1:$API_PORT" \
+    "${CLIENT_PIN[@]}" "$BENCH" echo --gateway-ssh "127.0.0.1:$SSH_PORT" --gateway-api "127.0.0.1:$API_PORT" \
         --gateway-host-key "$WORK/host_key.pub" --instances 2 --key "$CLIENT_KEY" \
         --console "$CONSOLE_SOCK" --n "$ECHO_N" >"$WORK/echo-$name.out" 2>&1 ||
         { cat "$WORK/echo-$name.out" >&2; die "$name: the echo benchmark failed"; }
@@ -263,8 +281,8 @@ phase() { # name [attacker-pid]
     read -r echo_p50 echo_p99 < <(awk '/^serialgate session \(ssh->unix\)/ {print $(NF-3), $(NF-2)}' "$WORK/echo-$name.out")
     [[ -n "$echo_p99" ]] || die "$name: no echo figures in $(cat "$WORK/echo-$name.out")"
     awk -v n="$name" -v r="$requests" -v d="$duration_us" -v p99="$p99_us" -v e50="$echo_p50" -v e99="$echo_p99" \
-        -v bad="$non200" -v err="$errors" \
-        'BEGIN { printf "%s %.1f %.3f %s %s %d %d\n", n, r / (d / 1e6), p99 / 1000, e50, e99, bad, err }' >"$WORK/result-$name"
+        -v bad="$non200" -v err="$errors" -v cpu="$sg_cpu" \
+        'BEGIN { printf "%s %.1f %.3f %s %s %d %d %s\n", n, r / (d / 1e6), p99 / 1000, e50, e99, bad, err, cpu }' >"$WORK/result-$name"
     printf '   %-9s pushes/s %8.1f  push p99 %7.3f ms  echo p50 %s ms  p99 %s ms  (non-200 %d, socket errors %d)\n' \
         "$name" "$(awk -v r="$requests" -v d="$duration_us" 'BEGIN{print r/(d/1e6)}')" \
         "$(awk -v p="$p99_us" 'BEGIN{print p/1000}')" "$echo_p50" "$echo_p99" "$non200" "$errors"
@@ -287,16 +305,16 @@ attack_only() {
 }
 
 echo "bench-hostile: serialgate $("$SERIALGATE" --version | awk '{print $2}') (release), open-file limit ${SERVER_NOFILE:-inherited};" \
-    "wrk -t $THREADS -c $CONNECTIONS -d ${DURATION}s; echo x $ECHO_N; $(nproc) CPUs shared by all"
+    "wrk -t $THREADS -c $CONNECTIONS -d ${DURATION}s; echo x $ECHO_N; $(nproc) CPUs, ${PIN:+pinned server:clients $PIN}${PIN:-shared by all}"
 start_attacker() { # round
-    "$PYTHON" "$REPO_ROOT/scripts/hostile_attacker.py" --api "127.0.0.1:$API_PORT" --ssh "127.0.0.1:$SSH_PORT" \
+    "${CLIENT_PIN[@]}" "$PYTHON" "$REPO_ROOT/scripts/hostile_attacker.py" --api "127.0.0.1:$API_PORT" --ssh "127.0.0.1:$SSH_PORT" \
         --source "$ATTACKER_IP" --junk-source "$JUNK_IP" --slowloris "$SLOWLORIS" --idle "$IDLE" \
         --junk-rate "$JUNK_RATE" >"$WORK/attacker-$1.out" 2>&1 &
     ATTACKER_PID=$!
     PIDS+=("$ATTACKER_PID")
     local i
     for ((i = 0; i < 300; i++)); do
-        grep -q '^READY' "$WORK/attacker-$1.out" && return 0
+        grep -qs '^READY' "$WORK/attacker-$1.out" && return 0
         kill -0 "$ATTACKER_PID" 2>/dev/null || { cat "$WORK/attacker-$1.out" >&2; die "the attacker exited"; }
         sleep 0.05
     done
@@ -321,18 +339,26 @@ attack_only
 
 # --- report --------------------------------------------------------------------------------------
 
-# name rps push_p99 echo_p50 echo_p99 non200 errors, one line per phase
+# name rps push_p99 echo_p50 echo_p99 non200 errors serialgate_cpu_percent, one line per phase
 mean() { # prefix column
     cat "$WORK"/result-"$1"* | awk -v c="$2" '{ s += $c; n++ } END { printf "%.3f", s / n }'
 }
 B_RPS="$(mean baseline 2)" A_RPS="$(mean attacked 2)"
 B_P99="$(mean baseline 3)" A_P99="$(mean attacked 3)"
 B_E99="$(mean baseline 5)" A_E99="$(mean attacked 5)"
+# Pushes per second of serialgate CPU: the server's own efficiency, whatever share of the CPUs
+# the attacker and the clients left it.
+per_cpu() { # prefix
+    cat "$WORK"/result-"$1"* | awk '$8 > 0 { s += $2 / ($8 / 100); n++ } END { printf "%.1f", (n ? s / n : 0) }'
+}
+B_PER_CPU="$(per_cpu baseline)" A_PER_CPU="$(per_cpu attacked)"
 echo
 echo "== results (means over $ROUNDS rounds)"
 printf '%-24s %12s %12s %10s\n' "" "baseline" "attacked" "ratio"
-awk -v br="$B_RPS" -v ar="$A_RPS" -v bp="$B_P99" -v ap="$A_P99" -v be="$B_E99" -v ae="$A_E99" 'BEGIN {
+awk -v br="$B_RPS" -v ar="$A_RPS" -v bp="$B_P99" -v ap="$A_P99" -v be="$B_E99" -v ae="$A_E99" \
+    -v bc="$B_PER_CPU" -v ac="$A_PER_CPU" 'BEGIN {
     printf "%-24s %12.1f %12.1f %10.3f\n", "pushes/s", br, ar, ar / br
+    printf "%-24s %12.1f %12.1f %10.3f\n", "pushes/serialgate CPU-s", bc, ac, (bc > 0 ? ac / bc : 0)
     printf "%-24s %12.3f %12.3f %10.3f\n", "push p99 ms", bp, ap, (bp > 0 ? ap / bp : 0)
     printf "%-24s %12.3f %12.3f %10.3f\n", "echo p99 ms", be, ae, (be > 0 ? ae / be : 0)
     printf "target pushes/s under attack >= 80%% of baseline: %s (%.1f%%)\n", (ar / br >= 0.8 ? "met" : "NOT met"), 100 * ar / br
