@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn break_after_newline_and_at_start() {
         let mut p = EscapeParser::new(Some(b'~'));
-        assert_eq!(run(&mut p, &[b".B"]), vec![Action::Break]);
+        assert_eq!(run(&mut p, &[b"~B"]), vec![Action::Break]);
         assert_eq!(run(&mut p, &[b"h"]), vec![d(b"h")]);
         assert_eq!(
             run(&mut p, &[b"ls\r~Bh"]),
