@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
 # Benchmark of the API: SendSerialConsoleSSHPublicKey with full SigV4 verification, driven by wrk,
-# against serialgate (release build) and then, in the same run, against crates/bench-bare, a
-# server on the same HTTP stack that answers the same request with a fixed 200: the ceiling.
+# against serialgate (release build, default durable SQLite audit: WAL, synchronous=FULL) and
+# then, in the same run, against crates/bench-bare, a server on the same HTTP stack that answers
+# the same request with a fixed 200: the ceiling. Each push is acknowledged only after its audit
+# record is committed, so the run also measures the disk: the fsync latency of the state
+# directory's filesystem is measured in the same run, and at the end the audit database must
+# hold a record for every answered push.
 #
 # Usage: scripts/bench-api.sh
 # Environment:
-#   DURATION=10       seconds of each measured wrk run (at least 10 recommended; < 840, the
-#                     signature is valid for 15 minutes)
-#   CONNECTIONS=16    wrk connections
+#   DURATION=10       seconds of each measured wrk run (at least 10 recommended; all runs
+#                     together must stay under 840 s, the signature is valid for 15 minutes)
+#   CONNECTIONS="16 64"  wrk connection counts, one measured run each (space-separated)
 #   THREADS=2         wrk threads
 #   WARMUP=2          seconds of an unmeasured wrk run before each measured one (0: none)
+#   FSYNC_SAMPLES=200 4 KiB write + fsync rounds of the disk probe
 #   SERIALGATE_LOG    serialgate's log filter (default info: every request is audited to its log
 #                     file, as in production)
 #   PYTHON            a python with botocore (default: /tmp/e2e-venv/bin/python if present, else
 #                     python3); `pip install -r tests/e2e/requirements.txt` provides one
-#   SKIP_BUILD=1      do not run cargo build
+#   SKIP_BUILD=1      do not run cargo build (binaries from ${CARGO_TARGET_DIR:-target}/release)
+#   TMPDIR            where the state directory (and so audit.db) lives: the disk measured
+#   KEEP_WORK=1       keep the working directory (logs, audit.db, wrk outputs) and print its path
 #
-# Targets (printed, not asserted): serialgate reaches >= 50% of the bare throughput, p99 < 5 ms.
-# The script fails if wrk sees non-200 answers beyond 1% or socket errors dominate.
+# Targets (printed, not asserted): at the largest connection count serialgate reaches >= 50% of
+# the bare throughput; at the smallest, p99 < 5 ms. The script fails if wrk sees non-200 answers
+# beyond 1%, if socket errors dominate, or if an answered push has no audit record.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
 DURATION="${DURATION:-10}"
-CONNECTIONS="${CONNECTIONS:-16}"
+CONNECTIONS="${CONNECTIONS:-16 64}"
 THREADS="${THREADS:-2}"
 WARMUP="${WARMUP:-2}"
+FSYNC_SAMPLES="${FSYNC_SAMPLES:-200}"
 DURATION="${DURATION%s}"
 WARMUP="${WARMUP%s}"
 
@@ -35,11 +44,20 @@ die() {
     exit 1
 }
 
-for v in DURATION CONNECTIONS THREADS WARMUP; do
+for v in DURATION THREADS WARMUP FSYNC_SAMPLES; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
 done
-((DURATION >= 1 && DURATION < 840)) || die "DURATION must be 1..839 s (the signature lasts 15 min)"
-((CONNECTIONS >= THREADS && THREADS >= 1)) || die "need CONNECTIONS >= THREADS >= 1"
+((DURATION >= 1)) || die "DURATION must be at least 1 s"
+((FSYNC_SAMPLES >= 10)) || die "FSYNC_SAMPLES must be at least 10"
+read -r -a CONN_LIST <<<"$CONNECTIONS"
+((${#CONN_LIST[@]} >= 1)) || die "CONNECTIONS is empty"
+for c in "${CONN_LIST[@]}"; do
+    [[ "$c" =~ ^[0-9]+$ ]] || die "CONNECTIONS must be whole numbers, got '$c'"
+    ((c >= THREADS && THREADS >= 1)) || die "need every connection count >= THREADS >= 1 (got $c)"
+done
+# One signature per server serves every run against it, warm-ups included.
+(((DURATION + WARMUP) * ${#CONN_LIST[@]} < 840)) ||
+    die "the runs against one server take $(((DURATION + WARMUP) * ${#CONN_LIST[@]})) s; the signature lasts 15 min"
 
 # --- tools ---------------------------------------------------------------------------------------
 
@@ -67,13 +85,18 @@ fi
 if [[ "${SKIP_BUILD:-}" != 1 ]]; then
     cargo build --release --quiet -p serialgate -p bench-bare
 fi
-SERIALGATE="$REPO_ROOT/target/release/serialgate"
-BARE="$REPO_ROOT/target/release/bench-bare"
-[[ -x "$SERIALGATE" && -x "$BARE" ]] || die "release binaries missing: cargo build --release -p serialgate -p bench-bare"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+[[ -x "$TARGET_DIR/release/serialgate" && -x "$TARGET_DIR/release/bench-bare" ]] ||
+    die "release binaries missing in $TARGET_DIR/release: cargo build --release -p serialgate -p bench-bare"
 
 # --- workspace and cleanup -----------------------------------------------------------------------
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench-api.XXXXXX")"
+# Run copies, so that a build finishing meanwhile cannot swap a binary under the benchmark.
+mkdir "$WORK/bin"
+cp "$TARGET_DIR/release/serialgate" "$TARGET_DIR/release/bench-bare" "$WORK/bin/"
+SERIALGATE="$WORK/bin/serialgate"
+BARE="$WORK/bin/bench-bare"
 PIDS=()
 cleanup() {
     local pid
@@ -83,7 +106,11 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$WORK"
+    if [[ "${KEEP_WORK:-}" == 1 ]]; then
+        echo "bench-api: kept $WORK (logs, audit.db, wrk outputs)" >&2
+    else
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -219,19 +246,41 @@ check_once() { # name url dir
     fi
 }
 
-# Runs wrk (warm-up, then measured) and leaves the measured output in $dir/wrk.out.
-run_wrk() { # name url dir
-    local name="$1" url="$2" dir="$3"
+# Responses (of any status) wrk received from serialgate, warm-ups included: each is a push
+# serialgate answered, and so one that must have its audit record.
+ANSWERED=0
+
+# The number of responses in a wrk output file ("BENCH requests=N ..." from the Lua hook).
+responses_in() { # file
+    sed -n 's/^BENCH requests=\([0-9]*\) .*/\1/p' "$1"
+}
+
+# CPU time (user + system, clock ticks) the process PID has used so far.
+cpu_ticks() { # pid
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# Runs wrk (warm-up, then measured) with CONNS connections against the server PID; leaves the
+# measured output in $dir/wrk-CONNS.out and the figures in $dir/result-CONNS.
+run_wrk() { # name url dir conns pid
+    local name="$1" url="$2" dir="$3" conns="$4" pid="$5"
+    local out="$dir/wrk-$conns.out" n cpu0 cpu1
     if ((WARMUP > 0)); then
-        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" -s "$dir/bench.lua" "$url" >"$dir/warmup.out" 2>&1 ||
-            { cat "$dir/warmup.out" >&2; die "wrk warm-up against $name failed"; }
+        wrk -t "$THREADS" -c "$conns" -d "${WARMUP}s" -s "$dir/bench.lua" "$url" >"$dir/warmup-$conns.out" 2>&1 ||
+            { cat "$dir/warmup-$conns.out" >&2; die "wrk warm-up against $name failed"; }
+        n="$(responses_in "$dir/warmup-$conns.out")"
+        ANSWERED=$((ANSWERED + ${n:-0}))
     fi
-    echo "== $name: wrk -t $THREADS -c $CONNECTIONS -d ${DURATION}s --latency $url"
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$dir/bench.lua" "$url" >"$dir/wrk.out" 2>&1 ||
-        { cat "$dir/wrk.out" >&2; die "wrk against $name failed"; }
-    grep -v '^BENCH' "$dir/wrk.out" | sed 's/^/   /'
+    echo "== $name: wrk -t $THREADS -c $conns -d ${DURATION}s --latency $url"
+    cpu0="$(cpu_ticks "$pid")"
+    wrk -t "$THREADS" -c "$conns" -d "${DURATION}s" --latency -s "$dir/bench.lua" "$url" >"$out" 2>&1 ||
+        { cat "$out" >&2; die "wrk against $name failed"; }
+    cpu1="$(cpu_ticks "$pid")"
+    grep -v '^BENCH' "$out" | sed 's/^/   /'
     local line
-    line="$(grep '^BENCH ' "$dir/wrk.out")" || die "no summary line from the wrk Lua done hook for $name"
+    line="$(grep '^BENCH ' "$out")" || die "no summary line from the wrk Lua done hook for $name"
+    n="$(responses_in "$out")"
+    ANSWERED=$((ANSWERED + ${n:-0}))
     local requests=0 duration_us=1 p50_us=0 p90_us=0 p99_us=0 max_us=0 non200=0
     local connect=0 read=0 write=0 timeout=0 kv
     for kv in ${line#BENCH }; do
@@ -239,7 +288,7 @@ run_wrk() { # name url dir
     done
     local errors=$((connect + read + write + timeout))
     if ((non200 > 0)); then
-        echo "!! $name: $non200 of $requests responses were not 200; first: $(grep '^BENCH_SAMPLE' "$dir/wrk.out" | cut -c14- | cut -c1-300)" >&2
+        echo "!! $name: $non200 of $requests responses were not 200; first: $(grep '^BENCH_SAMPLE' "$out" | cut -c14- | cut -c1-300)" >&2
     fi
     if ((requests == 0 || non200 * 100 > requests)); then
         die "$name: $non200 of $requests responses were errors: the figures would measure error handling, not the API"
@@ -247,11 +296,37 @@ run_wrk() { # name url dir
     if ((errors * 10 > requests)); then
         die "$name: $errors socket errors for $requests requests"
     fi
-    # name rps p50_ms p99_ms non200 errors
+    # name rps p50_ms p99_ms non200 errors cpu_us_per_request
     awk -v n="$name" -v r="$requests" -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" \
-        -v bad="$non200" -v err="$errors" \
-        'BEGIN { printf "%s %.1f %.3f %.3f %d %d\n", n, r / (d / 1e6), p50 / 1000, p99 / 1000, bad, err }' \
-        >"$dir/result"
+        -v bad="$non200" -v err="$errors" -v cpu="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%s %.1f %.3f %.3f %d %d %.1f\n", n, r / (d / 1e6), p50 / 1000, p99 / 1000, bad, err, cpu / hz * 1e6 / r }' \
+        >"$dir/result-$conns"
+}
+
+# The disk under the state directory: FSYNC_SAMPLES rounds of rewriting a 4 KiB block of a
+# preallocated file and fsync-ing it (what a WAL commit costs at least). Prints
+# "median_ms p90_ms".
+fsync_probe() { # dir
+    DIR="$1" N="$FSYNC_SAMPLES" "$PYTHON" - <<'EOF'
+import os, statistics, time
+path = os.path.join(os.environ["DIR"], "fsync-probe")
+n = int(os.environ["N"])
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+try:
+    os.pwrite(fd, b"\0" * 65536, 0)
+    os.fsync(fd)
+    samples = []
+    for i in range(n):
+        os.pwrite(fd, bytes([i % 251]) * 4096, (i % 16) * 4096)
+        t = time.perf_counter()
+        os.fsync(fd)
+        samples.append(time.perf_counter() - t)
+finally:
+    os.close(fd)
+    os.unlink(path)
+samples.sort()
+print("%.3f %.3f" % (statistics.median(samples) * 1e3, samples[int(len(samples) * 0.9)] * 1e3))
+EOF
 }
 
 # --- serialgate ----------------------------------------------------------------------------------
@@ -299,9 +374,24 @@ wait_health serialgate "http://127.0.0.1:$SG_PORT/health" "$SG_LOG_FILE" "$SG_PI
 
 sign_request "127.0.0.1:$SG_PORT" "$WORK/serialgate"
 check_once serialgate "http://127.0.0.1:$SG_PORT/" "$WORK/serialgate"
+ANSWERED=$((ANSWERED + 1))
 echo "bench-api: serialgate $("$SERIALGATE" --version | awk '{print $2}') on 127.0.0.1:$SG_PORT, log filter ${SERIALGATE_LOG:-info}; signed request verified (200)"
-run_wrk serialgate "http://127.0.0.1:$SG_PORT/" "$WORK/serialgate"
+read -r FSYNC_MS FSYNC_P90_MS < <(fsync_probe "$WORK/state")
+echo "bench-api: fsync on the state directory's disk: median $FSYNC_MS ms, p90 $FSYNC_P90_MS ms ($FSYNC_SAMPLES samples)"
+for c in "${CONN_LIST[@]}"; do
+    run_wrk serialgate "http://127.0.0.1:$SG_PORT/" "$WORK/serialgate" "$c" "$SG_PID"
+done
 stop_server "$SG_PID"
+read -r FSYNC_AFTER_MS FSYNC_AFTER_P90_MS < <(fsync_probe "$WORK/state")
+
+# Every push was answered only after its record was committed: all of them must be there. More
+# records are fine (wrk stops with requests in flight whose answers it never reads).
+RECORDS="$(DB="$WORK/state/audit.db" "$PYTHON" -c '
+import os, sqlite3
+db = sqlite3.connect(os.environ["DB"])
+print(db.execute("SELECT count(*) FROM audit WHERE kind = ?", ("api",)).fetchone()[0])')"
+echo "bench-api: audit.db holds $RECORDS API records for $ANSWERED answered pushes"
+((RECORDS >= ANSWERED)) || die "$((ANSWERED - RECORDS)) answered pushes have no audit record"
 
 # --- bare ceiling --------------------------------------------------------------------------------
 
@@ -313,22 +403,36 @@ wait_health bench-bare "http://127.0.0.1:$BARE_PORT/health" "$BARE_LOG_FILE" "$B
 
 sign_request "127.0.0.1:$BARE_PORT" "$WORK/bare"
 check_once bench-bare "http://127.0.0.1:$BARE_PORT/" "$WORK/bare"
-run_wrk bench-bare "http://127.0.0.1:$BARE_PORT/" "$WORK/bare"
+for c in "${CONN_LIST[@]}"; do
+    run_wrk bench-bare "http://127.0.0.1:$BARE_PORT/" "$WORK/bare" "$c" "$BARE_PID"
+done
 stop_server "$BARE_PID"
 
 # --- report --------------------------------------------------------------------------------------
 
-read -r _ SG_RPS SG_P50 SG_P99 _ _ <"$WORK/serialgate/result"
-read -r _ BARE_RPS BARE_P50 BARE_P99 _ _ <"$WORK/bare/result"
-
 echo
-echo "== results ($THREADS threads, $CONNECTIONS connections, ${DURATION} s each, $(nproc) CPUs shared by wrk and the server)"
-printf '%-22s %12s %10s %10s\n' "" "requests/s" "p50 ms" "p99 ms"
-printf '%-22s %12s %10s %10s\n' "serialgate (SigV4)" "$SG_RPS" "$SG_P50" "$SG_P99"
-printf '%-22s %12s %10s %10s\n' "bench-bare (ceiling)" "$BARE_RPS" "$BARE_P50" "$BARE_P99"
-awk -v s="$SG_RPS" -v b="$BARE_RPS" -v p99="$SG_P99" 'BEGIN {
+echo "== results ($THREADS wrk threads, ${DURATION} s each, $(nproc) CPUs shared by wrk and the server)"
+echo "fsync, 4 KiB, state directory's disk: median $FSYNC_MS ms before the runs, $FSYNC_AFTER_MS ms after (p90 $FSYNC_P90_MS / $FSYNC_AFTER_P90_MS ms)"
+# fsync bound: the throughput if every request waited for exactly one fsync and nothing else,
+# each connection having one request in flight: connections / median fsync.
+# CPU µs/req: the server's own CPU time (all its threads) per request during the measured run.
+printf '%-6s %-22s %12s %10s %10s %12s %9s %12s\n' "conns" "" "requests/s" "p50 ms" "p99 ms" "CPU us/req" "vs bare" "fsync bound"
+for c in "${CONN_LIST[@]}"; do
+    read -r _ SG_RPS SG_P50 SG_P99 _ _ SG_CPU <"$WORK/serialgate/result-$c"
+    read -r _ BARE_RPS BARE_P50 BARE_P99 _ _ BARE_CPU <"$WORK/bare/result-$c"
+    awk -v c="$c" -v s="$SG_RPS" -v sp50="$SG_P50" -v sp99="$SG_P99" -v scpu="$SG_CPU" -v b="$BARE_RPS" \
+        -v bp50="$BARE_P50" -v bp99="$BARE_P99" -v bcpu="$BARE_CPU" -v f="$FSYNC_MS" 'BEGIN {
+        printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f %8.1f%% %12.0f\n", c, "serialgate (SigV4)", s, sp50, sp99, scpu, s / b * 100, (f > 0 ? c / (f / 1000) : 0)
+        printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f\n", c, "bench-bare (ceiling)", b, bp50, bp99, bcpu
+    }'
+done
+FIRST="${CONN_LIST[0]}"
+LAST="${CONN_LIST[${#CONN_LIST[@]} - 1]}"
+read -r _ SG_RPS _ _ _ _ <"$WORK/serialgate/result-$LAST"
+read -r _ BARE_RPS _ _ _ _ <"$WORK/bare/result-$LAST"
+read -r _ _ _ SG_P99_FIRST _ _ <"$WORK/serialgate/result-$FIRST"
+awk -v c="$LAST" -v s="$SG_RPS" -v b="$BARE_RPS" -v c1="$FIRST" -v p99="$SG_P99_FIRST" 'BEGIN {
     ratio = s / b
-    printf "ratio serialgate/bare throughput: %.3f (%.1f%%)\n", ratio, ratio * 100
-    printf "target >= 50%% of bare throughput: %s\n", (ratio >= 0.5 ? "met" : "NOT met")
-    printf "target p99 < 5 ms (serialgate p99 %.3f ms): %s\n", p99, (p99 < 5 ? "met" : "NOT met")
+    printf "target >= 50%% of bare throughput at %s connections (%.1f%%): %s\n", c, ratio * 100, (ratio >= 0.5 ? "met" : "NOT met")
+    printf "target p99 < 5 ms at %s connections (%.3f ms): %s\n", c1, p99, (p99 < 5 ? "met" : "NOT met")
 }'

@@ -13,7 +13,10 @@ use aws_sdk_ec2instanceconnect::error::ProvideErrorMetadata;
 use aws_sdk_ec2instanceconnect::operation::send_serial_console_ssh_public_key::SendSerialConsoleSSHPublicKeyError as SerialErr;
 use common::*;
 use console::leases::{Lease, Slot, SlotState};
-use console::{SessionLeases, StoreError, ThrottleConfig};
+use console::{
+    Grant, GrantKey, GrantStore, OpenOutcome, PushOutcome, SessionLeases, SlotStore, StoreError,
+    ThrottleConfig,
+};
 
 fn client_with(url: &str, ak: &str, token: Option<&str>) -> Client {
     let conf = aws_sdk_ec2instanceconnect::Config::builder()
@@ -356,13 +359,31 @@ async fn session_limit_while_connected_and_during_teardown() {
     assert!(msg.contains("torn down"), "{msg}");
 }
 
+/// A grant and slot store that never answers in time.
 #[derive(Debug)]
-struct BrokenLeases;
+struct BrokenStore;
+
+fn timed_out<T>() -> Result<T, StoreError> {
+    Err(StoreError::new("store timed out"))
+}
 
 #[async_trait]
-impl SessionLeases for BrokenLeases {
+impl GrantStore for BrokenStore {
+    async fn find(&self, _: &GrantKey, _: u64) -> Result<Option<Grant>, StoreError> {
+        timed_out()
+    }
+    async fn take(&self, _: &GrantKey, _: &str) -> Result<bool, StoreError> {
+        timed_out()
+    }
+    async fn purge_expired(&self, _: u64) -> Result<usize, StoreError> {
+        timed_out()
+    }
+}
+
+#[async_trait]
+impl SessionLeases for BrokenStore {
     async fn state(&self, _: &Slot, _: u64) -> Result<SlotState, StoreError> {
-        Err(StoreError::new("store timed out"))
+        timed_out()
     }
     async fn acquire(
         &self,
@@ -371,13 +392,30 @@ impl SessionLeases for BrokenLeases {
         _: u64,
         _: u64,
     ) -> Result<Option<Lease>, StoreError> {
-        Err(StoreError::new("store timed out"))
+        timed_out()
     }
     async fn renew(&self, _: &Lease, _: u64, _: u64) -> Result<Option<Lease>, StoreError> {
-        Err(StoreError::new("store timed out"))
+        timed_out()
     }
     async fn release(&self, _: &Lease, _: u64) -> Result<(), StoreError> {
-        Err(StoreError::new("store timed out"))
+        timed_out()
+    }
+}
+
+#[async_trait]
+impl SlotStore for BrokenStore {
+    async fn push_grant(&self, _: &GrantKey, _: Grant, _: u64) -> Result<PushOutcome, StoreError> {
+        timed_out()
+    }
+    async fn open_with_grant(
+        &self,
+        _: &Slot,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: u64,
+    ) -> Result<OpenOutcome, StoreError> {
+        timed_out()
     }
 }
 
@@ -397,7 +435,7 @@ async fn store_failures_are_5xx_codes_without_internals() {
         rate_per_second: 100.0,
         burst: 100,
     };
-    let s = start_with(roomy, |svc| svc.with_leases(Arc::new(BrokenLeases))).await;
+    let s = start_with(roomy, |svc| svc.with_slots(Arc::new(BrokenStore))).await;
     let (code, msg) = serial(&client(&s), RUNNING, None, ED25519).await;
     assert_eq!(code, "SerialConsoleSessionUnavailableException");
     assert!(!msg.contains("timed out"), "cause leaked: {msg}");

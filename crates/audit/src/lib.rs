@@ -23,7 +23,7 @@ use console::{AuditEvent, AuditSink, SessionEvent, StoreError, TracingAudit};
 
 pub use postgres::PgAudit;
 pub use record::{AuditQuery, AuditRecord, format_time_ms, parse_time_ms};
-pub use sqlite::SqliteAudit;
+pub use sqlite::{CommitStats, SqliteAudit};
 
 /// An audit store that can be read back.
 #[async_trait]

@@ -1,20 +1,32 @@
 //! The embedded audit store: a SQLite file (`audit.db` in `state_dir`) in WAL mode with
-//! `synchronous=FULL`, owned by one dedicated thread.
+//! `synchronous=FULL`, owned by one dedicated thread (`writer`).
 //!
-//! Writers hand records to the thread over a bounded channel and wait for the commit. The
-//! thread commits whatever has queued up meanwhile in one transaction (group commit), so under
-//! load many pushes share one fsync while each is still acknowledged only after it.
+//! Writers hand records to the thread over a bounded queue and wait for the commit. The thread
+//! commits whatever has queued up meanwhile in one transaction (group commit), so under load
+//! many pushes share one fsync while each is still acknowledged only after it.
+//!
+//! Durability: SQLite in WAL mode with `synchronous=FULL` syncs the WAL file to disk before
+//! COMMIT returns, and a caller is answered only after the COMMIT of the transaction holding
+//! its record has returned. So an acknowledged record survives a crash of the process and of
+//! the machine (given a disk that honours fsync).
+
+mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use console::{AuditEvent, AuditSink, SessionEvent, StoreError};
 use rusqlite::{Connection, OpenFlags, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::record::{from_sql_int, sql_int};
 use crate::{AuditLog, AuditQuery, AuditRecord};
+use writer::{Counters, Job, Queued};
+
+pub use writer::CommitStats;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit (
@@ -49,33 +61,20 @@ const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, p
     node FROM audit WHERE (?1 IS NULL OR instance_id = ?1) AND time_ms >= ?2 AND time_ms < ?3 \
     ORDER BY time_ms, id LIMIT ?4";
 
-/// Records committed together at most, so one slow batch cannot starve the queue.
-const MAX_BATCH: usize = 512;
-
-enum Job {
-    Write(Box<AuditRecord>, oneshot::Sender<Result<(), StoreError>>),
-    Query(
-        AuditQuery,
-        oneshot::Sender<Result<Vec<AuditRecord>, StoreError>>,
-    ),
-}
+/// Jobs that may wait for the thread; beyond that, callers wait for room.
+const QUEUE_CAPACITY: usize = 4096;
 
 /// The SQLite store. Dropping it stops its thread once queued work is done.
 #[derive(Debug)]
 pub struct SqliteAudit {
-    jobs: mpsc::Sender<Job>,
+    jobs: std::sync::mpsc::Sender<Queued>,
+    /// Bounds the queue (the channel itself is unbounded, so that sending never blocks a
+    /// runtime thread): a job holds one permit until the thread takes it.
+    room: Arc<Semaphore>,
+    counters: Arc<Counters>,
     path: PathBuf,
     node: String,
     timeout: Duration,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Job::Write(..) => "Write",
-            Job::Query(..) => "Query",
-        })
-    }
 }
 
 impl SqliteAudit {
@@ -107,13 +106,17 @@ impl SqliteAudit {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| err(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| err(&e))?;
-        let (jobs, rx) = mpsc::channel(4096);
+        let (jobs, rx) = std::sync::mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("audit-sqlite".to_owned())
-            .spawn(move || run(conn, rx))
+            .spawn(move || writer::run(conn, rx, thread_counters))
             .map_err(|e| err(&e))?;
         Ok(Self {
             jobs,
+            room: Arc::new(Semaphore::new(QUEUE_CAPACITY)),
+            counters,
             path: path.to_owned(),
             node: node.to_owned(),
             timeout: Duration::from_secs(5),
@@ -124,6 +127,11 @@ impl SqliteAudit {
         &self.path
     }
 
+    /// Commits and records so far: `records / commits` is the mean group size.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.counters.snapshot()
+    }
+
     async fn submit<T>(
         &self,
         job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
@@ -131,7 +139,18 @@ impl SqliteAudit {
         let (tx, rx) = oneshot::channel();
         let stopped = || StoreError::new("audit database thread has stopped");
         let work = async {
-            self.jobs.send(job(tx)).await.map_err(|_| stopped())?;
+            let room = Arc::clone(&self.room)
+                .acquire_owned()
+                .await
+                .map_err(|_| stopped())?;
+            let job = job(tx);
+            let write = matches!(job, Job::Write(..));
+            self.jobs
+                .send(Queued { job, _room: room })
+                .map_err(|_| stopped())?;
+            if write {
+                self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+            }
             rx.await.map_err(|_| stopped())?
         };
         tokio::time::timeout(self.timeout, work)
@@ -170,42 +189,7 @@ impl AuditLog for SqliteAudit {
     }
 }
 
-/// The thread: waits for a job, then takes every write already queued behind it into the same
-/// transaction.
-fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(job) = jobs.blocking_recv() {
-        let mut batch = Vec::new();
-        let mut next = Some(job);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Write(record, reply) => batch.push((record, reply)),
-                Job::Query(query, reply) => {
-                    // Answer after the writes queued before it, so a reader sees them.
-                    commit(&mut conn, std::mem::take(&mut batch));
-                    let _ = reply.send(select(&conn, &query));
-                }
-            }
-            if batch.len() < MAX_BATCH {
-                next = jobs.try_recv().ok();
-            }
-        }
-        commit(&mut conn, batch);
-    }
-}
-
-type Pending = Vec<(Box<AuditRecord>, oneshot::Sender<Result<(), StoreError>>)>;
-
-fn commit(conn: &mut Connection, batch: Pending) {
-    if batch.is_empty() {
-        return;
-    }
-    let result = insert_all(conn, batch.iter().map(|(r, _)| r.as_ref()))
-        .map_err(|e| StoreError::new(format!("audit database: {e}")));
-    for (_, reply) in batch {
-        let _ = reply.send(result.clone());
-    }
-}
-
+/// Inserts `records` in one transaction.
 fn insert_all<'a>(
     conn: &mut Connection,
     records: impl Iterator<Item = &'a AuditRecord>,
@@ -236,6 +220,7 @@ fn insert_all<'a>(
     tx.commit()
 }
 
+/// The records matching `q`, oldest first.
 fn select(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
     let run = || -> rusqlite::Result<Vec<AuditRecord>> {
         let mut stmt = conn.prepare_cached(SELECT)?;

@@ -70,3 +70,169 @@ async fn database_files_are_owner_only() {
         assert_eq!(mode(&dir.path().join("state").join(name)), 0o600, "{name}");
     }
 }
+
+/// Holds the database's write lock from a second connection, as another writer would: the
+/// store's next commit stalls (in SQLite's busy wait) until the gate is opened.
+struct Gate(rusqlite::Connection);
+
+impl Gate {
+    fn close(path: &std::path::Path) -> Gate {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        Gate(conn)
+    }
+
+    fn open(self) {
+        self.0.execute_batch("COMMIT").unwrap();
+    }
+}
+
+/// Whether request `n`'s record is in the database, as a fresh connection (another process)
+/// sees it: committed, not merely queued.
+fn committed(path: &std::path::Path, n: u64) -> bool {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE request_id = ?1",
+            [format!("req-{n}")],
+            |r| r.get(0),
+        )
+        .unwrap();
+    count == 1
+}
+
+/// Starts `n` concurrent records (requests 0..n) while the gate holds the writer, and returns
+/// once all of them are queued. Each task reports whether its record was committed at the
+/// moment `record` returned.
+async fn queue_behind_gate(
+    store: &Arc<SqliteAudit>,
+    path: &std::path::Path,
+    n: u64,
+) -> Vec<tokio::task::JoinHandle<bool>> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let store = Arc::clone(store);
+            let path = path.to_owned();
+            tokio::spawn(async move {
+                store
+                    .record(&common::api(
+                        i,
+                        "i-0123456789abcdef0",
+                        AuditOutcome::Success,
+                    ))
+                    .await
+                    .unwrap();
+                committed(&path, i)
+            })
+        })
+        .collect();
+    while store.commit_stats().submitted < n {
+        tokio::task::yield_now().await;
+    }
+    tasks
+}
+
+/// `record` returns only after the commit that holds its record: while the writer is held, no
+/// caller is answered; afterwards each caller's record is visible to another connection the
+/// moment its call returns.
+#[tokio::test]
+async fn records_are_acknowledged_only_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = Arc::new(SqliteAudit::open(&path, "node-a").unwrap());
+    let gate = Gate::close(&path);
+    let tasks = queue_behind_gate(&store, &path, 100).await;
+    assert!(
+        tasks.iter().all(|t| !t.is_finished()),
+        "a caller was answered while no commit could happen"
+    );
+    assert_eq!(store.commit_stats().commits, 0);
+    gate.open();
+    for t in tasks {
+        assert!(
+            t.await.unwrap(),
+            "a record was acknowledged before it was committed"
+        );
+    }
+    let stats = store.commit_stats();
+    assert_eq!(stats.records, 100);
+}
+
+/// Group commit: the records that queue up while a commit is in progress all go into the next
+/// one, whatever their number (up to the batch cap), not one commit each.
+#[tokio::test]
+async fn records_queued_during_a_commit_share_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = Arc::new(SqliteAudit::open(&path, "node-a").unwrap());
+    let gate = Gate::close(&path);
+    let tasks = queue_behind_gate(&store, &path, 300).await;
+    gate.open();
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    let stats = store.commit_stats();
+    assert_eq!(stats.records, 300);
+    // The commit the gate held (whatever the writer had taken by then), and one for the rest.
+    assert!(stats.commits <= 2, "{stats:?}");
+}
+
+/// After a large group, a caller on its own is not held back waiting for the group to come
+/// back: it is committed (within the store's 5 s timeout, which would otherwise fail it).
+#[tokio::test]
+async fn a_lone_record_after_a_group_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = Arc::new(SqliteAudit::open(&path, "node-a").unwrap());
+    let gate = Gate::close(&path);
+    let tasks = queue_behind_gate(&store, &path, 200).await;
+    gate.open();
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    let before = store.commit_stats();
+    store
+        .record(&common::api(
+            1000,
+            "i-0123456789abcdef0",
+            AuditOutcome::Success,
+        ))
+        .await
+        .unwrap();
+    assert!(committed(&path, 1000));
+    assert_eq!(store.commit_stats().commits, before.commits + 1);
+}
+
+/// A commit that fails answers every record in it with the error (none is reported as
+/// stored), and the writer goes on with the next one.
+#[tokio::test]
+async fn a_failed_commit_fails_its_records_and_the_next_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = SqliteAudit::open(&path, "node-a").unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.request_id = 'req-1'
+         BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END;",
+    )
+    .unwrap();
+    let err = store
+        .record(&common::api(
+            1,
+            "i-0123456789abcdef0",
+            AuditOutcome::Success,
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("simulated disk failure"), "{err}");
+    assert!(!committed(&path, 1));
+    store
+        .record(&common::api(
+            2,
+            "i-0123456789abcdef0",
+            AuditOutcome::Success,
+        ))
+        .await
+        .unwrap();
+    assert!(committed(&path, 2));
+}

@@ -20,23 +20,15 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
-/// Waits until `counter` stops moving, then returns its value.
-async fn settled(counter: &AtomicUsize) -> usize {
-    within("writer to stall", async {
-        let mut last = counter.load(Ordering::SeqCst);
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let now = counter.load(Ordering::SeqCst);
-            if now == last {
-                return now;
-            }
-            last = now;
-        }
-    })
-    .await
+/// Waits until nothing can move any more: on paused time the clock advances only once every
+/// task is waiting, so this sleep returns when the writer is blocked (or done) and the backend
+/// is waiting too. A backend that kept reading would keep the runtime busy until the writer
+/// had written everything.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_reader_stops_the_console_and_loses_nothing() {
     const TOTAL: usize = 16 << 20;
     let path = socket_path("flood.sock");
@@ -58,16 +50,25 @@ async fn a_slow_reader_stops_the_console_and_loses_nothing() {
     });
 
     // Nobody reads: the server must stall after the socket buffers plus our bounded buffers.
-    let stalled_at = settled(&written).await;
+    settle().await;
+    let stalled_at = written.load(Ordering::SeqCst);
     eprintln!("server stalled after {stalled_at} bytes");
-    let ours = options.output_buffer * options.read_chunk + options.read_chunk;
+    let channel = options.output_buffer * options.read_chunk;
+    let ours = channel + options.read_chunk;
+    assert!(
+        !flood.is_finished(),
+        "the server wrote all {TOTAL} bytes without a reader"
+    );
+    // What stalled it is our full channel, not a writer that never got going.
+    assert_eq!(console.output.len(), options.output_buffer);
+    assert!(
+        stalled_at >= channel,
+        "the server wrote only {stalled_at} bytes, less than the channel holds"
+    );
     assert!(
         stalled_at < (1 << 20) + ours,
         "server wrote {stalled_at} bytes without a reader"
     );
-    assert!(stalled_at < TOTAL);
-    assert!(console.output.len() <= options.output_buffer);
-    assert!(!flood.is_finished());
 
     // Reading resumes: everything arrives, in order, then the end.
     let got = read_to_end(&mut console.output).await;
@@ -76,7 +77,7 @@ async fn a_slow_reader_stops_the_console_and_loses_nothing() {
     assert!(got == pattern(TOTAL), "bytes lost or reordered");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dropping_a_stalled_console_releases_the_connection() {
     let path = socket_path("stall.sock");
     let listener = UnixListener::bind(&path).unwrap();
@@ -84,6 +85,8 @@ async fn dropping_a_stalled_console_releases_the_connection() {
         .await
         .unwrap();
     let (mut server, _) = listener.accept().await.unwrap();
+    let written = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::clone(&written);
     let writes = tokio::spawn(async move {
         let chunk = [0x55u8; 8192];
         // Runs until the console side goes away and the write fails.
@@ -91,9 +94,16 @@ async fn dropping_a_stalled_console_releases_the_connection() {
             if server.write_all(&chunk).await.is_err() {
                 return;
             }
+            progress.fetch_add(chunk.len(), Ordering::SeqCst);
         }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    settle().await;
+    let channel = opts().output_buffer * opts().read_chunk;
+    assert!(
+        written.load(Ordering::SeqCst) >= channel,
+        "the writer wrote only {} bytes: it never got going",
+        written.load(Ordering::SeqCst)
+    );
     assert!(
         !writes.is_finished(),
         "the writer should be blocked, not failing"

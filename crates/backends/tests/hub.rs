@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backends::{ConsoleUri, Hub};
@@ -78,7 +80,9 @@ async fn keeps_history_lends_the_line_and_reconnects() {
     assert!(hub.snapshot().bytes.ends_with(b"back"));
 }
 
-#[tokio::test]
+/// On paused time: the sleep below returns only once no task can move (the clock advances only
+/// then), i.e. once the console's writer is blocked or done.
+#[tokio::test(start_paused = true)]
 async fn a_slow_user_slows_the_console_instead_of_losing_bytes() {
     let path = socket_path("hub-slow.sock");
     let listener = UnixListener::bind(&*path).unwrap();
@@ -87,19 +91,38 @@ async fn a_slow_user_slows_the_console_instead_of_losing_bytes() {
     wait_for("connected", || hub.is_connected()).await;
     let mut user = hub.attach().await.unwrap();
     // 4 MiB while the user reads nothing for a while; then everything arrives in order.
+    const TOTAL: usize = 4 * 1024 * 1024;
+    let written = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::clone(&written);
     let writer = tokio::spawn(async move {
         let chunk: Vec<u8> = (0..=255u8).cycle().take(64 * 1024).collect();
         for _ in 0..64 {
-            conn.write_all(&chunk).await.unwrap();
+            // Small writes, so the count says how far the console got.
+            for piece in chunk.chunks(4096) {
+                conn.write_all(piece).await.unwrap();
+                progress.fetch_add(piece.len(), Ordering::SeqCst);
+            }
         }
         conn
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!writer.is_finished(), "the console was not slowed down");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stalled_at = written.load(Ordering::SeqCst);
+    eprintln!("console stalled after {stalled_at} bytes");
+    assert!(
+        !writer.is_finished(),
+        "the console wrote all {TOTAL} bytes to a user reading nothing"
+    );
+    // Stalled by the user's full channel, not by a writer that never got going.
+    let channel = opts().output_buffer * opts().read_chunk;
+    assert!(
+        stalled_at >= channel,
+        "the console wrote only {stalled_at} bytes, less than the user's channel holds"
+    );
+    assert_eq!(user.output.len(), opts().output_buffer);
     let mut got = 0usize;
     let mut expected = 0u8;
     within("drain", async {
-        while got < 4 * 1024 * 1024 {
+        while got < TOTAL {
             let b = user.output.recv().await.unwrap();
             for &x in b.iter() {
                 assert_eq!(x, expected);

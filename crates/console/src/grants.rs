@@ -1,13 +1,11 @@
 //! Grants: a pushed key's permission to open one session, valid for `[keys] ttl_seconds`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::ids::{InstanceId, OsUser, SerialPort};
 use crate::keys::SshPublicKey;
+use crate::leases::Slot;
 
 /// What a grant opens: a serial port (`SendSerialConsoleSSHPublicKey`) or an OS user's SSH login
 /// (`SendSSHPublicKey`).
@@ -32,6 +30,17 @@ impl GrantKey {
             target: GrantTarget::SerialPort(port),
         }
     }
+
+    /// The session slot a grant under this key opens: its serial port's; none for an OS user.
+    pub fn slot(&self) -> Option<Slot> {
+        match &self.target {
+            GrantTarget::SerialPort(port) => Some(Slot {
+                instance: self.instance.clone(),
+                port: *port,
+            }),
+            GrantTarget::OsUser(_) => None,
+        }
+    }
 }
 
 /// One pushed key. Records who pushed it and when it stops opening sessions.
@@ -54,13 +63,14 @@ impl Grant {
     }
 }
 
-/// Storage for grants. Implementations must honour expiry themselves: `find` never returns an
-/// expired grant, whatever the state of background purging.
+/// Reading and retiring grants. Grants are written only through [`SlotStore`]
+/// (`push_grant`, `open_with_grant`), which changes a serial grant together with its port's
+/// session slot; there is no blind write. Implementations must honour expiry themselves: `find`
+/// never returns an expired grant, whatever the state of background purging.
+///
+/// [`SlotStore`]: crate::slots::SlotStore
 #[async_trait]
 pub trait GrantStore: Send + Sync + std::fmt::Debug {
-    /// Stores `grant` under `key`, replacing any previous one; it expires at `grant.expires_at_ms`.
-    async fn put(&self, key: &GrantKey, grant: Grant) -> Result<(), StoreError>;
-
     /// The live grant under `key`, if any.
     async fn find(&self, key: &GrantKey, now_ms: u64) -> Result<Option<Grant>, StoreError>;
 
@@ -70,58 +80,4 @@ pub trait GrantStore: Send + Sync + std::fmt::Debug {
 
     /// Drops expired grants; returns how many. Stores with native expiry may do nothing.
     async fn purge_expired(&self, now_ms: u64) -> Result<usize, StoreError>;
-}
-
-/// The embedded store: a map behind a mutex. Critical sections are a hash lookup, never I/O.
-#[derive(Debug, Default)]
-pub struct MemoryGrantStore {
-    grants: Mutex<HashMap<GrantKey, Grant>>,
-}
-
-impl MemoryGrantStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<GrantKey, Grant>> {
-        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
-        self.grants.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Number of grants held, live or not (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[async_trait]
-impl GrantStore for MemoryGrantStore {
-    async fn put(&self, key: &GrantKey, grant: Grant) -> Result<(), StoreError> {
-        self.lock().insert(key.clone(), grant);
-        Ok(())
-    }
-
-    async fn find(&self, key: &GrantKey, now_ms: u64) -> Result<Option<Grant>, StoreError> {
-        Ok(self.lock().get(key).filter(|g| g.is_live(now_ms)).cloned())
-    }
-
-    async fn take(&self, key: &GrantKey, request_id: &str) -> Result<bool, StoreError> {
-        let mut map = self.lock();
-        if map.get(key).is_some_and(|g| g.request_id == request_id) {
-            map.remove(key);
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    async fn purge_expired(&self, now_ms: u64) -> Result<usize, StoreError> {
-        let mut map = self.lock();
-        let before = map.len();
-        map.retain(|_, g| g.is_live(now_ms));
-        Ok(before - map.len())
-    }
 }

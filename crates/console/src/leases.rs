@@ -5,9 +5,6 @@
 //! a newer holder's lease. When a lease ends (released, or expired because its node died) the
 //! slot stays blocked for the teardown time, as AWS blocks a new session for 30 s.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 
 use crate::error::StoreError;
@@ -77,147 +74,34 @@ pub trait SessionLeases: Send + Sync + std::fmt::Debug {
     async fn release(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError>;
 }
 
-#[derive(Debug)]
-enum Entry {
-    Held {
-        token: u64,
-        holder: String,
-        expires_at_ms: u64,
-    },
-    TearingDown {
-        until_ms: u64,
-    },
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    slots: HashMap<Slot, Entry>,
-    next_token: u64,
-}
-
-/// The embedded implementation.
-#[derive(Debug)]
-pub struct MemorySessionLeases {
+/// The one rule for what a slot is doing at `now_ms`, from what a store keeps for it: the
+/// current lease as `(holder, expiry)`, if any, and the end of the teardown block a release
+/// started, if any. Every store implementation decides through this function (the Redis scripts
+/// return these raw fields), so they cannot disagree on an edge.
+///
+/// A lease past its expiry was never released (its node stopped renewing): it blocks the slot
+/// for the teardown time from its expiry, as a release at that moment would have.
+pub fn slot_state(
+    lease: Option<(&str, u64)>,
+    teardown_until_ms: Option<u64>,
     teardown_ms: u64,
-    inner: Mutex<Inner>,
-}
-
-impl MemorySessionLeases {
-    pub fn new(teardown_ms: u64) -> Self {
-        Self {
-            teardown_ms,
-            inner: Mutex::new(Inner::default()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The state of an entry at `now`, treating an expired lease as ended at its expiry.
-    fn state_of(&self, entry: Option<&Entry>, now_ms: u64) -> SlotState {
-        match entry {
-            None => SlotState::Free,
-            Some(Entry::Held {
-                holder,
-                expires_at_ms,
-                ..
-            }) => {
-                if now_ms < *expires_at_ms {
-                    SlotState::Held {
-                        holder: holder.clone(),
-                        expires_at_ms: *expires_at_ms,
-                    }
-                } else {
-                    let until_ms = expires_at_ms.saturating_add(self.teardown_ms);
-                    if now_ms < until_ms {
-                        SlotState::TearingDown { until_ms }
-                    } else {
-                        SlotState::Free
-                    }
-                }
-            }
-            Some(Entry::TearingDown { until_ms }) if now_ms < *until_ms => SlotState::TearingDown {
-                until_ms: *until_ms,
-            },
-            Some(Entry::TearingDown { .. }) => SlotState::Free,
-        }
-    }
-}
-
-#[async_trait]
-impl SessionLeases for MemorySessionLeases {
-    async fn state(&self, slot: &Slot, now_ms: u64) -> Result<SlotState, StoreError> {
-        let inner = self.lock();
-        Ok(self.state_of(inner.slots.get(slot), now_ms))
-    }
-
-    async fn acquire(
-        &self,
-        slot: &Slot,
-        holder: &str,
-        ttl_ms: u64,
-        now_ms: u64,
-    ) -> Result<Option<Lease>, StoreError> {
-        let mut inner = self.lock();
-        if !self.state_of(inner.slots.get(slot), now_ms).is_free() {
-            return Ok(None);
-        }
-        inner.next_token += 1;
-        let token = inner.next_token;
-        let expires_at_ms = now_ms.saturating_add(ttl_ms);
-        inner.slots.insert(
-            slot.clone(),
-            Entry::Held {
-                token,
+    now_ms: u64,
+) -> SlotState {
+    if let Some((holder, expires_at_ms)) = lease {
+        if now_ms < expires_at_ms {
+            return SlotState::Held {
                 holder: holder.to_owned(),
                 expires_at_ms,
-            },
-        );
-        Ok(Some(Lease {
-            slot: slot.clone(),
-            token,
-            holder: holder.to_owned(),
-            expires_at_ms,
-        }))
-    }
-
-    async fn renew(
-        &self,
-        lease: &Lease,
-        ttl_ms: u64,
-        now_ms: u64,
-    ) -> Result<Option<Lease>, StoreError> {
-        let mut inner = self.lock();
-        match inner.slots.get_mut(&lease.slot) {
-            // A lease past its expiry but not yet taken by anyone is still ours: a slow renewal
-            // must not cost a live session its slot.
-            Some(Entry::Held {
-                token,
-                expires_at_ms,
-                ..
-            }) if *token == lease.token => {
-                *expires_at_ms = now_ms.saturating_add(ttl_ms);
-                Ok(Some(Lease {
-                    expires_at_ms: *expires_at_ms,
-                    ..lease.clone()
-                }))
-            }
-            _ => Ok(None),
+            };
+        }
+        let until_ms = expires_at_ms.saturating_add(teardown_ms);
+        if now_ms < until_ms {
+            return SlotState::TearingDown { until_ms };
         }
     }
-
-    async fn release(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if let Some(Entry::Held { token, .. }) = inner.slots.get(&lease.slot)
-            && *token == lease.token
-        {
-            let until_ms = now_ms.saturating_add(self.teardown_ms);
-            inner
-                .slots
-                .insert(lease.slot.clone(), Entry::TearingDown { until_ms });
-        }
-        Ok(())
+    match teardown_until_ms {
+        Some(until_ms) if now_ms < until_ms => SlotState::TearingDown { until_ms },
+        _ => SlotState::Free,
     }
 }
 
@@ -225,70 +109,47 @@ impl SessionLeases for MemorySessionLeases {
 mod tests {
     use super::*;
 
-    fn slot() -> Slot {
-        Slot {
-            instance: InstanceId::parse("i-0123456789abcdef0").unwrap(),
-            port: SerialPort::ZERO,
-        }
+    #[test]
+    fn a_held_lease_then_its_lapse_then_free() {
+        let held = Some(("n/1", 100));
+        assert_eq!(
+            slot_state(held, None, 30, 99),
+            SlotState::Held {
+                holder: "n/1".to_owned(),
+                expires_at_ms: 100
+            }
+        );
+        assert_eq!(
+            slot_state(held, None, 30, 100),
+            SlotState::TearingDown { until_ms: 130 }
+        );
+        assert_eq!(
+            slot_state(held, None, 30, 129),
+            SlotState::TearingDown { until_ms: 130 }
+        );
+        assert_eq!(slot_state(held, None, 30, 130), SlotState::Free);
     }
 
-    #[tokio::test]
-    async fn one_holder_then_teardown_then_free() {
-        let l = MemorySessionLeases::new(30_000);
-        let a = l
-            .acquire(&slot(), "a", 15_000, 1_000)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            l.acquire(&slot(), "b", 15_000, 1_001)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        l.release(&a, 5_000).await.unwrap();
+    #[test]
+    fn a_release_blocks_until_its_teardown_ends() {
         assert_eq!(
-            l.state(&slot(), 5_001).await.unwrap(),
-            SlotState::TearingDown { until_ms: 35_000 }
+            slot_state(None, Some(50), 30, 49),
+            SlotState::TearingDown { until_ms: 50 }
         );
-        assert!(
-            l.acquire(&slot(), "b", 15_000, 34_999)
-                .await
-                .unwrap()
-                .is_none()
+        assert_eq!(slot_state(None, Some(50), 30, 50), SlotState::Free);
+        assert_eq!(slot_state(None, None, 30, 0), SlotState::Free);
+        // A lapsed lease beside a later teardown block: the later block still counts.
+        assert_eq!(
+            slot_state(Some(("n/1", 10)), Some(80), 30, 60),
+            SlotState::TearingDown { until_ms: 80 }
         );
-        let b = l
-            .acquire(&slot(), "b", 15_000, 35_000)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(b.token > a.token);
-        // The old holder cannot release the new lease.
-        l.release(&a, 36_000).await.unwrap();
-        assert!(matches!(
-            l.state(&slot(), 36_000).await.unwrap(),
-            SlotState::Held { .. }
-        ));
     }
 
-    #[tokio::test]
-    async fn expired_lease_blocks_for_teardown_then_frees() {
-        let l = MemorySessionLeases::new(30_000);
-        let a = l.acquire(&slot(), "a", 15_000, 0).await.unwrap().unwrap();
+    #[test]
+    fn expiries_near_the_end_of_time_saturate() {
         assert_eq!(
-            l.state(&slot(), 15_000).await.unwrap(),
-            SlotState::TearingDown { until_ms: 45_000 }
+            slot_state(Some(("n/1", u64::MAX - 1)), None, 30, u64::MAX - 1),
+            SlotState::TearingDown { until_ms: u64::MAX }
         );
-        assert!(l.state(&slot(), 45_000).await.unwrap().is_free());
-        // Late renewal while nobody took the slot keeps it.
-        let renewed = l.renew(&a, 15_000, 20_000).await.unwrap().unwrap();
-        assert_eq!(renewed.expires_at_ms, 35_000);
-        // Once another holder takes it, the old lease is lost.
-        let _b = l
-            .acquire(&slot(), "b", 15_000, 80_000)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(l.renew(&a, 15_000, 80_001).await.unwrap().is_none());
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! `api` (HTTP/JSON) and `gateway` (SSH) are thin adapters over this crate: they translate their
 //! wire format into calls on [`ConsoleService`] and map [`ConsoleError`] back to their protocol.
-//! Nothing here performs I/O except through the store traits ([`GrantStore`], [`SessionLeases`],
-//! [`Throttle`], [`AccountSettings`], [`AuditSink`], [`ConsoleProbe`]), and time is always read from an injected
-//! [`Clock`], so expiry, teardown and session caps are tested without sleeping.
+//! Nothing here performs I/O except through the store traits ([`SlotStore`] with its
+//! [`GrantStore`] and [`SessionLeases`], [`Throttle`], [`AccountSettings`], [`AuditSink`],
+//! [`ConsoleProbe`]), and time is always read from an injected [`Clock`], so expiry, teardown
+//! and session caps are tested without sleeping.
 
 pub mod accounts;
 pub mod audit;
@@ -16,23 +17,27 @@ pub mod ids;
 pub mod instance_type;
 pub mod keys;
 pub mod leases;
+pub mod memory;
 pub mod ops;
 pub mod policy;
 pub mod probe;
 pub mod registry;
 pub mod service;
+pub mod slots;
 pub mod throttle;
 
 pub use accounts::AccountSettings;
 pub use audit::{AuditEvent, AuditOutcome, AuditSink, SessionEvent, SessionPhase, TracingAudit};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ConsoleError, StoreError};
-pub use grants::{Grant, GrantKey, GrantStore, GrantTarget, MemoryGrantStore};
+pub use grants::{Grant, GrantKey, GrantStore, GrantTarget};
 pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};
 pub use keys::{KeyError, SshPublicKey};
-pub use leases::{Lease, MemorySessionLeases, SessionLeases, SlotState};
+pub use leases::{Lease, SessionLeases, SlotState, slot_state};
+pub use memory::MemorySlotStore;
 pub use policy::{Action, ActionSet, InstanceScope, Principal};
 pub use probe::{AlwaysReachable, ConsoleProbe};
 pub use registry::{Account, Instance, InstanceState, Registry};
 pub use service::{ConsoleService, RequestContext, Settings};
+pub use slots::{OpenDenied, OpenOutcome, PushOutcome, SlotStore};
 pub use throttle::{MemoryThrottle, Throttle, ThrottleConfig};

@@ -11,12 +11,14 @@ use crate::control::{
     ConsoleHistory, InstanceControl, NoHistory, NoPersistence, RecordedStates, StatePersistence,
 };
 use crate::error::ConsoleError;
-use crate::grants::{GrantStore, MemoryGrantStore};
+use crate::grants::GrantStore;
 use crate::ids::AccountId;
-use crate::leases::{MemorySessionLeases, SessionLeases};
+use crate::leases::SessionLeases;
+use crate::memory::MemorySlotStore;
 use crate::policy::Principal;
 use crate::probe::{AlwaysReachable, ConsoleProbe};
 use crate::registry::Registry;
+use crate::slots::SlotStore;
 use crate::throttle::{MemoryThrottle, Throttle, ThrottleConfig};
 
 /// Tunables from `[keys]`, `[sessions]` and the top-level `region`.
@@ -58,8 +60,8 @@ pub struct RequestContext {
 #[derive(Debug)]
 pub struct ConsoleService {
     pub(crate) registry: Arc<Registry>,
-    pub(crate) grants: Arc<dyn GrantStore>,
-    pub(crate) leases: Arc<dyn SessionLeases>,
+    /// Grants and session slots: one store, so a push and a session open are atomic steps.
+    pub(crate) slots: Arc<dyn SlotStore>,
     pub(crate) throttle: Arc<dyn Throttle>,
     pub(crate) accounts: Arc<dyn AccountSettings>,
     pub(crate) audit: Arc<dyn AuditSink>,
@@ -81,8 +83,7 @@ impl ConsoleService {
             // The embedded account switch is the registry's own.
             accounts: Arc::clone(&registry) as Arc<dyn AccountSettings>,
             registry,
-            grants: Arc::new(MemoryGrantStore::new()),
-            leases: Arc::new(MemorySessionLeases::new(teardown_ms)),
+            slots: Arc::new(MemorySlotStore::new(teardown_ms)),
             throttle: Arc::new(MemoryThrottle::new(throttle)),
             audit: Arc::new(TracingAudit),
             probe: Arc::new(AlwaysReachable),
@@ -124,13 +125,9 @@ impl ConsoleService {
         self
     }
 
-    pub fn with_grants(mut self, grants: Arc<dyn GrantStore>) -> Self {
-        self.grants = grants;
-        self
-    }
-
-    pub fn with_leases(mut self, leases: Arc<dyn SessionLeases>) -> Self {
-        self.leases = leases;
+    /// Replaces the grant and session slot store (both at once: they are one store).
+    pub fn with_slots(mut self, slots: Arc<dyn SlotStore>) -> Self {
+        self.slots = slots;
         self
     }
 
@@ -156,12 +153,18 @@ impl ConsoleService {
         self.clock.as_ref()
     }
 
-    pub fn grants(&self) -> &Arc<dyn GrantStore> {
-        &self.grants
+    pub fn slots(&self) -> &Arc<dyn SlotStore> {
+        &self.slots
     }
 
-    pub fn leases(&self) -> &Arc<dyn SessionLeases> {
-        &self.leases
+    /// The grant side of [`slots`](Self::slots).
+    pub fn grants(&self) -> &dyn GrantStore {
+        self.slots.as_ref()
+    }
+
+    /// The session slot side of [`slots`](Self::slots).
+    pub fn leases(&self) -> &dyn SessionLeases {
+        self.slots.as_ref()
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -182,6 +185,16 @@ impl ConsoleService {
         if let Err(e) = self.audit.record_session(event).await {
             tracing::error!(error = %e, session = %event.session_id, "session audit record failed");
         }
+    }
+
+    /// Records a session's start or end and says whether the sink stored it. The gateway shows
+    /// the console only after the start record is stored, so every session that reached a user
+    /// is in the audit trail.
+    pub async fn record_session(&self, event: &SessionEvent) -> Result<(), ConsoleError> {
+        self.audit
+            .record_session(event)
+            .await
+            .map_err(|e| ConsoleError::Internal(format!("audit sink: {e}")))
     }
 
     /// The account's serial console switch: the shared store's value, else the configured one.
@@ -216,7 +229,7 @@ impl ConsoleService {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.grants.purge_expired(self.now_ms()).await {
+            match self.slots.purge_expired(self.now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(purged = n, "expired grants purged"),
                 Err(e) => tracing::warn!(error = %e, "grant purge failed"),

@@ -326,7 +326,7 @@ async fn throttle_per_account() {
 }
 
 #[tokio::test]
-async fn audit_records_outcomes_and_fails_closed() {
+async fn audit_records_every_outcome() {
     let f = fixture(ThrottleConfig::default());
     f.service
         .push_serial_key(&ctx(), push(RUNNING, KEY))
@@ -336,30 +336,91 @@ async fn audit_records_outcomes_and_fails_closed() {
         code_of(&f, &ctx(), "i-00000000000000002").await,
         "EC2InstanceStateInvalidException"
     );
-    {
-        let records = f.audit.records.lock().unwrap();
-        assert_eq!(records.len(), 2);
-        assert_eq!(records[0].outcome, AuditOutcome::Success);
-        assert_eq!(
-            records[0].key_fingerprint.as_deref(),
-            Some(SshPublicKey::parse(KEY).unwrap().fingerprint())
-        );
-        assert_eq!(
-            records[1].outcome,
-            AuditOutcome::Error("EC2InstanceStateInvalidException".into())
-        );
+    let records = f.audit.records.lock().unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].outcome, AuditOutcome::Success);
+    assert_eq!(
+        records[0].key_fingerprint.as_deref(),
+        Some(SshPublicKey::parse(KEY).unwrap().fingerprint())
+    );
+    assert_eq!(
+        records[1].outcome,
+        AuditOutcome::Error("EC2InstanceStateInvalidException".into())
+    );
+}
+
+fn ctx_with(request_id: &str) -> RequestContext {
+    RequestContext {
+        request_id: request_id.into(),
+        ..ctx()
     }
+}
+
+/// Audit first: a push whose record cannot be written stores nothing. The previous caller's
+/// grant is still the one found and still opens its session; on a port without a grant, the
+/// refused push leaves none.
+#[tokio::test]
+async fn a_push_whose_audit_fails_leaves_the_previous_grant() {
+    let f = fixture(ThrottleConfig::default());
+    let id = InstanceId::parse(RUNNING).unwrap();
+    let gk = GrantKey::serial(id.clone(), SerialPort::ZERO);
+    f.service
+        .push_serial_key(&ctx_with("req-1"), push(RUNNING, KEY))
+        .await
+        .unwrap();
+
     f.audit.fail.store(true, Ordering::SeqCst);
     let err = f
         .service
-        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .push_serial_key(&ctx_with("req-2"), push(RUNNING, OTHER_KEY))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "ServiceException");
-    // The refused push left no key behind that could open a session.
-    let gk = GrantKey::serial(InstanceId::parse(RUNNING).unwrap(), SerialPort::ZERO);
+    let err = f
+        .service
+        .push_os_user_key(
+            &ctx_with("req-3"),
+            PushOsUserKey {
+                instance_id: InstanceId::parse(RUNNING).unwrap(),
+                os_user: OsUser::parse("ec2-user").unwrap(),
+                key: SshPublicKey::parse(OTHER_KEY).unwrap(),
+                availability_zone: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ServiceException");
+    f.audit.fail.store(false, Ordering::SeqCst);
+
     let now = f.clock.now_ms();
-    assert_eq!(f.service.grants().find(&gk, now).await.unwrap(), None);
+    let found = f.service.grants().find(&gk, now).await.unwrap().unwrap();
+    assert_eq!(found.request_id, "req-1");
+    assert!(!found.used);
+    let user = GrantKey {
+        instance: id.clone(),
+        target: GrantTarget::OsUser(OsUser::parse("ec2-user").unwrap()),
+    };
+    assert_eq!(f.service.grants().find(&user, now).await.unwrap(), None);
+    // The refused key opens nothing; the previous one opens its session.
+    let other = SshPublicKey::parse(OTHER_KEY).unwrap();
+    assert_eq!(
+        f.service
+            .open_session(&id, SerialPort::ZERO, other.key_data(), "t")
+            .await
+            .err(),
+        Some(console::ops::SessionDenied::NoGrant)
+    );
+    let key = SshPublicKey::parse(KEY).unwrap();
+    let opened = f
+        .service
+        .open_session(&id, SerialPort::ZERO, key.key_data(), "t")
+        .await
+        .unwrap();
+    assert_eq!(opened.grant.request_id, "req-1");
+    // Only the acknowledged push is in the trail.
+    let records = f.audit.records.lock().unwrap();
+    let ids: Vec<_> = records.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, ["req-1"]);
 }
 
 #[tokio::test]
@@ -398,6 +459,7 @@ async fn os_user_grants_are_separate_and_check_zone() {
 async fn a_grant_opens_exactly_one_session_within_its_window() {
     let f = fixture(ThrottleConfig::default());
     let id = InstanceId::parse(RUNNING).unwrap();
+    let gk = GrantKey::serial(id.clone(), SerialPort::ZERO);
     let key = SshPublicKey::parse(KEY).unwrap();
     let other = SshPublicKey::parse(OTHER_KEY).unwrap();
     let deny = |r: Result<console::ops::OpenedSession, console::ops::SessionDenied>| r.err();
@@ -428,8 +490,7 @@ async fn a_grant_opens_exactly_one_session_within_its_window() {
             .await
             .is_err()
     );
-    // At the edge of the window: 1 ms before expiry works.
-    f.clock.advance(Duration::from_millis(59_999));
+    f.clock.advance(Duration::from_secs(1));
     let opened = f
         .service
         .open_session(&id, SerialPort::ZERO, key.key_data(), "t")
@@ -445,9 +506,33 @@ async fn a_grant_opens_exactly_one_session_within_its_window() {
         ),
         Some(console::ops::SessionDenied::LimitExceeded(_))
     ));
-    // The grant is spent, and the slot is held.
+    // After the session and its teardown, well inside the grant's 60 s: the grant is still
+    // live, and spent, so it opens nothing.
     f.service.end_session(&opened.lease).await.unwrap();
-    f.clock.advance(Duration::from_secs(31));
+    f.clock.advance(Duration::from_secs(30));
+    let live = f
+        .service
+        .grants()
+        .find(&gk, f.clock.now_ms())
+        .await
+        .unwrap()
+        .expect("the grant is still live");
+    assert!(live.used);
+    assert!(f.clock.now_ms() < live.expires_at_ms);
+    assert!(
+        f.service
+            .leases()
+            .state(
+                &Slot {
+                    instance: id.clone(),
+                    port: SerialPort::ZERO
+                },
+                f.clock.now_ms()
+            )
+            .await
+            .unwrap()
+            .is_free()
+    );
     assert_eq!(
         deny(
             f.service
@@ -456,6 +541,22 @@ async fn a_grant_opens_exactly_one_session_within_its_window() {
         ),
         Some(console::ops::SessionDenied::NoGrant)
     );
+}
+
+#[tokio::test]
+async fn a_grant_opens_in_its_last_millisecond() {
+    let f = fixture(ThrottleConfig::default());
+    let id = InstanceId::parse(RUNNING).unwrap();
+    let key = SshPublicKey::parse(KEY).unwrap();
+    f.service
+        .push_serial_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_millis(59_999));
+    f.service
+        .open_session(&id, SerialPort::ZERO, key.key_data(), "t")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

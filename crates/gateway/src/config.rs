@@ -33,8 +33,14 @@ pub struct GatewayConfig {
     /// Keepalive probe interval; a peer that misses `keepalive_max` probes is dropped. Default 15 s.
     pub keepalive_interval: Duration,
     pub keepalive_max: usize,
-    /// How long a shutdown waits for sessions to say goodbye. Default 5 s.
+    /// How long a shutdown waits for connections to close. Sessions say goodbye within half of
+    /// it, then release their lease and write their end record; `run` returns once all have, or
+    /// once this plus `store_timeout` has passed. Default 5 s.
     pub shutdown_grace: Duration,
+    /// The bound on one call to the session store (`[store] timeout_ms`): a lease release waits
+    /// no longer, and a session whose lease could not be renewed closes at least this long (but
+    /// at most half the lease time) before the lease would lapse. Default 2 s.
+    pub store_timeout: Duration,
     /// Reconnect backoff bounds when the console is lost or cannot be opened. Default 100 ms
     /// doubling to 5 s.
     pub reconnect_min: Duration,
@@ -64,6 +70,7 @@ impl GatewayConfig {
             keepalive_interval: Duration::from_secs(15),
             keepalive_max: 3,
             shutdown_grace: Duration::from_secs(5),
+            store_timeout: Duration::from_secs(2),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             reconnect_reset: Duration::from_secs(10),

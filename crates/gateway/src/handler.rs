@@ -17,7 +17,7 @@ use crate::escape::{Action, EscapeParser};
 use crate::lease_guard::LeaseGuard;
 use crate::limits::UnauthGuard;
 use crate::messages;
-use crate::session::{SessionTask, UserInput};
+use crate::session::{self, SessionTask, UserInput};
 use crate::username;
 
 /// What authentication decided.
@@ -119,12 +119,11 @@ impl Connection {
             handle: session.handle(),
             channel,
             opened,
-            guard,
             user_rx: rx,
             conn_id: self.conn_id,
             peer: self.peer.to_string(),
         };
-        tokio::spawn(task.run());
+        session::spawn(task, guard);
     }
 }
 
@@ -176,7 +175,7 @@ impl russh::server::Handler for Connection {
             .await;
         self.admission = match result {
             Ok(opened) => {
-                let guard = LeaseGuard::new(Arc::clone(&self.shared.service), opened.lease.clone());
+                let guard = LeaseGuard::new(Arc::clone(&self.shared), opened.lease.clone());
                 Admission::Granted(Box::new((opened, guard)))
             }
             Err(SessionDenied::NoGrant) => {

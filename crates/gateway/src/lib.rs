@@ -4,9 +4,11 @@
 //! slot, public-key authentication asks the domain for a live grant, and the domain's lease
 //! decides who holds the slot. Invariants: every channel request gets an answer; nothing is
 //! buffered without bound (one chunk in flight each way per session); connections are capped in
-//! total and per address before they cost more than a socket (see [`limits`]); a session's lease
-//! is released on every exit path (see [`lease_guard`]); users see short fixed texts, the log
-//! gets causes.
+//! total and per address before they cost more than a socket (see [`limits`]); a session shows
+//! no console byte before its start record is durable, and releases its lease and writes its end
+//! record on every exit path (see [`session_record`]); a session stops before its lease can
+//! lapse (see [`lease_keeper`]); [`run`] returns only after every session has ended; users see
+//! short fixed texts, the log gets causes.
 
 pub mod config;
 pub mod consoles;
@@ -14,10 +16,12 @@ pub mod escape;
 mod handler;
 pub mod host_key;
 mod lease_guard;
+mod lease_keeper;
 pub mod limits;
 mod messages;
 mod notices;
 mod session;
+mod session_record;
 pub mod username;
 
 use std::future::Future;
@@ -29,6 +33,7 @@ use console::ConsoleService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
 
 pub use config::GatewayConfig;
 pub use consoles::Consoles;
@@ -42,10 +47,15 @@ pub(crate) struct Shared {
     pub config: GatewayConfig,
     /// Flips to `true` when the gateway shuts down; sessions say goodbye and close.
     pub shutdown: watch::Receiver<bool>,
+    /// Every session task, and every lease release or end record left behind by one that
+    /// ended abnormally: [`run`] waits for them before it returns.
+    pub sessions: TaskTracker,
 }
 
 /// Runs the SSH gateway on `listener` until `shutdown` resolves, then stops accepting, tells
-/// every session, and waits up to `shutdown_grace` for them to close.
+/// every session, and waits up to `shutdown_grace` for the connections to close, and up to
+/// `shutdown_grace + store_timeout` for every session to have said goodbye, released its lease
+/// and written its end record.
 pub async fn run(
     listener: TcpListener,
     service: Arc<ConsoleService>,
@@ -65,6 +75,7 @@ pub async fn run(
         service,
         config,
         shutdown: stop_rx,
+        sessions: TaskTracker::new(),
     });
     let next_id = AtomicU64::new(1);
     let mut connections = JoinSet::new();
@@ -118,7 +129,10 @@ pub async fn run(
 
     drop(listener);
     let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(grace, async {
+    let deadline = tokio::time::Instant::now() + grace;
+    // Connections first: a connection's handler may still hold a lease (authenticated, no
+    // shell yet), released on a tracked task when the connection ends.
+    let drained = tokio::time::timeout_at(deadline, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -128,6 +142,20 @@ pub async fn run(
             "connections still open after the shutdown grace; closing them"
         );
         connections.shutdown().await;
+    }
+    // Then the sessions: each ends with its goodbye (bounded by half the grace), its lease
+    // release (bounded by the store timeout) and its end record; they get the grace plus that
+    // one store call.
+    shared.sessions.close();
+    let deadline = deadline + shared.config.store_timeout;
+    if tokio::time::timeout_at(deadline, shared.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = shared.sessions.len(),
+            "sessions still ending after the shutdown grace; their leases lapse by themselves"
+        );
     }
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! One serial session: the bridge between the SSH channel and the console.
 //!
-//! The task owns the session's lease (through [`LeaseGuard`]) and the console connection. It
-//! never holds more than one chunk in flight each way: while the client is slow, console output
-//! is not read (so the backend stops reading the console); while the console is slow, user input
-//! is not read (so russh stops reading the socket). Everything else — shutdown, the maximum
-//! duration, lease renewal, console reconnection — stays responsive meanwhile.
+//! The task owns the session's lease and audit records (through [`SessionRecord`]), the lease's
+//! renewals (through [`LeaseKeeper`]) and the console connection. It never holds more than one
+//! chunk in flight each way: while the client is slow, console output is not read (so the
+//! backend stops reading the console); while the console is slow, user input is not read (so
+//! russh stops reading the socket). Everything else — shutdown, the maximum duration, lease
+//! renewal, console reconnection — stays responsive meanwhile.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,6 @@ use backends::{Backoff, BreakError, Console};
 use bytes::Bytes;
 use console::InstanceState;
 use console::ops::OpenedSession;
-use console::{ConsoleService, SessionEvent, SessionPhase};
 use russh::ChannelId;
 use russh::server::Handle;
 use tokio::sync::mpsc;
@@ -25,8 +25,10 @@ use crate::Shared;
 use crate::config::GatewayConfig;
 use crate::escape::help_text;
 use crate::lease_guard::LeaseGuard;
+use crate::lease_keeper::{LeaseEnd, LeaseKeeper, LeaseTiming};
 use crate::messages;
 use crate::notices::{Notice, Notices};
+use crate::session_record::{EndReason, SessionRecord, millis};
 
 /// What the SSH side sends to the session task.
 #[derive(Debug)]
@@ -37,31 +39,10 @@ pub(crate) enum UserInput {
     Help,
 }
 
-/// Why a session ended (logged; the audit trail records it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EndReason {
-    ClientClosed,
-    ClientEscape,
-    ClientGone,
-    MaxDuration,
-    Shutdown,
-    LeaseLost,
-}
-
-impl EndReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            EndReason::ClientClosed => "client-closed",
-            EndReason::ClientEscape => "client-escape",
-            EndReason::ClientGone => "client-gone",
-            EndReason::MaxDuration => "max-duration",
-            EndReason::Shutdown => "shutdown",
-            EndReason::LeaseLost => "lease-lost",
-        }
-    }
-}
-
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The longest a goodbye may take: a client that stopped reading cannot hold the slot.
+const CLOSE_BOUND: Duration = Duration::from_secs(2);
 
 enum ConsoleResult {
     Ok,
@@ -74,10 +55,31 @@ pub(crate) struct SessionTask {
     pub handle: Handle,
     pub channel: ChannelId,
     pub opened: OpenedSession,
-    pub guard: LeaseGuard,
     pub user_rx: mpsc::Receiver<UserInput>,
     pub conn_id: u64,
     pub peer: String,
+}
+
+/// Runs a session on the gateway's session tracker, so shutdown waits for it. A panic in it is
+/// logged and its channel closed here; its slot and end record are seen to by
+/// [`SessionRecord`] (or [`LeaseGuard`], before the session started).
+pub(crate) fn spawn(task: SessionTask, lease: LeaseGuard) {
+    let tracker = task.shared.sessions.clone();
+    let conn = task.conn_id;
+    let (handle, channel) = (task.handle.clone(), task.channel);
+    let running = tokio::spawn(task.run(lease));
+    tracker.spawn(async move {
+        if let Err(e) = running.await
+            && e.is_panic()
+        {
+            tracing::error!(conn, error = %e, "session task panicked; closing its channel");
+            let _ = tokio::time::timeout(CLOSE_BOUND, async {
+                let _ = handle.eof(channel).await;
+                let _ = handle.close(channel).await;
+            })
+            .await;
+        }
+    });
 }
 
 /// The console side of a session: the connection if there is one, and when to try again if
@@ -160,78 +162,59 @@ fn lost_text(task: &SessionTask) -> &'static str {
     }
 }
 
-/// Bytes counted each way, for the log and the audit record.
-#[derive(Debug, Default, Clone, Copy)]
-struct Traffic {
-    bytes_in: u64,
-    bytes_out: u64,
-}
-
 impl SessionTask {
-    /// Runs the session: record its start, connect the console, bridge until something ends
-    /// it, then close the channel, free the slot and record the end.
-    pub(crate) async fn run(mut self) {
-        let started = Instant::now();
-        self.record_start();
+    /// Runs the session: record its start (durably, before anything reaches the client),
+    /// connect the console, bridge until something ends it, then close the channel, free the
+    /// slot and record the end.
+    async fn run(mut self, lease: LeaseGuard) {
+        let shared = Arc::clone(&self.shared);
+        let start = SessionRecord::start(shared, &self.opened, &self.peer, self.conn_id, lease);
+        let mut record = match start.await {
+            Ok(record) => record,
+            Err((e, mut lease)) => {
+                // A session the audit trail would not know about must not show the console.
+                tracing::error!(conn = self.conn_id, instance = %self.opened.instance.id, error = %e, "cannot record the session start; refusing the session");
+                lease.release().await;
+                self.refuse(messages::SESSION_UNAVAILABLE).await;
+                return;
+            }
+        };
         let mut link = ConsoleLink::new(&self.shared.config);
         let mut notices = Notices::default();
         // Connect before reading any input, so that what the user typed first reaches the
         // console instead of being dropped as typed-into-nothing.
         link.open(&self, &mut notices).await;
-        let mut traffic = Traffic::default();
-        let (end, to_client) = self
-            .bridge(started, &mut link, &mut notices, &mut traffic)
-            .await;
+        let (end, to_client) = self.bridge(&mut link, &mut notices, &mut record).await;
         // Drop the console first (closes the connection, kills an exec'd command), then say
-        // goodbye and close the channel, then free the slot.
+        // goodbye and close the channel, then free the slot and record the end.
         drop(link);
         self.close_channel(end, to_client).await;
-        self.guard.release().await;
-        self.record_end(end, started, traffic).await;
-    }
-
-    /// Logs the start and writes its audit record alongside: the push that allowed this
-    /// session is already durably audited, and the start record must not hold the console back
-    /// for a disk flush.
-    fn record_start(&self) {
-        let port = self.guard.lease().map(|l| l.slot.port.get()).unwrap_or(0);
-        tracing::info!(
-            conn = self.conn_id,
-            peer = %self.peer,
-            instance = %self.opened.instance.id,
-            port,
-            key = %self.opened.grant.key.fingerprint(),
-            request_id = %self.opened.grant.request_id,
-            "serial session started"
-        );
-        let service = Arc::clone(&self.shared.service);
-        let event = session_event(&service, &self.opened, &self.peer, SessionPhase::Started);
-        tokio::spawn(async move { service.audit_session(&event).await });
+        record.finish(end).await;
     }
 
     /// Moves bytes between the channel and the console until the session ends; returns why,
     /// and the write to the client still in flight (delivered before the goodbye).
     async fn bridge(
         &mut self,
-        started: Instant,
         link: &mut ConsoleLink,
         notices: &mut Notices,
-        traffic: &mut Traffic,
+        record: &mut SessionRecord,
     ) -> (EndReason, Option<BoxFut<Result<(), ()>>>) {
         let instance = self.opened.instance.id.clone();
-        let settings = self.shared.service.settings().clone();
+        let started = Instant::now();
+        let shared = Arc::clone(&self.shared);
+        let cfg = &shared.config;
+        let settings = shared.service.settings();
         let deadline = started + settings.max_session;
         let lead = Duration::from_secs(60).min(settings.max_session / 2);
         let warn_at = deadline - lead;
         let mut warned = false;
-        let mut shutdown = self.shared.shutdown.clone();
-        let mut renew = tokio::time::interval_at(
-            started + settings.lease_ttl / 3,
-            (settings.lease_ttl / 3).max(Duration::from_millis(100)),
-        );
-        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let shared = Arc::clone(&self.shared);
-        let cfg = &shared.config;
+        let mut shutdown = shared.shutdown.clone();
+        let Some(lease) = record.lease.lease() else {
+            return (EndReason::LeaseLost, None);
+        };
+        let timing = LeaseTiming::new(settings.lease_ttl, cfg.store_timeout);
+        let mut keeper = LeaseKeeper::new(Arc::clone(&shared.service), timing, lease);
         let mut to_client: Option<BoxFut<Result<(), ()>>> = None;
         let mut to_console: Option<BoxFut<ConsoleResult>> = None;
 
@@ -245,16 +228,19 @@ impl SessionTask {
             let reading_console = to_client.is_none() && link.console.is_some();
             tokio::select! {
                 biased;
+                // First: a session that may no longer hold its slot stops before anything else.
+                lost = keeper.watch(&mut record.lease) => {
+                    tracing::warn!(conn = self.conn_id, instance = %instance, why = ?lost, "session lease lost or not renewed in time; closing");
+                    break match lost {
+                        LeaseEnd::Lost => EndReason::LeaseLost,
+                        LeaseEnd::Unrenewed => EndReason::LeaseUnrenewed,
+                    };
+                }
                 _ = shutdown.changed() => break EndReason::Shutdown,
                 () = sleep_until(deadline) => break EndReason::MaxDuration,
                 () = sleep_until(warn_at), if !warned => {
                     warned = true;
                     notices.push(Notice::Text(Bytes::from(messages::ending_soon(lead.as_secs()))));
-                }
-                _ = renew.tick() => {
-                    if !self.renew_lease().await {
-                        break EndReason::LeaseLost;
-                    }
                 }
                 r = async { match to_client.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_client.is_some() => {
                     to_client = None;
@@ -278,7 +264,7 @@ impl SessionTask {
                         notices.push(Notice::Text(Bytes::from(help_text(esc))));
                     }
                     Some(UserInput::Data(d)) => {
-                        traffic.bytes_in += d.len() as u64;
+                        record.traffic.bytes_in += d.len() as u64;
                         // While the console is away, typed input has nowhere to go.
                         if let Some(c) = &link.console {
                             let input = c.input.clone();
@@ -307,7 +293,7 @@ impl SessionTask {
                 },
                 out = recv_output(&mut link.console), if reading_console => match out {
                     Some(bytes) => {
-                        traffic.bytes_out += bytes.len() as u64;
+                        record.traffic.bytes_out += bytes.len() as u64;
                         to_client = Some(send_client(&self.handle, self.channel, bytes));
                     }
                     None => link.lost(self, notices),
@@ -321,27 +307,8 @@ impl SessionTask {
         (end, to_client)
     }
 
-    /// Renews the session's lease; false when it was lost (someone else may hold the slot). A
-    /// store outage must not cut a live session: it is logged and retried at the next tick.
-    async fn renew_lease(&mut self) -> bool {
-        let Some(lease) = self.guard.lease().cloned() else {
-            return true;
-        };
-        match self.shared.service.renew_session(&lease).await {
-            Ok(Some(l)) => self.guard.update(l),
-            Ok(None) => {
-                self.guard.forget();
-                return false;
-            }
-            Err(e) => {
-                tracing::warn!(conn = self.conn_id, error = %e, "lease renewal failed; will retry")
-            }
-        }
-        true
-    }
-
-    /// Delivers the write in flight and the goodbye, then closes the channel (bounded: a client
-    /// that stopped reading cannot hold the slot).
+    /// Delivers the write in flight and the goodbye, then closes the channel. Bounded: a client
+    /// that stopped reading cannot hold the slot, nor a shutdown past half its grace.
     async fn close_channel(&self, end: EndReason, pending: Option<BoxFut<Result<(), ()>>>) {
         if end == EndReason::ClientGone {
             return;
@@ -349,12 +316,16 @@ impl SessionTask {
         let farewell: Option<&str> = match end {
             EndReason::Shutdown => Some(messages::SHUTDOWN),
             EndReason::MaxDuration => Some(messages::MAX_DURATION),
-            EndReason::LeaseLost => Some(messages::LEASE_LOST),
+            EndReason::LeaseLost | EndReason::LeaseUnrenewed => Some(messages::LEASE_LOST),
             _ => None,
+        };
+        let bound = match end {
+            EndReason::Shutdown => CLOSE_BOUND.min(self.shared.config.shutdown_grace / 2),
+            _ => CLOSE_BOUND,
         };
         let h = self.handle.clone();
         let ch = self.channel;
-        let _ = tokio::time::timeout(Duration::from_secs(2), async move {
+        let _ = tokio::time::timeout(bound, async move {
             if let Some(f) = pending {
                 let _ = f.await;
             }
@@ -368,55 +339,17 @@ impl SessionTask {
         .await;
     }
 
-    /// Logs the end and writes its audit record.
-    async fn record_end(&self, end: EndReason, started: Instant, traffic: Traffic) {
-        let duration_ms = millis(started.elapsed());
-        let port = self.opened.lease.slot.port.get();
-        tracing::info!(
-            conn = self.conn_id,
-            instance = %self.opened.instance.id,
-            port,
-            reason = end.as_str(),
-            duration_ms,
-            bytes_in = traffic.bytes_in,
-            bytes_out = traffic.bytes_out,
-            "serial session ended"
-        );
-        let phase = SessionPhase::Ended {
-            reason: end.as_str(),
-            duration_ms,
-            bytes_in: traffic.bytes_in,
-            bytes_out: traffic.bytes_out,
-        };
-        let service = &self.shared.service;
-        let event = session_event(service, &self.opened, &self.peer, phase);
-        service.audit_session(&event).await;
-    }
-}
-
-/// Whole milliseconds, saturating (a session does not last 584 million years, but the
-/// conversion is checked all the same).
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The audit record of a session's start or end.
-fn session_event(
-    service: &ConsoleService,
-    opened: &OpenedSession,
-    peer: &str,
-    phase: SessionPhase,
-) -> SessionEvent {
-    SessionEvent {
-        time_ms: service.clock().now_ms(),
-        session_id: opened.lease.holder.clone(),
-        request_id: opened.grant.request_id.clone(),
-        principal_arn: opened.grant.principal_arn.clone(),
-        source_ip: peer.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()),
-        instance_id: opened.instance.id.to_string(),
-        target: format!("port{}", opened.lease.slot.port),
-        key_fingerprint: opened.grant.key.fingerprint().to_owned(),
-        phase,
+    /// Tells the user the session cannot start and closes the channel with exit status 1.
+    async fn refuse(&self, text: &'static str) {
+        let h = self.handle.clone();
+        let ch = self.channel;
+        let _ = tokio::time::timeout(CLOSE_BOUND, async move {
+            let _ = h.data(ch, Bytes::from(format!("{text}\r\n"))).await;
+            let _ = h.exit_status_request(ch, 1).await;
+            let _ = h.eof(ch).await;
+            let _ = h.close(ch).await;
+        })
+        .await;
     }
 }
 

@@ -137,7 +137,14 @@ async fn the_login_grace_closes_connections_that_do_not_authenticate() {
     gw.push_ok(INST_A, &key).await;
     let mut s = gw.login_ok(INST_A, &key).await;
     s.out.expect("login: ").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The grace of a silent connection opened after the session's has run out once the
+    // gateway closes it: so has the session's.
+    let mut witness = TcpStream::connect(gw.addr).await.unwrap();
+    read_banner(&mut witness).await;
+    assert!(
+        closed_within(&mut witness, Duration::from_secs(5)).await,
+        "the witness connection outlived the login grace"
+    );
     s.send(b"\r").await;
     s.out.expect("login: ").await;
     assert!(!s.handle.is_closed());

@@ -50,6 +50,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     gw_config.max_connections_per_ip = cfg.ssh.max_connections_per_ip;
     gw_config.keepalive_interval = Duration::from_secs(cfg.ssh.keepalive_interval_seconds);
     gw_config.keepalive_max = cfg.ssh.keepalive_max;
+    // A session that cannot renew its lease closes at least this long (but at most half the
+    // lease time) before the lease would lapse; a lease release waits no longer.
+    gw_config.store_timeout = Duration::from_millis(cfg.store.timeout_ms);
     // One connection per console, kept open between sessions: it feeds GetConsoleOutput and
     // answers the push-time reachability check without connecting a second time.
     let consoles = Arc::new(gateway::Consoles::with_hubs(
@@ -139,6 +142,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     ));
     shutdown_signal().await;
     let _ = stop_tx.send(true);
+    // The gateway returns only after every session has said goodbye, released its lease and
+    // written its end record (or its drain deadline passed): nothing below may cut that short.
     let (api_result, ssh_result) = tokio::join!(api, ssh);
     purger.abort();
     // Sessions are gone; now the VMs (a clean quit, then kill).

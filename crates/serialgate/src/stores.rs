@@ -69,8 +69,7 @@ impl Stores {
         let service = service.with_audit(Arc::new(Logged(audit)));
         match &self.redis {
             Some(r) => service
-                .with_grants(Arc::new(r.grants()))
-                .with_leases(Arc::new(r.leases(self.teardown)))
+                .with_slots(Arc::new(r.slots(self.teardown)))
                 .with_throttle(Arc::new(r.throttle(self.throttle)))
                 .with_accounts(Arc::new(r.accounts())),
             None => service,

@@ -41,6 +41,10 @@ impl StateDb {
             .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
         let conn = Connection::open(&path)
             .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
+        // Another connection on the file (a second process) waits for the lock instead of
+        // failing the EC2 call with "database is locked".
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;

@@ -1,14 +1,17 @@
-//! Grant store properties: put/find, expiry at the window edge, replacement, take.
+//! Grant store properties: push/find, expiry at the window edge, replacement, take.
 
-use console::{Grant, GrantKey, GrantTarget, OsUser, SshPublicKey};
+use std::sync::Arc;
+use std::time::Duration;
+
+use console::{Grant, GrantKey, GrantTarget, OsUser, PushOutcome, SlotStore, SshPublicKey};
 
 use crate::{Backend, PORT, instance, now_ms};
 
-const ED25519: &str = include_str!("../../../testdata/keys/ed25519.pub");
-const RSA: &str = include_str!("../../../testdata/keys/rsa2048.pub");
-const TTL_MS: u64 = 60_000;
+pub(crate) const ED25519: &str = include_str!("../../../testdata/keys/ed25519.pub");
+pub(crate) const RSA: &str = include_str!("../../../testdata/keys/rsa2048.pub");
+pub(crate) const TTL_MS: u64 = 60_000;
 
-fn grant(key: &str, request_id: &str, expires_at_ms: u64) -> Grant {
+pub(crate) fn grant(key: &str, request_id: &str, expires_at_ms: u64) -> Grant {
     Grant {
         key: SshPublicKey::parse(key).unwrap(),
         principal_arn: "arn:aws:iam::111122223333:user/alice".to_owned(),
@@ -18,57 +21,65 @@ fn grant(key: &str, request_id: &str, expires_at_ms: u64) -> Grant {
     }
 }
 
-fn serial(n: u32) -> GrantKey {
+pub(crate) fn serial(n: u32) -> GrantKey {
     GrantKey::serial(instance(n), PORT)
 }
 
-/// A stored grant is found whole (key, principal, request id, expiry, used flag).
-pub async fn grants_put_then_find(b: &impl Backend) {
-    let s = b.grants();
+fn store(b: &impl Backend) -> Arc<dyn SlotStore> {
+    b.slots(Duration::from_secs(30))
+}
+
+/// Pushes on a free slot, which must store.
+pub(crate) async fn push(s: &Arc<dyn SlotStore>, key: &GrantKey, g: Grant, now: u64) {
+    assert_eq!(
+        s.push_grant(key, g, now).await.unwrap(),
+        PushOutcome::Stored
+    );
+}
+
+/// A stored grant is found whole (key, principal, request id, expiry, unused).
+pub async fn grants_push_then_find(b: &impl Backend) {
+    let s = store(b);
     let now = now_ms();
     let g = grant(ED25519, "req-1", now + TTL_MS);
-    s.put(&serial(1), g.clone()).await.unwrap();
+    push(&s, &serial(1), g.clone(), now).await;
     assert_eq!(s.find(&serial(1), now).await.unwrap(), Some(g.clone()));
-    let used = Grant { used: true, ..g };
-    s.put(&serial(1), used.clone()).await.unwrap();
-    assert_eq!(s.find(&serial(1), now + 1).await.unwrap(), Some(used));
+    assert_eq!(s.find(&serial(1), now + 1).await.unwrap(), Some(g));
     assert_eq!(s.find(&serial(2), now).await.unwrap(), None);
 }
 
 /// A grant opens nothing from its expiry on: live 1 ms before, gone at the instant.
 pub async fn grants_expire_at_the_window_edge(b: &impl Backend) {
-    let s = b.grants();
+    let s = store(b);
     let now = now_ms();
     let g = grant(ED25519, "req-1", now + TTL_MS);
-    s.put(&serial(1), g.clone()).await.unwrap();
+    push(&s, &serial(1), g.clone(), now).await;
     assert_eq!(s.find(&serial(1), now + TTL_MS - 1).await.unwrap(), Some(g));
     assert_eq!(s.find(&serial(1), now + TTL_MS).await.unwrap(), None);
     assert_eq!(s.find(&serial(1), now + TTL_MS + 1).await.unwrap(), None);
     // Purging is allowed to do nothing (native expiry) but never removes a live grant.
     let live = grant(RSA, "req-2", now + 2 * TTL_MS);
-    s.put(&serial(2), live.clone()).await.unwrap();
+    push(&s, &serial(2), live.clone(), now).await;
     s.purge_expired(now + TTL_MS).await.unwrap();
     assert_eq!(s.find(&serial(2), now + TTL_MS).await.unwrap(), Some(live));
 }
 
 /// A new push for the same instance port replaces the previous key (AWS keeps one).
 pub async fn grants_a_new_push_replaces_the_old(b: &impl Backend) {
-    let s = b.grants();
+    let s = store(b);
     let now = now_ms();
-    s.put(&serial(1), grant(ED25519, "req-1", now + TTL_MS))
-        .await
-        .unwrap();
+    push(&s, &serial(1), grant(ED25519, "req-1", now + TTL_MS), now).await;
     let newer = grant(RSA, "req-2", now + 1000 + TTL_MS);
-    s.put(&serial(1), newer.clone()).await.unwrap();
+    push(&s, &serial(1), newer.clone(), now + 1000).await;
     assert_eq!(s.find(&serial(1), now + 1000).await.unwrap(), Some(newer));
 }
 
 /// `take` removes a grant only for the request that pushed it: a newer push is left alone.
 pub async fn grants_take_needs_the_request_id(b: &impl Backend) {
-    let s = b.grants();
+    let s = store(b);
     let now = now_ms();
     let g = grant(ED25519, "req-1", now + TTL_MS);
-    s.put(&serial(1), g.clone()).await.unwrap();
+    push(&s, &serial(1), g.clone(), now).await;
     assert!(!s.take(&serial(1), "req-0").await.unwrap());
     assert_eq!(s.find(&serial(1), now).await.unwrap(), Some(g));
     assert!(s.take(&serial(1), "req-1").await.unwrap());
@@ -79,7 +90,7 @@ pub async fn grants_take_needs_the_request_id(b: &impl Backend) {
 
 /// Grants for other instances and for OS users live beside each other.
 pub async fn grants_are_per_instance_and_target(b: &impl Backend) {
-    let s = b.grants();
+    let s = store(b);
     let now = now_ms();
     let user = GrantKey {
         instance: instance(1),
@@ -88,9 +99,9 @@ pub async fn grants_are_per_instance_and_target(b: &impl Backend) {
     let a = grant(ED25519, "req-a", now + TTL_MS);
     let u = grant(RSA, "req-u", now + TTL_MS);
     let other = grant(RSA, "req-o", now + TTL_MS);
-    s.put(&serial(1), a.clone()).await.unwrap();
-    s.put(&user, u.clone()).await.unwrap();
-    s.put(&serial(2), other.clone()).await.unwrap();
+    push(&s, &serial(1), a.clone(), now).await;
+    push(&s, &user, u.clone(), now).await;
+    push(&s, &serial(2), other.clone(), now).await;
     assert_eq!(s.find(&serial(1), now).await.unwrap(), Some(a));
     assert_eq!(s.find(&user, now).await.unwrap(), Some(u));
     assert_eq!(s.find(&serial(2), now).await.unwrap(), Some(other));

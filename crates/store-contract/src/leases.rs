@@ -19,7 +19,7 @@ fn slot(n: u32) -> Slot {
 }
 
 fn leases(b: &impl Backend) -> Arc<dyn SessionLeases> {
-    b.leases(Duration::from_millis(TEARDOWN))
+    b.slots(Duration::from_millis(TEARDOWN))
 }
 
 async fn acquire(l: &Arc<dyn SessionLeases>, n: u32, holder: &str, now: u64) -> Option<Lease> {

@@ -15,26 +15,26 @@ mod accounts;
 mod grants;
 mod leases;
 pub mod redis_server;
+mod slots;
 mod throttle;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use console::{
-    AccountSettings, GrantStore, InstanceId, Registry, SerialPort, SessionLeases, Throttle,
-    ThrottleConfig,
+    AccountSettings, InstanceId, Registry, SerialPort, SlotStore, Throttle, ThrottleConfig,
 };
 
 pub use accounts::*;
 pub use grants::*;
 pub use leases::*;
+pub use slots::*;
 pub use throttle::*;
 
 /// Builds fresh stores of one implementation.
 pub trait Backend: Send + Sync {
-    fn grants(&self) -> Arc<dyn GrantStore>;
-    /// Slots whose teardown block lasts `teardown`.
-    fn leases(&self, teardown: Duration) -> Arc<dyn SessionLeases>;
+    /// Grants and session slots (one store); a slot's teardown block lasts `teardown`.
+    fn slots(&self, teardown: Duration) -> Arc<dyn SlotStore>;
     fn throttle(&self, config: ThrottleConfig) -> Arc<dyn Throttle>;
     /// The account switch store for accounts configured in `registry`.
     fn accounts(&self, registry: Arc<Registry>) -> Arc<dyn AccountSettings>;
@@ -45,12 +45,8 @@ pub trait Backend: Send + Sync {
 pub struct Memory;
 
 impl Backend for Memory {
-    fn grants(&self) -> Arc<dyn GrantStore> {
-        Arc::new(console::MemoryGrantStore::new())
-    }
-
-    fn leases(&self, teardown: Duration) -> Arc<dyn SessionLeases> {
-        Arc::new(console::MemorySessionLeases::new(ms(teardown)))
+    fn slots(&self, teardown: Duration) -> Arc<dyn SlotStore> {
+        Arc::new(console::MemorySlotStore::new(ms(teardown)))
     }
 
     fn throttle(&self, config: ThrottleConfig) -> Arc<dyn Throttle> {
@@ -83,7 +79,7 @@ pub(crate) const PORT: SerialPort = SerialPort::ZERO;
 macro_rules! contract_tests {
     ($backend:expr) => {
         $crate::contract_tests!(@each $backend;
-            grants_put_then_find,
+            grants_push_then_find,
             grants_expire_at_the_window_edge,
             grants_a_new_push_replaces_the_old,
             grants_take_needs_the_request_id,
@@ -98,6 +94,15 @@ macro_rules! contract_tests {
             leases_a_slow_renewal_keeps_an_untaken_lease,
             leases_renewal_extends_the_lease,
             leases_slots_are_independent,
+            slots_a_push_lands_only_on_a_free_slot,
+            slots_os_user_pushes_have_no_slot,
+            slots_an_open_spends_exactly_its_grant,
+            slots_an_open_after_a_newer_push_changes_nothing,
+            slots_an_open_needs_a_live_grant,
+            slots_an_open_on_a_busy_slot_spends_nothing,
+            slots_an_opened_lease_is_a_lease,
+            slots_one_winner_among_concurrent_opens,
+            slots_a_push_racing_an_open_one_wins,
             throttle_burst_then_refuse,
             throttle_refills_at_the_rate,
             throttle_buckets_are_per_account,

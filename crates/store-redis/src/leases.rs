@@ -1,68 +1,39 @@
 //! [`SessionLeases`] on Redis: the slot's lease hash, its teardown key and its fencing counter,
 //! changed only by the scripts in `scripts.rs`.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use console::leases::Slot;
-use console::{Lease, SessionLeases, SlotState, StoreError};
+use console::{Lease, SessionLeases, SlotState, StoreError, slot_state};
 
-use crate::{RedisStore, millis};
-
-/// Session slots in Redis, shared by every node.
-#[derive(Debug, Clone)]
-pub struct RedisLeases {
-    store: RedisStore,
-    teardown_ms: u64,
-}
-
-impl RedisLeases {
-    pub(crate) fn new(store: RedisStore, teardown: Duration) -> Self {
-        Self {
-            store,
-            teardown_ms: millis(teardown),
-        }
-    }
-
-    /// How long Redis keeps a lease key: its lifetime plus the teardown it imposes after a
-    /// lapse, so a dead node's slot reads "tearing down" until then.
-    fn key_lifetime(&self, ttl_ms: u64) -> u64 {
-        ttl_ms.saturating_add(self.teardown_ms).max(1)
-    }
-}
+use crate::RedisSlots;
 
 fn parse_ms(v: Option<String>) -> Option<u64> {
     v.and_then(|s| s.parse().ok())
 }
 
-/// Interprets a slot's keys at `now_ms`, as `console::MemorySessionLeases` does its entries.
-fn state_of(
-    holder: Option<String>,
-    exp: Option<u64>,
-    teardown_until: Option<u64>,
-    teardown_ms: u64,
-    now_ms: u64,
-) -> SlotState {
-    if let (Some(holder), Some(exp)) = (holder, exp) {
-        if now_ms < exp {
-            return SlotState::Held {
-                holder,
-                expires_at_ms: exp,
-            };
-        }
-        let until_ms = exp.saturating_add(teardown_ms);
-        if now_ms < until_ms {
-            return SlotState::TearingDown { until_ms };
-        }
+impl RedisSlots {
+    /// How long Redis keeps a lease key: its lifetime plus the teardown it imposes after a
+    /// lapse, so a dead node's slot reads "tearing down" until then.
+    pub(crate) fn key_lifetime(&self, ttl_ms: u64) -> u64 {
+        ttl_ms.saturating_add(self.teardown_ms).max(1)
     }
-    match teardown_until {
-        Some(until_ms) if now_ms < until_ms => SlotState::TearingDown { until_ms },
-        _ => SlotState::Free,
+
+    /// A slot's state from the raw fields a script returned (holder, lease expiry, end of
+    /// teardown), by the domain's one rule.
+    pub(crate) fn state_from(
+        &self,
+        holder: Option<String>,
+        exp: Option<String>,
+        until: Option<String>,
+        now_ms: u64,
+    ) -> SlotState {
+        let lease = holder.as_deref().zip(parse_ms(exp));
+        slot_state(lease, parse_ms(until), self.teardown_ms, now_ms)
     }
 }
 
 #[async_trait]
-impl SessionLeases for RedisLeases {
+impl SessionLeases for RedisSlots {
     async fn state(&self, slot: &Slot, now_ms: u64) -> Result<SlotState, StoreError> {
         let mut conn = self.store.conn.clone();
         let keys = &self.store.keys;
@@ -78,13 +49,7 @@ impl SessionLeases for RedisLeases {
                     .await
             })
             .await?;
-        Ok(state_of(
-            holder,
-            parse_ms(exp),
-            parse_ms(until),
-            self.teardown_ms,
-            now_ms,
-        ))
+        Ok(self.state_from(holder, exp, until, now_ms))
     }
 
     async fn acquire(
@@ -119,12 +84,9 @@ impl SessionLeases for RedisLeases {
         let Some(token) = token else {
             return Ok(None);
         };
-        let token = token.parse().map_err(|_| {
-            StoreError::new(format!("redis returned a bad fencing token {token:?}"))
-        })?;
         Ok(Some(Lease {
             slot: slot.clone(),
-            token,
+            token: parse_token(&token)?,
             holder: holder.to_owned(),
             expires_at_ms,
         }))
@@ -191,26 +153,9 @@ impl SessionLeases for RedisLeases {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lapsed_lease_tears_down_then_frees() {
-        let h = || Some("n/1".to_owned());
-        assert!(matches!(
-            state_of(h(), Some(100), None, 30, 99),
-            SlotState::Held { .. }
-        ));
-        assert_eq!(
-            state_of(h(), Some(100), None, 30, 100),
-            SlotState::TearingDown { until_ms: 130 }
-        );
-        assert_eq!(state_of(h(), Some(100), None, 30, 130), SlotState::Free);
-        assert_eq!(
-            state_of(None, None, Some(50), 30, 49),
-            SlotState::TearingDown { until_ms: 50 }
-        );
-        assert_eq!(state_of(None, None, Some(50), 30, 50), SlotState::Free);
-    }
+/// A fencing token as a script returned it.
+pub(crate) fn parse_token(token: &str) -> Result<u64, StoreError> {
+    token
+        .parse()
+        .map_err(|_| StoreError::new(format!("redis returned a bad fencing token {token:?}")))
 }

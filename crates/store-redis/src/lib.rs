@@ -1,13 +1,19 @@
 //! serialgate's shared state on Redis, so that many nodes act as one service.
 //!
 //! [`RedisStore`] is one connection (a `redis` [`ConnectionManager`]: multiplexed, cloneable,
-//! reconnecting by itself) from which the store traits of `console` are built: [`RedisGrants`]
-//! ([`console::GrantStore`]), [`RedisLeases`] ([`console::SessionLeases`]), [`RedisThrottle`]
-//! ([`console::Throttle`]) and [`RedisAccounts`] ([`console::AccountSettings`]).
+//! reconnecting by itself) from which the store traits of `console` are built: [`RedisSlots`]
+//! ([`console::SlotStore`] with its [`console::GrantStore`] and [`console::SessionLeases`]),
+//! [`RedisThrottle`] ([`console::Throttle`]) and [`RedisAccounts`] ([`console::AccountSettings`]).
 //!
 //! Invariants:
 //! - Every step that reads and then writes is one Lua script (`EVALSHA`), so it is atomic on the
-//!   server; no lock is ever held across round trips.
+//!   server; no lock is ever held across round trips. That includes the two steps that change a
+//!   grant together with its port's slot: a push stores its grant only while the slot is free,
+//!   and a session open takes the slot and marks used exactly the grant (by request id) it
+//!   authenticated with, each in one script over the instance's keys.
+//! - The slot rule (held, tearing down, free) is decided by `console::slot_state` on the raw
+//!   fields the scripts return; the scripts' own check (`slot_free`) is written once and shared
+//!   by every script that takes a slot or stores a grant.
 //! - Every call is bounded by [`RedisConfig::timeout`] and turns into a [`StoreError`] when Redis
 //!   is slow or away; nothing waits for Redis without a bound. The connection manager
 //!   reconnects in the background, so the stores recover by themselves when Redis returns.
@@ -22,8 +28,8 @@
 //!
 //! | key | type | what | expiry |
 //! |---|---|---|---|
-//! | `sg:{i-…}:grant:port0` | string (JSON) | the pushed key for a serial port | `PXAT` the grant's expiry |
-//! | `sg:{i-…}:grant:user:NAME` | string (JSON) | the pushed key for an OS user | `PXAT` the grant's expiry |
+//! | `sg:{i-…}:grant:port0` | hash `key principal_arn request_id exp used` | the pushed key for a serial port | `PEXPIREAT` the grant's expiry |
+//! | `sg:{i-…}:grant:user:NAME` | hash, as above | the pushed key for an OS user | `PEXPIREAT` the grant's expiry |
 //! | `sg:{i-…}:port0:lease` | hash `token holder exp` | the session holding the port | lease + teardown |
 //! | `sg:{i-…}:port0:teardown` | string (ms) | end of the teardown block after a release | teardown |
 //! | `sg:{i-…}:port0:fence` | counter | last fencing token handed out for the port | none |
@@ -31,7 +37,8 @@
 //! | `sg:{acct:ID}:serial-console-access` | `1` / `0` | the account switch, when changed at run time | none |
 //!
 //! The hash tag is per instance (`{i-…}`) or per account (`{acct:ID}`): the scripts of one
-//! session slot touch only its instance's keys and the throttle only its account's, so the
+//! session slot (a push and an open included: grant, lease, teardown and fence of one port)
+//! touch only its instance's keys and the throttle only its account's, so the
 //! layout already spreads over a Redis Cluster's slots. Fencing tokens increase per port (the
 //! counter starts at the current time in ms, so they keep increasing even when Redis loses the
 //! counter), which is all fencing needs: tokens are only ever compared for the same port.
@@ -41,6 +48,7 @@ mod grants;
 mod keys;
 mod leases;
 mod scripts;
+mod slots;
 mod throttle;
 
 use std::future::Future;
@@ -51,8 +59,7 @@ use console::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use accounts::RedisAccounts;
-pub use grants::RedisGrants;
-pub use leases::RedisLeases;
+pub use slots::RedisSlots;
 pub use throttle::RedisThrottle;
 
 use crate::keys::Keys;
@@ -120,14 +127,10 @@ impl RedisStore {
         .map(|_| ())
     }
 
-    /// The grant store.
-    pub fn grants(&self) -> RedisGrants {
-        RedisGrants::new(self.clone())
-    }
-
-    /// The session slots; a released or lapsed lease blocks its slot for `teardown`.
-    pub fn leases(&self, teardown: Duration) -> RedisLeases {
-        RedisLeases::new(self.clone(), teardown)
+    /// The grants and session slots; a released or lapsed lease blocks its slot for
+    /// `teardown`.
+    pub fn slots(&self, teardown: Duration) -> RedisSlots {
+        RedisSlots::new(self.clone(), teardown)
     }
 
     /// The per-account token buckets.

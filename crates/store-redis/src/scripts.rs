@@ -5,22 +5,85 @@
 
 use redis::Script;
 
+/// The slot functions every script that takes a slot or checks it starts with, so the rule is
+/// written once in Lua (and once in Rust, `console::slot_state`, which reads the same raw
+/// fields; the store contract checks the two agree at every edge).
+///
+/// `slot_free(lease, teardown, now, teardown_ms)`: whether nobody holds the slot and no
+/// teardown block is running. A lease that lapsed without a release blocks the slot until its
+/// expiry plus the teardown, as a released one does.
+/// `slot_fields(lease, teardown)`: holder, lease expiry and end of teardown (each nil when
+/// absent), for the caller to interpret against its clock.
+/// `take_slot(lease, teardown, fence, now, holder, exp, lifetime)`: gives the slot to `holder`
+/// with the next fencing token and returns the token. The caller has checked it is free.
+const SLOT: &str = r"
+local function slot_free(lease, teardown, now, teardown_ms)
+  local v = redis.call('HMGET', lease, 'holder', 'exp')
+  local exp = tonumber(v[2])
+  if v[1] and exp and now < exp + teardown_ms then return false end
+  local until_ms = tonumber(redis.call('GET', teardown))
+  if until_ms and now < until_ms then return false end
+  return true
+end
+local function slot_fields(lease, teardown)
+  local v = redis.call('HMGET', lease, 'holder', 'exp')
+  return {v[1], v[2], redis.call('GET', teardown)}
+end
+local function take_slot(lease, teardown, fence, now, holder, exp, lifetime)
+  redis.call('SET', fence, now, 'NX')
+  local token = string.format('%d', redis.call('INCR', fence))
+  redis.call('DEL', lease, teardown)
+  redis.call('HSET', lease, 'token', token, 'holder', holder, 'exp', exp)
+  redis.call('PEXPIRE', lease, lifetime)
+  return token
+end
+";
+
 /// Takes a free slot. KEYS: lease, teardown, fence. ARGV: now, holder, lease expiry, key
 /// lifetime (ms), teardown (ms). Returns the fencing token, or nil when the slot is held or
-/// tearing down. A lease that lapsed without a release blocks the slot until its expiry plus
-/// the teardown, as a released one does.
+/// tearing down.
 const ACQUIRE: &str = r"
+if not slot_free(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[5])) then return false end
+return take_slot(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+";
+
+/// Stores a grant if the slot it opens is free: a hash whose every field is written, so it
+/// replaces any previous grant wholly, expiring at the grant's expiry. KEYS: grant, then lease
+/// and teardown for a serial port (none for an OS user: no slot to check). ARGV: now, teardown
+/// (ms), grant expiry, key, principal ARN, request id. Returns `{'stored'}`, or
+/// `{'refused', holder, lease expiry, end of teardown}`.
+const PUSH: &str = r"
+if #KEYS == 3 and not slot_free(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2])) then
+  local f = slot_fields(KEYS[2], KEYS[3])
+  return {'refused', f[1], f[2], f[3]}
+end
+redis.call('HSET', KEYS[1], 'key', ARGV[4], 'principal_arn', ARGV[5], 'request_id', ARGV[6],
+  'exp', ARGV[3], 'used', '0')
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return {'stored'}
+";
+
+/// Opens a session on a grant: takes the slot and marks the grant used, if the live grant was
+/// pushed by the request id and is unused and the slot is free. KEYS: grant, lease, teardown,
+/// fence. ARGV: now, request id, holder, lease expiry, lease key lifetime (ms), teardown (ms).
+/// Returns `{'opened', token}`, `{'gone'}` (no live grant from that request), or
+/// `{'spent' | 'busy', holder, lease expiry, end of teardown}`.
+const OPEN: &str = r"
 local now = tonumber(ARGV[1])
-local exp = tonumber(redis.call('HGET', KEYS[1], 'exp'))
-if exp and now < exp + tonumber(ARGV[5]) then return false end
-local until_ms = tonumber(redis.call('GET', KEYS[2]))
-if until_ms and now < until_ms then return false end
-redis.call('SET', KEYS[3], ARGV[1], 'NX')
-local token = string.format('%d', redis.call('INCR', KEYS[3]))
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], 'token', token, 'holder', ARGV[2], 'exp', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return token
+local g = redis.call('HMGET', KEYS[1], 'request_id', 'exp', 'used')
+local exp = tonumber(g[2])
+if g[1] ~= ARGV[2] or not exp or now >= exp then return {'gone'} end
+if g[3] ~= '0' then
+  local f = slot_fields(KEYS[2], KEYS[3])
+  return {'spent', f[1], f[2], f[3]}
+end
+if not slot_free(KEYS[2], KEYS[3], now, tonumber(ARGV[6])) then
+  local f = slot_fields(KEYS[2], KEYS[3])
+  return {'busy', f[1], f[2], f[3]}
+end
+local token = take_slot(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[1], 'used', '1')
+return {'opened', token}
 ";
 
 /// Extends a lease. KEYS: lease, fence. ARGV: token, holder, new expiry, key lifetime (ms).
@@ -59,8 +122,7 @@ return 1
 /// Reads a slot. KEYS: lease, teardown. Returns holder, lease expiry, end of teardown (each
 /// nil when absent); the caller interprets them against its clock.
 const STATE: &str = r"
-local v = redis.call('HMGET', KEYS[1], 'holder', 'exp')
-return {v[1], v[2], redis.call('GET', KEYS[2])}
+return slot_fields(KEYS[1], KEYS[2])
 ";
 
 /// One token from a bucket. KEYS: bucket. ARGV: now (ms), refill per ms, burst, key lifetime
@@ -89,8 +151,7 @@ return ok
 
 /// Removes a grant if it is still the one pushed by a request. KEYS: grant. ARGV: request id.
 const TAKE: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v and cjson.decode(v).request_id == ARGV[1] then
+if redis.call('HGET', KEYS[1], 'request_id') == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -100,6 +161,8 @@ return 0
 /// The compiled scripts (their SHA1s); sent with `EVALSHA`, loaded again after a Redis restart.
 #[derive(Debug)]
 pub(crate) struct Scripts {
+    pub push: Script,
+    pub open: Script,
     pub acquire: Script,
     pub renew: Script,
     pub release: Script,
@@ -110,11 +173,14 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     pub(crate) fn new() -> Self {
+        let with_slot = |body: &str| Script::new(&format!("{SLOT}{body}"));
         Self {
-            acquire: Script::new(ACQUIRE),
+            push: with_slot(PUSH),
+            open: with_slot(OPEN),
+            acquire: with_slot(ACQUIRE),
             renew: Script::new(RENEW),
             release: Script::new(RELEASE),
-            state: Script::new(STATE),
+            state: with_slot(STATE),
             bucket: Script::new(BUCKET),
             take: Script::new(TAKE),
         }

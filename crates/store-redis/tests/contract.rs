@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use console::{AccountSettings, GrantStore, Registry, SessionLeases, Throttle, ThrottleConfig};
+use console::{AccountSettings, Registry, SlotStore, Throttle, ThrottleConfig};
 use store_contract::{Backend, redis_server};
 use store_redis::{RedisConfig, RedisStore};
 
@@ -21,12 +21,8 @@ fn redis() -> Redis {
 }
 
 impl Backend for Redis {
-    fn grants(&self) -> Arc<dyn GrantStore> {
-        Arc::new(self.0.grants())
-    }
-
-    fn leases(&self, teardown: Duration) -> Arc<dyn SessionLeases> {
-        Arc::new(self.0.leases(teardown))
+    fn slots(&self, teardown: Duration) -> Arc<dyn SlotStore> {
+        Arc::new(self.0.slots(teardown))
     }
 
     fn throttle(&self, config: ThrottleConfig) -> Arc<dyn Throttle> {

@@ -52,7 +52,7 @@ async fn nothing_listening_fails_within_the_bound() {
         fails_quickly("ping", s.ping()).await;
         fails_quickly(
             "acquire",
-            s.leases(Duration::from_secs(30))
+            s.slots(Duration::from_secs(30))
                 .acquire(&slot(), "n/1", 15_000, now_ms()),
         )
         .await;
@@ -63,11 +63,10 @@ async fn nothing_listening_fails_within_the_bound() {
 async fn a_killed_redis_fails_fast_and_recovers_when_back() {
     let server = redis_server::start();
     let s = store(server.url());
-    let leases = s.leases(Duration::from_secs(30));
-    let grants = s.grants();
+    let slots = s.slots(Duration::from_secs(30));
     let throttle = s.throttle(console::ThrottleConfig::default());
     let acct = AccountId::parse("111122223333").unwrap();
-    let lease = leases
+    let lease = slots
         .acquire(&slot(), "n/1", 15_000, now_ms())
         .await
         .unwrap()
@@ -75,10 +74,10 @@ async fn a_killed_redis_fails_fast_and_recovers_when_back() {
 
     server.kill();
     for _ in 0..3 {
-        fails_quickly("renew", leases.renew(&lease, 15_000, now_ms())).await;
+        fails_quickly("renew", slots.renew(&lease, 15_000, now_ms())).await;
         fails_quickly(
             "find",
-            grants.find(
+            slots.find(
                 &GrantKey::serial(slot().instance, SerialPort::ZERO),
                 now_ms(),
             ),
@@ -104,8 +103,8 @@ async fn a_killed_redis_fails_fast_and_recovers_when_back() {
         }
     }
     // The lease died with Redis's memory: the old holder has lost it (no second session).
-    assert_eq!(leases.renew(&lease, 15_000, now_ms()).await.unwrap(), None);
-    let again = leases
+    assert_eq!(slots.renew(&lease, 15_000, now_ms()).await.unwrap(), None);
+    let again = slots
         .acquire(&slot(), "n/2", 15_000, now_ms())
         .await
         .unwrap()

@@ -7,6 +7,8 @@
 //! state. Invariants: QEMU is started without a shell and never outlives serialgate
 //! (`setpriv --pdeathsig KILL`, `kill_on_drop`, a clean `quit` on shutdown).
 
+#[cfg(test)]
+mod fake;
 mod machine;
 pub mod qmp;
 pub mod spec;

@@ -7,10 +7,11 @@
 //! even when serialgate is killed outright, with `kill_on_drop` as a second guard, and with a
 //! minimal environment (see [`QemuSpec::command`]).
 
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use console::{Instance, InstanceState};
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -20,6 +21,66 @@ use crate::qmp;
 use crate::spec::{QemuSpec, VmPaths};
 
 type Reply = oneshot::Sender<Result<(), String>>;
+
+/// How long a VM asked to `quit` for serialgate's shutdown may take before it is killed.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A started VM process as the task sees it. The seam exists so the state machine can be
+/// driven, with paused time, by an in-process fake (`crate::fake`).
+#[async_trait]
+pub(crate) trait VmProcess: Send {
+    /// Waits for the process to end. Cancel safe: the task selects on it.
+    async fn wait(&mut self) -> std::io::Result<ExitStatus>;
+    /// Sends SIGKILL; returns at once (the exit is seen through `wait`).
+    fn start_kill(&mut self);
+    fn id(&self) -> Option<u32>;
+}
+
+/// Starts the VM process; QEMU itself in production.
+pub(crate) trait Launcher: Send + Sync {
+    fn launch(&self, spec: &QemuSpec, paths: &VmPaths) -> Result<Box<dyn VmProcess>, String>;
+}
+
+/// The real launcher: [`QemuSpec::command`] with its output appended to `paths.log`.
+struct Qemu;
+
+impl Launcher for Qemu {
+    fn launch(&self, spec: &QemuSpec, paths: &VmPaths) -> Result<Box<dyn VmProcess>, String> {
+        let log = std::fs::File::create(&paths.log)
+            .map_err(|e| format!("{}: {e}", paths.log.display()))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", paths.log.display()))?;
+        let mut cmd = spec.command(paths);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| {
+            format!(
+                "cannot start {} (through setpriv): {e}",
+                spec.binary.display()
+            )
+        })?;
+        Ok(Box::new(child))
+    }
+}
+
+#[async_trait]
+impl VmProcess for Child {
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        Child::wait(self).await
+    }
+
+    fn start_kill(&mut self) {
+        // Fails only when the process is already reaped, which `wait` reports anyway.
+        let _ = Child::start_kill(self);
+    }
+
+    fn id(&self) -> Option<u32> {
+        Child::id(self)
+    }
+}
 
 #[derive(Debug)]
 enum Cmd {
@@ -44,7 +105,20 @@ impl Machine {
         paths: VmPaths,
         hub: Option<backends::Hub>,
     ) -> Machine {
+        Self::spawn_with(instance, spec, paths, hub, Box::new(Qemu)).0
+    }
+
+    /// [`Machine::spawn`] with the process launcher given; the receiver holds the latest state
+    /// the task set (what tests wait on).
+    fn spawn_with(
+        instance: Arc<Instance>,
+        spec: QemuSpec,
+        paths: VmPaths,
+        hub: Option<backends::Hub>,
+        launcher: Box<dyn Launcher>,
+    ) -> (Machine, watch::Receiver<InstanceState>) {
         let activity = hub.as_ref().map(backends::Hub::activity);
+        let (states, states_rx) = watch::channel(instance.state());
         let (tx, rx) = mpsc::channel(8);
         let task = MachineTask {
             hub,
@@ -52,11 +126,13 @@ impl Machine {
             spec,
             paths,
             activity,
+            launcher,
+            states,
             child: None,
             stop_deadline: None,
         };
         tokio::spawn(task.run(rx));
-        Machine { tx }
+        (Machine { tx }, states_rx)
     }
 
     async fn ask(&self, make: impl FnOnce(Reply) -> Cmd) -> Result<(), String> {
@@ -92,7 +168,10 @@ struct MachineTask {
     spec: QemuSpec,
     paths: VmPaths,
     activity: Option<watch::Receiver<u64>>,
-    child: Option<Child>,
+    launcher: Box<dyn Launcher>,
+    /// Every state the task sets, for watchers.
+    states: watch::Sender<InstanceState>,
+    child: Option<Box<dyn VmProcess>>,
     stop_deadline: Option<Instant>,
 }
 
@@ -118,17 +197,17 @@ impl MachineTask {
                     tracing::info!(instance = %self.instance.id, ?status, "VM process exited");
                     self.child = None;
                     self.stop_deadline = None;
-                    self.instance.set_state(InstanceState::Stopped);
+                    self.set_state(InstanceState::Stopped);
                 }
                 () = watch_activity(&mut self.activity), if pending && self.child.is_some() => {
                     tracing::info!(instance = %self.instance.id, "console output seen; instance running");
-                    self.instance.set_state(InstanceState::Running);
+                    self.set_state(InstanceState::Running);
                 }
                 () = sleep_until_opt(self.stop_deadline) => {
                     tracing::warn!(instance = %self.instance.id, "VM did not stop in time; killing it");
                     self.stop_deadline = None;
                     if let Some(c) = self.child.as_mut() {
-                        let _ = c.start_kill();
+                        c.start_kill();
                     }
                 }
             }
@@ -145,29 +224,14 @@ impl MachineTask {
         for p in [&self.paths.serial, &self.paths.qmp] {
             let _ = std::fs::remove_file(p);
         }
-        let log = std::fs::File::create(&self.paths.log)
-            .map_err(|e| format!("{}: {e}", self.paths.log.display()))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| format!("{}: {e}", self.paths.log.display()))?;
         // Only output from now on makes the instance running.
         if let Some(a) = self.activity.as_mut() {
             a.mark_unchanged();
         }
-        let mut cmd = self.spec.command(&self.paths);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| {
-            format!(
-                "cannot start {} (through setpriv): {e}",
-                self.spec.binary.display()
-            )
-        })?;
+        let child = self.launcher.launch(&self.spec, &self.paths)?;
         tracing::info!(instance = %self.instance.id, pid = ?child.id(), accel = self.spec.accel.as_str(), "VM started");
         self.child = Some(child);
-        self.instance.set_state(InstanceState::Pending);
+        self.set_state(InstanceState::Pending);
         // QEMU waits for the hub before running the VM; have it connect now.
         if let Some(hub) = &self.hub {
             hub.kick();
@@ -176,20 +240,20 @@ impl MachineTask {
     }
 
     async fn stop(&mut self, force: bool) -> Result<(), String> {
-        let Some(child) = self.child.as_mut() else {
-            self.instance.set_state(InstanceState::Stopped);
+        if self.child.is_none() {
+            self.set_state(InstanceState::Stopped);
             return Ok(());
-        };
-        self.instance.set_state(InstanceState::Stopping);
+        }
+        self.set_state(InstanceState::Stopping);
         if force {
-            let _ = child.start_kill();
+            self.kill();
             return Ok(());
         }
         // ACPI power button: a guest that handles it shuts down cleanly; one that does not is
         // killed when the stop timeout runs out.
         if let Err(e) = qmp::execute(&self.paths.qmp, "system_powerdown").await {
             tracing::warn!(instance = %self.instance.id, error = %e, "powerdown request failed; killing");
-            let _ = child.start_kill();
+            self.kill();
             return Ok(());
         }
         self.stop_deadline =
@@ -213,18 +277,32 @@ impl MachineTask {
             return;
         };
         let _ = qmp::execute(&self.paths.qmp, "quit").await;
-        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+        if tokio::time::timeout(QUIT_TIMEOUT, child.wait())
             .await
             .is_err()
         {
-            let _ = child.start_kill();
+            child.start_kill();
             let _ = child.wait().await;
         }
+        self.stop_deadline = None;
         tracing::info!(instance = %self.instance.id, "VM stopped for shutdown");
+    }
+
+    fn kill(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            c.start_kill();
+        }
+    }
+
+    fn set_state(&self, state: InstanceState) {
+        self.instance.set_state(state);
+        self.states.send_replace(state);
     }
 }
 
-async fn wait_child(child: &mut Option<Child>) -> std::io::Result<std::process::ExitStatus> {
+async fn wait_child(
+    child: &mut Option<Box<dyn VmProcess>>,
+) -> std::io::Result<std::process::ExitStatus> {
     match child {
         Some(c) => c.wait().await,
         None => std::future::pending().await,
@@ -248,3 +326,6 @@ async fn sleep_until_opt(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

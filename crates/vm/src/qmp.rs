@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 /// QMP answers within this time or the command is treated as failed.
-const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const QMP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `command` on the QMP socket at `path`; returns QEMU's `return` value.
 pub async fn execute(path: &Path, command: &str) -> Result<Value, String> {
@@ -64,3 +64,6 @@ async fn next_answer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

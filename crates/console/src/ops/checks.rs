@@ -4,12 +4,15 @@ use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditOutcome};
 use crate::error::ConsoleError;
-use crate::grants::GrantKey;
+use crate::grants::{Grant, GrantKey};
 use crate::ids::InstanceId;
+use crate::keys::SshPublicKey;
+use crate::leases::{Slot, SlotState};
 use crate::ops::PushReceipt;
 use crate::policy::{Action, instance_arn};
 use crate::registry::Instance;
 use crate::service::{ConsoleService, RequestContext};
+use crate::slots::PushOutcome;
 
 impl ConsoleService {
     /// The audit record of an API call by `ctx`, before its outcome is known.
@@ -99,25 +102,73 @@ impl ConsoleService {
         }
     }
 
-    /// [`audited`](Self::audited) for a push. A grant that was stored but whose record could
-    /// not be written is taken back: the caller sees an error, so the key must not open a
-    /// session either (no access without a record).
+    /// A fresh grant of `key` to the caller, living `[keys] ttl_seconds` from now.
+    pub(crate) fn new_grant(&self, ctx: &RequestContext, key: SshPublicKey) -> Grant {
+        let ttl_ms = u64::try_from(self.settings.key_ttl.as_millis()).unwrap_or(u64::MAX);
+        Grant {
+            key,
+            principal_arn: ctx.principal.arn.clone(),
+            request_id: ctx.request_id.clone(),
+            expires_at_ms: self.now_ms().saturating_add(ttl_ms),
+            used: false,
+        }
+    }
+
+    /// Stores a push whose checks passed, audit first: the record (outcome success) is durable
+    /// before the grant is stored, so no key opens a session without its record, and a push
+    /// whose record cannot be written fails without touching the previous grant. If the store
+    /// then refuses (a session took the port after the checks) or fails, a second record for
+    /// the same request id says so: the trail shows the refusal the caller received. (A store
+    /// that failed, a timeout say, may still have stored the grant; its record is there.)
     pub(crate) async fn audited_push(
         &self,
-        event: AuditEvent,
+        mut event: AuditEvent,
         key: GrantKey,
-        result: Result<PushReceipt, ConsoleError>,
+        grant: Grant,
     ) -> Result<PushReceipt, ConsoleError> {
-        let stored = result.is_ok();
-        let request_id = event.request_id.clone();
-        let out = self.audited(event, result).await;
-        if stored
-            && out.is_err()
-            && let Err(e) = self.grants.take(&key, &request_id).await
-        {
-            tracing::error!(error = %e, request_id = %request_id, "could not take back an unaudited grant; it expires with the key TTL");
+        event.outcome = AuditOutcome::Success;
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::error!(error = %e, request_id = %event.request_id, "audit record failed; push refused");
+            return Err(ConsoleError::Internal(format!("audit sink: {e}")));
         }
-        out
+        let receipt = PushReceipt {
+            request_id: grant.request_id.clone(),
+            expires_at_ms: grant.expires_at_ms,
+        };
+        let now_ms = self.now_ms();
+        let refused = match self.slots.push_grant(&key, grant, now_ms).await {
+            Ok(PushOutcome::Stored) => return Ok(receipt),
+            Ok(refusal) => match key.slot() {
+                Some(slot) => slot_busy(&slot, &refusal.slot_state(), now_ms),
+                None => ConsoleError::Internal("the store refused an OS-user grant".to_owned()),
+            },
+            Err(e) => ConsoleError::Internal(format!("grant store: {e}")),
+        };
+        event.time_ms = now_ms;
+        event.outcome = AuditOutcome::Error(refused.code().to_owned());
+        if let Err(e) = self.audit.record(&event).await {
+            // The caller is refused either way; the success record stands alone in the trail
+            // and no grant was stored for it.
+            tracing::error!(error = %e, request_id = %event.request_id, "audit record of a refused push failed");
+        }
+        Err(refused)
+    }
+}
+
+/// The refusal of a push for a port whose slot is in `state`.
+pub(crate) fn slot_busy(slot: &Slot, state: &SlotState, now_ms: u64) -> ConsoleError {
+    match state {
+        SlotState::TearingDown { until_ms } => {
+            let secs = until_ms.saturating_sub(now_ms).div_ceil(1000);
+            ConsoleError::SessionLimitExceeded(format!(
+                "The previous session on {}.port{} is being torn down; try again in {secs} s.",
+                slot.instance, slot.port
+            ))
+        }
+        SlotState::Held { .. } | SlotState::Free => ConsoleError::SessionLimitExceeded(format!(
+            "A session is connected to {}.port{}.",
+            slot.instance, slot.port
+        )),
     }
 }
 

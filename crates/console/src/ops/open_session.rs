@@ -1,7 +1,9 @@
 //! Opening and closing serial sessions: what the SSH gateway asks of the domain.
 //!
 //! A session opens when a live, unused grant for the instance port carries exactly the offered
-//! key and the slot can be taken. Taking the slot spends the grant: one push, one session.
+//! key and the slot can be taken. Taking the slot spends the grant, in the same atomic step of
+//! the store and only if the grant is still the one that authenticated the key: one push, one
+//! session, and a newer push is never overwritten.
 
 use std::sync::Arc;
 
@@ -13,6 +15,11 @@ use crate::ids::{InstanceId, SerialPort};
 use crate::leases::{Lease, Slot, SlotState};
 use crate::registry::Instance;
 use crate::service::ConsoleService;
+use crate::slots::{OpenDenied, OpenOutcome};
+
+/// How many times [`ConsoleService::open_session`] reads the grant again after a push replaced
+/// the one it read.
+const OPEN_ATTEMPTS: usize = 3;
 
 /// Why a session could not open. The gateway shows [`SessionDenied::NoGrant`] as a plain
 /// authentication failure (no enumeration) and the others as a short message.
@@ -44,7 +51,7 @@ impl ConsoleService {
         key: &KeyData,
     ) -> Result<Option<Grant>, StoreError> {
         let gk = GrantKey::serial(instance.clone(), port);
-        let grant = self.grants.find(&gk, self.now_ms()).await?;
+        let grant = self.slots.find(&gk, self.now_ms()).await?;
         Ok(grant.filter(|g| g.key.matches(key)))
     }
 
@@ -57,71 +64,70 @@ impl ConsoleService {
         holder: &str,
     ) -> Result<OpenedSession, SessionDenied> {
         let unavailable = |e: StoreError| SessionDenied::Unavailable(e.to_string());
-        let grant = self
-            .grant_for_key(instance, port, key)
-            .await
-            .map_err(unavailable)?
-            .ok_or(SessionDenied::NoGrant)?;
-        let inst = self
-            .registry
-            .instance(instance)
-            .cloned()
-            .ok_or(SessionDenied::NoGrant)?;
         let slot = Slot {
             instance: instance.clone(),
             port,
         };
-        let now = self.now_ms();
-        let busy = |state: Result<SlotState, StoreError>| match state {
-            Ok(SlotState::TearingDown { until_ms }) => SessionDenied::LimitExceeded(format!(
-                "the previous session is being torn down for {} more seconds",
-                until_ms.saturating_sub(now).div_ceil(1000)
-            )),
-            Ok(SlotState::Held { .. }) => {
-                SessionDenied::LimitExceeded("another session is connected".to_owned())
-            }
-            // A spent grant on a free slot opens nothing: one push, one session.
-            Ok(SlotState::Free) => SessionDenied::NoGrant,
-            Err(e) => unavailable(e),
-        };
-        if grant.used {
-            return Err(busy(self.leases.state(&slot, now).await));
-        }
         let ttl = u64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let lease = match self.leases.acquire(&slot, holder, ttl, now).await {
-            Ok(Some(lease)) => lease,
-            Ok(None) => return Err(busy(self.leases.state(&slot, now).await)),
-            Err(e) => return Err(unavailable(e)),
-        };
-        // The slot is ours, so no new push can land for it now; marking the grant used cannot
-        // overwrite a newer one. Failing to mark it is logged: the held slot still keeps a
-        // second session out, and the grant expires within the key TTL.
-        let spent = Grant {
-            used: true,
-            ..grant.clone()
-        };
-        if let Err(e) = self
-            .grants
-            .put(&GrantKey::serial(instance.clone(), port), spent)
-            .await
-        {
-            tracing::warn!(error = %e, "could not mark the grant used after opening a session");
+        // A push can replace the grant between the read that authenticates the key and the
+        // open; the open then changes nothing (`GrantGone`) and the new grant is read again,
+        // which opens the session if it carries the same key. Bounded, so a flood of pushes
+        // cannot keep a connection looping.
+        for _ in 0..OPEN_ATTEMPTS {
+            let grant = self
+                .grant_for_key(instance, port, key)
+                .await
+                .map_err(unavailable)?
+                .ok_or(SessionDenied::NoGrant)?;
+            let inst = self
+                .registry
+                .instance(instance)
+                .cloned()
+                .ok_or(SessionDenied::NoGrant)?;
+            let now = self.now_ms();
+            let outcome = self
+                .slots
+                .open_with_grant(&slot, &grant.request_id, holder, ttl, now)
+                .await
+                .map_err(unavailable)?;
+            let denied = match outcome {
+                OpenOutcome::Opened(lease) => {
+                    return Ok(OpenedSession {
+                        lease,
+                        grant: Grant {
+                            used: true,
+                            ..grant
+                        },
+                        instance: inst,
+                    });
+                }
+                OpenOutcome::Denied(OpenDenied::GrantGone) => continue,
+                OpenOutcome::Denied(OpenDenied::GrantSpent(state)) => state,
+                OpenOutcome::Denied(OpenDenied::SlotBusy(state)) => state,
+            };
+            return Err(match denied {
+                SlotState::TearingDown { until_ms } => SessionDenied::LimitExceeded(format!(
+                    "the previous session is being torn down for {} more seconds",
+                    until_ms.saturating_sub(now).div_ceil(1000)
+                )),
+                SlotState::Held { .. } => {
+                    SessionDenied::LimitExceeded("another session is connected".to_owned())
+                }
+                // A spent grant on a free slot opens nothing: one push, one session.
+                SlotState::Free => SessionDenied::NoGrant,
+            });
         }
-        Ok(OpenedSession {
-            lease,
-            grant,
-            instance: inst,
-        })
+        Err(SessionDenied::NoGrant)
     }
 
     /// Extends a session's lease; `Ok(None)` when the lease was lost.
     pub async fn renew_session(&self, lease: &Lease) -> Result<Option<Lease>, StoreError> {
         let ttl = u64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        self.leases.renew(lease, ttl, self.now_ms()).await
+        self.slots.renew(lease, ttl, self.now_ms()).await
     }
 
     /// Ends a session; the slot then tears down for the configured time.
     pub async fn end_session(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.leases.release(lease, self.now_ms()).await
+        self.slots.release(lease, self.now_ms()).await
     }
 }

@@ -19,6 +19,8 @@ pub struct PushOsUserKey {
 }
 
 impl ConsoleService {
+    /// Checks the rules, writes the audit record, then stores the grant (an OS user's grant
+    /// has no session slot: it replaces the previous one).
     pub async fn push_os_user_key(
         &self,
         ctx: &RequestContext,
@@ -31,19 +33,18 @@ impl ConsoleService {
             Some(format!("user:{}", req.os_user)),
             Some(req.key.fingerprint().to_owned()),
         );
-        let key = GrantKey {
-            instance: req.instance_id.clone(),
-            target: GrantTarget::OsUser(req.os_user.clone()),
-        };
-        let result = self.push_os_user_key_unaudited(ctx, req).await;
-        self.audited_push(event, key, result).await
+        match self.check_os_user_push(ctx, req).await {
+            Ok((key, grant)) => self.audited_push(event, key, grant).await,
+            Err(e) => self.audited(event, Err(e)).await,
+        }
     }
 
-    async fn push_os_user_key_unaudited(
+    /// Every rule an OS-user push must pass; the grant to store when it does.
+    async fn check_os_user_push(
         &self,
         ctx: &RequestContext,
         req: PushOsUserKey,
-    ) -> Result<PushReceipt, ConsoleError> {
+    ) -> Result<(GrantKey, Grant), ConsoleError> {
         self.throttle(ctx).await?;
         let instance = self.authorize(ctx, Action::SendSSHPublicKey, &req.instance_id)?;
         if let Some(az) = &req.availability_zone
@@ -59,27 +60,10 @@ impl ConsoleService {
         if state != InstanceState::Running {
             return Err(ConsoleError::InstanceStateInvalid(state.to_string()));
         }
-        let now_ms = self.now_ms();
-        let ttl_ms = u64::try_from(self.settings.key_ttl.as_millis()).unwrap_or(u64::MAX);
-        let expires_at_ms = now_ms.saturating_add(ttl_ms);
         let key = GrantKey {
             instance: req.instance_id,
             target: GrantTarget::OsUser(req.os_user),
         };
-        let grant = Grant {
-            key: req.key,
-            principal_arn: ctx.principal.arn.clone(),
-            request_id: ctx.request_id.clone(),
-            expires_at_ms,
-            used: false,
-        };
-        self.grants
-            .put(&key, grant)
-            .await
-            .map_err(|e| ConsoleError::Internal(format!("grant store: {e}")))?;
-        Ok(PushReceipt {
-            request_id: ctx.request_id.clone(),
-            expires_at_ms,
-        })
+        Ok((key, self.new_grant(ctx, req.key)))
     }
 }

@@ -7,6 +7,7 @@ use crate::instance_type::supports_serial_console;
 use crate::keys::SshPublicKey;
 use crate::leases::{Slot, SlotState};
 use crate::ops::PushReceipt;
+use crate::ops::checks::slot_busy;
 use crate::policy::Action;
 use crate::registry::InstanceState;
 use crate::service::{ConsoleService, RequestContext};
@@ -20,9 +21,10 @@ pub struct PushSerialKey {
 }
 
 impl ConsoleService {
-    /// Checks every rule in order and stores the grant. The order follows what a caller can
-    /// fix first: budget, permission, existence, account switch, instance type, firmware,
-    /// state, session slot, console reachability.
+    /// Checks every rule in order, writes the audit record, then stores the grant if the slot
+    /// is still free. The order follows what a caller can fix first: budget, permission,
+    /// existence, account switch, instance type, firmware, state, session slot, console
+    /// reachability.
     pub async fn push_serial_key(
         &self,
         ctx: &RequestContext,
@@ -35,16 +37,20 @@ impl ConsoleService {
             Some(format!("port{}", req.port)),
             Some(req.key.fingerprint().to_owned()),
         );
-        let key = GrantKey::serial(req.instance_id.clone(), req.port);
-        let result = self.push_serial_key_unaudited(ctx, req).await;
-        self.audited_push(event, key, result).await
+        match self.check_serial_push(ctx, req).await {
+            Ok((key, grant)) => self.audited_push(event, key, grant).await,
+            Err(e) => self.audited(event, Err(e)).await,
+        }
     }
 
-    async fn push_serial_key_unaudited(
+    /// Every rule a serial push must pass; the grant to store when it does. The slot check
+    /// here answers the common refusal early and spares the console probe; the store checks
+    /// the slot again when it stores the grant, as a session may open meanwhile.
+    async fn check_serial_push(
         &self,
         ctx: &RequestContext,
         req: PushSerialKey,
-    ) -> Result<PushReceipt, ConsoleError> {
+    ) -> Result<(GrantKey, Grant), ConsoleError> {
         self.throttle(ctx).await?;
         let instance =
             self.authorize(ctx, Action::SendSerialConsoleSSHPublicKey, &req.instance_id)?;
@@ -74,21 +80,9 @@ impl ConsoleService {
             port: req.port,
         };
         let now_ms = self.now_ms();
-        match self.leases.state(&slot, now_ms).await {
+        match self.slots.state(&slot, now_ms).await {
             Ok(SlotState::Free) => {}
-            Ok(SlotState::Held { .. }) => {
-                return Err(ConsoleError::SessionLimitExceeded(format!(
-                    "A session is connected to {}.port{}.",
-                    slot.instance, slot.port
-                )));
-            }
-            Ok(SlotState::TearingDown { until_ms }) => {
-                let secs = until_ms.saturating_sub(now_ms).div_ceil(1000);
-                return Err(ConsoleError::SessionLimitExceeded(format!(
-                    "The previous session on {}.port{} is being torn down; try again in {secs} s.",
-                    slot.instance, slot.port
-                )));
-            }
+            Ok(busy) => return Err(slot_busy(&slot, &busy, now_ms)),
             Err(e) => return Err(ConsoleError::SessionUnavailable(e.to_string())),
         }
 
@@ -96,22 +90,7 @@ impl ConsoleService {
             return Err(ConsoleError::InstanceUnavailable(reason));
         }
 
-        let ttl_ms = u64::try_from(self.settings.key_ttl.as_millis()).unwrap_or(u64::MAX);
-        let expires_at_ms = now_ms.saturating_add(ttl_ms);
-        let grant = Grant {
-            key: req.key,
-            principal_arn: ctx.principal.arn.clone(),
-            request_id: ctx.request_id.clone(),
-            expires_at_ms,
-            used: false,
-        };
-        self.grants
-            .put(&GrantKey::serial(req.instance_id, req.port), grant)
-            .await
-            .map_err(|e| ConsoleError::Internal(format!("grant store: {e}")))?;
-        Ok(PushReceipt {
-            request_id: ctx.request_id.clone(),
-            expires_at_ms,
-        })
+        let key = GrantKey::serial(req.instance_id, req.port);
+        Ok((key, self.new_grant(ctx, req.key)))
     }
 }

@@ -1,5 +1,6 @@
 //! Harness for the gateway integration tests: a gateway on 127.0.0.1:0 over a fixture registry
-//! with a manual clock, a real russh client, fake unix-socket consoles and a freezable TCP proxy.
+//! with a manual clock, a session store that fails on demand and an audit sink the test reads,
+//! a real russh client, fake unix-socket consoles and a freezable TCP proxy.
 //! Every wait is bounded (see [`WAIT`]); a test that would hang fails instead.
 #![allow(
     dead_code,
@@ -21,9 +22,9 @@ use bytes::Bytes;
 use console::leases::Slot;
 use console::ops::{PushReceipt, PushSerialKey};
 use console::{
-    Account, AccountId, AvailabilityZone, ConsoleError, ConsoleService, Instance, InstanceId,
-    InstanceState, ManualClock, Principal, Registry, RequestContext, SerialPort, Settings,
-    SlotState, SshPublicKey, ThrottleConfig,
+    Account, AccountId, AuditSink, AvailabilityZone, Clock, ConsoleError, ConsoleService, Instance,
+    InstanceId, InstanceState, ManualClock, Principal, Registry, RequestContext, SerialPort,
+    Settings, SlotState, SlotStore, SshPublicKey, ThrottleConfig,
 };
 use gateway::GatewayConfig;
 use russh::client::{self, AuthResult, Handle};
@@ -34,6 +35,9 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+mod doubles;
+pub use doubles::*;
 
 /// The longest any single wait in these tests may take.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -81,6 +85,7 @@ pub struct GatewayBuilder {
     settings: Settings,
     instances: Vec<(String, String)>,
     tweaks: Vec<Tweak>,
+    tokio_clock: bool,
 }
 
 impl Default for GatewayBuilder {
@@ -95,7 +100,15 @@ impl GatewayBuilder {
             settings: Settings::default(),
             instances: Vec::new(),
             tweaks: Vec::new(),
+            tokio_clock: false,
         }
+    }
+
+    /// The service reads a wall clock that follows tokio's ([`TokioClock`]) instead of the
+    /// manual one, so lease expiries and the gateway's timers move together on paused time.
+    pub fn tokio_clock(mut self) -> Self {
+        self.tokio_clock = true;
+        self
     }
 
     /// Adds a running instance whose console is `console` (`sim:`, `unix:PATH`, ...).
@@ -136,9 +149,18 @@ impl GatewayBuilder {
             rate_per_second: 1000.0,
             burst: 10_000,
         };
+        let store = Arc::new(FaultyStore::new(self.settings.teardown));
+        let audit = Arc::new(RecordingAudit::default());
+        let wall: Arc<dyn Clock> = if self.tokio_clock {
+            Arc::new(TokioClock::new())
+        } else {
+            Arc::new(clock.clone())
+        };
         let service = Arc::new(
             ConsoleService::new(registry, self.settings, throttle)
-                .with_clock(Arc::new(clock.clone())),
+                .with_clock(wall)
+                .with_slots(Arc::clone(&store) as Arc<dyn SlotStore>)
+                .with_audit(Arc::clone(&audit) as Arc<dyn AuditSink>),
         );
 
         let host_key = gateway::host_key::load_or_create(dir.path()).unwrap();
@@ -168,6 +190,8 @@ impl GatewayBuilder {
         Gateway {
             addr,
             service,
+            store,
+            audit,
             clock,
             host_key: host_public,
             stop: Some(stop_tx),
@@ -182,7 +206,12 @@ impl GatewayBuilder {
 pub struct Gateway {
     pub addr: SocketAddr,
     pub service: Arc<ConsoleService>,
-    /// The clock the service reads: advance it to expire keys and end teardowns.
+    /// The session store behind the service, with its fault switch.
+    pub store: Arc<FaultyStore>,
+    /// The audit sink behind the service.
+    pub audit: Arc<RecordingAudit>,
+    /// The clock the service reads (unless built with [`GatewayBuilder::tokio_clock`]): advance
+    /// it to expire keys and end teardowns.
     pub clock: ManualClock,
     pub host_key: PublicKey,
     stop: Option<oneshot::Sender<()>>,
@@ -718,6 +747,9 @@ pub async fn read_exact_within(stream: &mut UnixStream, n: usize) -> Vec<u8> {
 pub struct Proxy {
     pub addr: SocketAddr,
     freeze: watch::Sender<bool>,
+    /// Reads forwarded so far towards the target (client to server) and back.
+    to_target: Arc<AtomicU64>,
+    from_target: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -725,6 +757,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (freeze, frozen) = watch::channel(false);
+        let to_target = Arc::new(AtomicU64::new(0));
+        let from_target = Arc::new(AtomicU64::new(0));
+        let (up, down) = (Arc::clone(&to_target), Arc::clone(&from_target));
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let Ok(outbound) = TcpStream::connect(target).await else {
@@ -734,11 +769,24 @@ impl Proxy {
                 let _ = outbound.set_nodelay(true);
                 let (ir, iw) = inbound.into_split();
                 let (or, ow) = outbound.into_split();
-                tokio::spawn(forward(ir, ow, frozen.clone()));
-                tokio::spawn(forward(or, iw, frozen.clone()));
+                tokio::spawn(forward(ir, ow, frozen.clone(), Arc::clone(&up)));
+                tokio::spawn(forward(or, iw, frozen.clone(), Arc::clone(&down)));
             }
         });
-        Self { addr, freeze }
+        Self {
+            addr,
+            freeze,
+            to_target,
+            from_target,
+        }
+    }
+
+    /// Reads forwarded so far: (client to server, server to client).
+    pub fn forwarded(&self) -> (u64, u64) {
+        (
+            self.to_target.load(Ordering::SeqCst),
+            self.from_target.load(Ordering::SeqCst),
+        )
     }
 
     /// Stops forwarding, for good, without closing anything.
@@ -762,6 +810,7 @@ async fn forward(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut frozen: watch::Receiver<bool>,
+    reads: Arc<AtomicU64>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -780,6 +829,7 @@ async fn forward(
                     if to.write_all(&buf[..n]).await.is_err() {
                         return;
                     }
+                    reads.fetch_add(1, Ordering::SeqCst);
                 }
             },
         }

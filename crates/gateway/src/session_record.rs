@@ -1,0 +1,193 @@
+//! A session's bookkeeping: its audit records and its lease, kept on every exit path.
+//!
+//! Invariants: the start record is durable before the session shows the user a console byte
+//! ([`SessionRecord::start`] returns only once the sink stored it); the lease is released and
+//! the end record written however the session task ends — normally through
+//! [`SessionRecord::finish`], and when the task panicked or was cancelled, from `Drop`, on a task
+//! the gateway's shutdown waits for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use console::ops::OpenedSession;
+use console::{ConsoleError, SessionEvent, SessionPhase};
+use tokio::time::Instant;
+
+use crate::Shared;
+use crate::lease_guard::{self, LeaseGuard};
+
+/// Why a session ended (logged; the audit trail records it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndReason {
+    ClientClosed,
+    ClientEscape,
+    ClientGone,
+    MaxDuration,
+    Shutdown,
+    /// The store answered that the lease is gone or fenced by a newer holder.
+    LeaseLost,
+    /// No renewal succeeded before the lease would lapse (the store failed or did not answer).
+    LeaseUnrenewed,
+    /// The session task panicked or was cancelled before it ended normally.
+    Aborted,
+}
+
+impl EndReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EndReason::ClientClosed => "client-closed",
+            EndReason::ClientEscape => "client-escape",
+            EndReason::ClientGone => "client-gone",
+            EndReason::MaxDuration => "max-duration",
+            EndReason::Shutdown => "shutdown",
+            EndReason::LeaseLost => "lease-lost",
+            EndReason::LeaseUnrenewed => "lease-unrenewed",
+            EndReason::Aborted => "aborted",
+        }
+    }
+}
+
+/// Bytes counted each way, for the log and the audit record.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Traffic {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// A started session's lease and end record. Fields are public to the crate so the session
+/// loop can borrow the lease and the counters separately.
+pub(crate) struct SessionRecord {
+    shared: Arc<Shared>,
+    /// The start record; the end record is made from it.
+    event: SessionEvent,
+    conn_id: u64,
+    started: Instant,
+    pub lease: LeaseGuard,
+    pub traffic: Traffic,
+    finished: bool,
+}
+
+impl SessionRecord {
+    /// Logs the start and writes its audit record, waiting until the sink has stored it. On
+    /// failure the session must not start: the lease comes back for the caller to release.
+    pub(crate) async fn start(
+        shared: Arc<Shared>,
+        opened: &OpenedSession,
+        peer: &str,
+        conn_id: u64,
+        lease: LeaseGuard,
+    ) -> Result<Self, (ConsoleError, LeaseGuard)> {
+        let started = Instant::now();
+        let event = SessionEvent {
+            time_ms: shared.service.clock().now_ms(),
+            session_id: opened.lease.holder.clone(),
+            request_id: opened.grant.request_id.clone(),
+            principal_arn: opened.grant.principal_arn.clone(),
+            source_ip: peer.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()),
+            instance_id: opened.instance.id.to_string(),
+            target: format!("port{}", opened.lease.slot.port),
+            key_fingerprint: opened.grant.key.fingerprint().to_owned(),
+            phase: SessionPhase::Started,
+        };
+        if let Err(e) = shared.service.record_session(&event).await {
+            return Err((e, lease));
+        }
+        tracing::info!(
+            conn = conn_id,
+            peer = %peer,
+            instance = %opened.instance.id,
+            port = opened.lease.slot.port.get(),
+            key = %opened.grant.key.fingerprint(),
+            request_id = %opened.grant.request_id,
+            "serial session started"
+        );
+        Ok(Self {
+            shared,
+            event,
+            conn_id,
+            started,
+            lease,
+            traffic: Traffic::default(),
+            finished: false,
+        })
+    }
+
+    /// Frees the slot, then logs the end and writes its audit record.
+    pub(crate) async fn finish(mut self, end: EndReason) {
+        self.finished = true;
+        self.lease.release().await;
+        let event = self.end_event(end);
+        record_end(&self.shared, self.conn_id, event).await;
+    }
+
+    fn end_event(&self, end: EndReason) -> SessionEvent {
+        SessionEvent {
+            time_ms: self.shared.service.clock().now_ms(),
+            phase: SessionPhase::Ended {
+                reason: end.as_str(),
+                duration_ms: millis(self.started.elapsed()),
+                bytes_in: self.traffic.bytes_in,
+                bytes_out: self.traffic.bytes_out,
+            },
+            ..self.event.clone()
+        }
+    }
+}
+
+impl Drop for SessionRecord {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        tracing::error!(
+            conn = self.conn_id,
+            instance = %self.event.instance_id,
+            "session task ended abnormally; releasing its slot and recording its end"
+        );
+        let lease = self.lease.take();
+        let event = self.end_event(EndReason::Aborted);
+        let shared = Arc::clone(&self.shared);
+        let conn_id = self.conn_id;
+        // Outside a runtime (process exit) the lease lapses by itself; the record is lost.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let tracker = shared.sessions.clone();
+            tracker.spawn(async move {
+                if let Some(lease) = lease {
+                    lease_guard::release(&shared, &lease).await;
+                }
+                record_end(&shared, conn_id, event).await;
+            });
+        }
+    }
+}
+
+async fn record_end(shared: &Shared, conn_id: u64, event: SessionEvent) {
+    if let SessionPhase::Ended {
+        reason,
+        duration_ms,
+        bytes_in,
+        bytes_out,
+    } = &event.phase
+    {
+        tracing::info!(
+            conn = conn_id,
+            instance = %event.instance_id,
+            target = %event.target,
+            reason,
+            duration_ms,
+            bytes_in,
+            bytes_out,
+            "serial session ended"
+        );
+    }
+    // The session is over either way; a failing sink is the operator's to see.
+    if let Err(e) = shared.service.record_session(&event).await {
+        tracing::error!(conn = conn_id, error = %e, session = %event.session_id, "session end audit record failed");
+    }
+}
+
+/// Whole milliseconds, saturating (a session does not last 584 million years, but the
+/// conversion is checked all the same).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
