@@ -52,7 +52,7 @@ pub enum SessionPhase {
     Started,
     Ended {
         /// `client-closed`, `client-escape`, `client-gone`, `max-duration`, `shutdown`,
-        /// `lease-lost`.
+        /// `lease-lost`, `lease-unrenewed`, `aborted` (the session task panicked or was cancelled).
         reason: &'static str,
         duration_ms: u64,
         /// Bytes from the client to the console.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::AccountSettings;
-use crate::audit::{AuditEvent, AuditSink, SessionEvent, TracingAudit};
+use crate::audit::{AuditSink, SessionEvent, TracingAudit};
 use crate::clock::{Clock, SystemClock};
 use crate::control::{
     ConsoleHistory, InstanceControl, NoHistory, NoPersistence, RecordedStates, StatePersistence,
@@ -169,22 +169,6 @@ impl ConsoleService {
 
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.now_ms()
-    }
-
-    /// Records an event with the audit sink. Errors are internal failures (fail closed).
-    pub async fn audit(&self, event: &AuditEvent) -> Result<(), ConsoleError> {
-        self.audit
-            .record(event)
-            .await
-            .map_err(|e| ConsoleError::Internal(format!("audit sink: {e}")))
-    }
-
-    /// Records a session's start or end. A session is already open (or over) when this runs,
-    /// so a failing sink is logged rather than allowed to cut it.
-    pub async fn audit_session(&self, event: &SessionEvent) {
-        if let Err(e) = self.audit.record_session(event).await {
-            tracing::error!(error = %e, session = %event.session_id, "session audit record failed");
-        }
     }
 
     /// Records a session's start or end and says whether the sink stored it. The gateway shows
