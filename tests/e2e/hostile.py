@@ -321,7 +321,10 @@ class HealthProbe:
             self.latencies.append(time.perf_counter() - t0)
             self._stop.wait(0.02)
 
-    def check(self, max_latency: float = 1.0, min_probes: int = 3) -> None:
+    def check(self, max_latency: float = 3.0, min_probes: int = 3) -> None:
+        """No probe failed and none stalled. `max_latency` is a stall threshold, not a
+        performance bound: the defects these tests guard against held `/health` for 20 s and
+        more, while a loaded shared machine can add a second to one fresh connection."""
         assert not self.failures, f"/health failed {len(self.failures)} times: {self.failures[:5]}"
         assert len(self.latencies) >= min_probes, f"only {len(self.latencies)} /health probes ran"
         worst = max(self.latencies)

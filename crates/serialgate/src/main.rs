@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod instances;
 mod limits;
+mod listen;
 mod serve;
 mod stores;
 

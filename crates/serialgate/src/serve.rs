@@ -7,7 +7,6 @@ use std::time::Duration;
 use api::ApiState;
 use console::ConsoleService;
 use gateway::GatewayConfig;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::{ServeArgs, load_config};
@@ -99,11 +98,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    let api_listener = TcpListener::bind(cfg.api.listen)
-        .await
+    let api_listener = crate::listen::bind(cfg.api.listen)
         .map_err(|e| format!("cannot listen on {} ([api] listen): {e}", cfg.api.listen))?;
-    let ssh_listener = TcpListener::bind(cfg.ssh.listen)
-        .await
+    let ssh_listener = crate::listen::bind(cfg.ssh.listen)
         .map_err(|e| format!("cannot listen on {} ([ssh] listen): {e}", cfg.ssh.listen))?;
     let api_addr = api_listener.local_addr()?;
     let ssh_addr = ssh_listener.local_addr()?;
