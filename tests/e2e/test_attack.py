@@ -60,7 +60,9 @@ SIM = "i-0a7000000000000001"
 SIM2 = "i-0a7000000000000002"
 
 # Every figure the header tests send, in one place.
-REFUSE_WITHIN_S = 0.050
+# A refusal's best of three stays under this; the quadratic parse it guards against took 20 s,
+# so the margin absorbs a loaded shared machine without hiding the defect.
+REFUSE_WITHIN_S = 0.5
 QUADRATIC_NAMES = 34_000  # "x-000000;" each: about 300 KB
 MEGABYTE = 1 << 20
 
