@@ -256,6 +256,39 @@ def test_redis_paused_past_the_lease(world: World):
     w.check(problems)
 
 
+# --- Redis restarted empty ---------------------------------------------------------------------
+
+
+def test_redis_restarted_empty(world: World):
+    """Redis is killed and comes back empty: every lease is forgotten. Session A's node is cut
+    off from Redis (partitioned) across the restart, so it cannot learn that; session C's node
+    reaches the new Redis. A third node pushes and connects to both instances at once. No
+    session may open on either instance while A or C still writes: the new Redis must refuse
+    new sessions until every holder from before the restart has either learnt that its lease is
+    gone or closed for want of renewal."""
+    w = world
+    inst = instances(0xA02, 2)
+    nodes = w.build(3, inst)
+    a = open_typing(w, nodes[0], inst[0])
+    c = open_typing(w, nodes[1], inst[1])
+
+    nodes[0].proxy.partition()
+    w.redis.restart_empty()
+    restarted = time.monotonic()
+    problems: list[str] = []
+    try:
+        in_threads(problems,
+                   (take_over, w, nodes[2], inst[0], LEASE_S + TEARDOWN_S + 15),
+                   (take_over, w, nodes[2], inst[1], LEASE_S + TEARDOWN_S + 15))
+        a.wait_ended(timeout=max(0.0, restarted + LEASE_S + 1 - time.monotonic()))
+        c.wait_ended(timeout=max(0.0, restarted + LEASE_S + 1 - time.monotonic()))
+    finally:
+        nodes[0].proxy.heal()
+    problems += closed_in_time(a, restarted, LEASE_S, "Redis restarted empty while its node was cut off")
+    problems += closed_in_time(c, restarted, LEASE_S, "Redis restarted empty")
+    w.check(problems)
+
+
 # --- Redis connections dropped -----------------------------------------------------------------
 
 

@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -207,7 +209,20 @@ def cluster(workdir: Path, redis: Redis, n: int, **kw):
             with open(known_hosts, "a") as f:
                 f.write(f"[127.0.0.1]:{server.ssh_port} {host_key}\n")
             nodes.append({"server": server, "known_hosts": known_hosts, "config": config})
+        # A Redis with no record of the instances (a new one here) keeps their sessions closed
+        # for one lease time; `/ready` says when that is over.
+        for node in nodes:
+            wait_for(f"{node['server'].url}/ready", lambda: ready(node)[0] == 200, timeout=LEASE_S + 10)
         yield nodes
+
+
+def ready(node) -> tuple[int, dict]:
+    """`GET /ready`: its status and body."""
+    try:
+        with urllib.request.urlopen(f"{node['server'].url}/ready", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def eic(node, timeout: float = 10.0):
@@ -377,6 +392,10 @@ def test_a_redis_restart_costs_quick_errors_then_recovers(tmp_path, redis, key):
                     took = time.monotonic() - started
                     assert code in ("ServiceException", "SerialConsoleSessionUnavailableException"), code
                     assert took < 5, f"{took:.1f} s"
+                # Not ready, and saying why (answers are reused for a second, hence the wait).
+                status, body = wait_for("/ready to see Redis gone", lambda: (r := ready(a))[0] == 503 and r)
+                store = next(c for c in body["checks"] if c["name"] == "store")
+                assert body["status"] == "not ready" and not store["ok"], body
                 # New sessions are refused, quickly.
                 r = subprocess.run(ssh_args(b, key, f"{inst}.port0", "-T"), capture_output=True, text=True,
                                    timeout=30, stdin=subprocess.DEVNULL)
@@ -390,8 +409,14 @@ def test_a_redis_restart_costs_quick_errors_then_recovers(tmp_path, redis, key):
                 redis.start()
         finally:
             s.close()
+        # Redis came back empty: it forgot the lease, so the instance's sessions stay closed for
+        # one lease time (a holder cut off across the restart may still be writing), and
+        # `/ready` says so until then.
+        status, body = wait_for("/ready to see the new Redis", lambda: (r := ready(b)) and "open in" in json.dumps(r[1]) and r)
+        assert status == 503, body
         # Recovered without restarting a node, and still one session at a time.
         wait_for("pushes to work again", lambda: try_push(b, inst, key) == "ok", timeout=15)
+        assert ready(b)[0] == 200
         racers = [subprocess.Popen(ssh_args(node, key, f"{inst}.port0", "-tt"), stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                   for node in (a, b, a, b, a, b)]
@@ -467,6 +492,9 @@ def test_every_node_writes_one_postgresql_audit_table(tmp_path, redis, postgres,
         time.sleep(TEARDOWN_S + 1)  # the session's teardown, so that only the audit can refuse
         postgres.stop()
         try:
+            status, body = wait_for("/ready to see PostgreSQL gone", lambda: (r := ready(a))[0] == 503 and r)
+            audit = next(c for c in body["checks"] if c["name"] == "audit")
+            assert not audit["ok"] and audit["required"], body
             assert try_push(a, inst, key) == "ServiceException"
             r = subprocess.run(ssh_args(a, key, f"{inst}.port0", "-T"), capture_output=True, text=True,
                                timeout=30, stdin=subprocess.DEVNULL)
@@ -474,3 +502,4 @@ def test_every_node_writes_one_postgresql_audit_table(tmp_path, redis, postgres,
         finally:
             postgres.start()
         wait_for("pushes to be recorded again", lambda: try_push(b, inst, key) == "ok", timeout=20)
+        wait_for("/ready again", lambda: ready(a)[0] == 200)

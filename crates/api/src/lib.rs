@@ -23,6 +23,7 @@ mod listener;
 pub mod ops;
 #[cfg(test)]
 mod prop_tests;
+pub mod ready;
 mod router;
 mod server;
 pub mod tls;

@@ -23,6 +23,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::health::health;
 use crate::limits::ApiLimits;
 use crate::ops;
+use crate::ready::{Readiness, ready};
 use crate::router::{Operation, route};
 
 /// Largest request body accepted (keys are at most 4096 characters; 64 KiB is generous).
@@ -50,6 +51,8 @@ pub struct ApiState {
     pub limits: ApiLimits,
     /// The EC2 Query front door on the same listener (its own `ec2` verifier).
     pub(crate) ec2: Ec2Api,
+    /// What `GET /ready` asks (none: ready whenever serving).
+    pub readiness: Option<Arc<dyn Readiness>>,
 }
 
 impl ApiState {
@@ -68,15 +71,18 @@ impl ApiState {
             body_limit: DEFAULT_BODY_LIMIT,
             limits: ApiLimits::default(),
             ec2,
+            readiness: None,
         }
     }
 }
 
-/// The routes: `POST /` (the AWS JSON operations) and `GET /health`.
+/// The routes: `POST /` (the AWS JSON operations), `GET /health` (liveness) and `GET /ready`
+/// (readiness).
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", post(handle_aws_json).fallback(method_not_allowed))
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .fallback(not_found)
         .with_state(state)
 }
@@ -279,7 +285,7 @@ async fn method_not_allowed(method: Method) -> Response {
 async fn not_found() -> Response {
     let body = serde_json::json!({
         "__type": "UnknownOperationException",
-        "message": "No such resource. AWS JSON requests are POST /; health is GET /health.",
+        "message": "No such resource. AWS JSON requests are POST /; health is GET /health, readiness GET /ready.",
     });
     (StatusCode::NOT_FOUND, body.to_string()).into_response()
 }

@@ -375,6 +375,14 @@ async fn health_and_other_paths() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["status"], "ok");
+    // No dependency installed: ready whenever serving.
+    let r = send_raw(
+        &s,
+        b"GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["status"], "ready");
     let r = send_raw(
         &s,
         b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",

@@ -30,6 +30,17 @@ pub use sqlite::{CommitStats, SqliteAudit};
 pub trait AuditLog: AuditSink {
     /// Records matching `query`, oldest first.
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Whether the store answers now (for `/ready`): by default an empty query, which goes
+    /// through the same path as a write.
+    async fn ping(&self) -> Result<(), StoreError> {
+        let nothing = AuditQuery {
+            since_ms: i64::MAX as u64,
+            limit: 1,
+            ..AuditQuery::default()
+        };
+        self.query(&nothing).await.map(|_| ())
+    }
 }
 
 /// A durable sink that also writes every API call to the log (target `serialgate::audit`),

@@ -108,6 +108,17 @@ impl PgAudit {
         self.conn().await.map(|_| ())
     }
 
+    /// One round trip (`SELECT 1`) within the timeout, connecting first if needed: whether a
+    /// record written now would commit.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        tokio::time::timeout(self.timeout, conn.client.simple_query("SELECT 1"))
+            .await
+            .map_err(|_| self.err("no answer within the timeout"))?
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::new(format!("audit {}: {e}", self.target))
     }
@@ -180,6 +191,10 @@ impl AuditSink for PgAudit {
 
 #[async_trait]
 impl AuditLog for PgAudit {
+    async fn ping(&self) -> Result<(), StoreError> {
+        PgAudit::ping(self).await
+    }
+
     async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let conn = self.conn().await?;
         let (since, until, limit) = (sql_int(q.since_ms), sql_int(q.until_ms), i64::from(q.limit));

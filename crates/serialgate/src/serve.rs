@@ -13,7 +13,9 @@ use crate::cli::{ServeArgs, load_config};
 use crate::config;
 use crate::instances;
 use crate::limits;
+use crate::ready::NodeReadiness;
 use crate::stores::Stores;
+use api::ready::Readiness as _;
 
 pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (mut cfg, origin) = load_config(args.config.as_ref())?;
@@ -72,6 +74,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         &built.settings,
         built.throttle,
     )?;
+    let instance_ids: Vec<_> = built.registry.instances().map(|i| i.id.clone()).collect();
     let service = Arc::new(
         stores
             .install(ConsoleService::new(
@@ -80,14 +83,17 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 built.throttle,
             ))
             .with_probe(Arc::clone(&consoles) as Arc<dyn console::ConsoleProbe>)
-            .with_history(consoles)
+            .with_history(Arc::clone(&consoles) as Arc<dyn console::control::ConsoleHistory>)
             .with_control(Arc::clone(&supervisor) as Arc<dyn console::control::InstanceControl>)
             .with_persistence(Arc::new(state_db)),
     );
-    stores.check().await;
     let mut state = ApiState::new(Arc::clone(&service), built.credentials);
     state.body_limit = cfg.api.max_body_bytes;
     state.limits = cfg.api.limits(derived.api_max_connections);
+    let (slots, audit_log) = stores.for_readiness();
+    let readiness = Arc::new(NodeReadiness::new(slots, audit_log, instance_ids, consoles));
+    log_readiness(&readiness.report().await);
+    state.readiness = Some(readiness);
     log_connection_limits(&cfg, &derived, &state.limits, &gw_config);
     if tls.is_none() && !cfg.api.listen.ip().is_loopback() {
         tracing::warn!(
@@ -234,4 +240,22 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Each dependency's state at startup, so an operator sees at once what is missing (the node
+/// serves anyway and recovers when it comes back).
+fn log_readiness(report: &api::ready::Report) {
+    for c in &report.checks {
+        if c.ok {
+            tracing::info!("{}: {}", c.name, c.detail);
+        } else if c.required {
+            tracing::warn!(
+                "{}: {} (GET /ready answers 503 until this clears)",
+                c.name,
+                c.detail
+            );
+        } else {
+            tracing::warn!("{}: {}", c.name, c.detail);
+        }
+    }
 }

@@ -17,6 +17,7 @@ use crate::config::Config;
 pub struct Stores {
     redis: Option<RedisStore>,
     teardown: Duration,
+    lease_ttl: Duration,
     throttle: ThrottleConfig,
     audit: Arc<dyn AuditLog>,
     /// What they are, for the startup log (no credentials).
@@ -56,6 +57,7 @@ impl Stores {
         Ok(Self {
             redis,
             teardown: settings.teardown,
+            lease_ttl: settings.lease_ttl,
             throttle,
             audit,
             description,
@@ -69,21 +71,20 @@ impl Stores {
         let service = service.with_audit(Arc::new(Logged(audit)));
         match &self.redis {
             Some(r) => service
-                .with_slots(Arc::new(r.slots(self.teardown)))
+                .with_slots(Arc::new(r.slots(self.teardown, self.lease_ttl)))
                 .with_throttle(Arc::new(r.throttle(self.throttle)))
                 .with_accounts(Arc::new(r.accounts())),
             None => service,
         }
     }
 
-    /// Tries Redis once at startup and says so when it is away; the node serves anyway and
-    /// answers "unavailable" until it is back.
-    pub async fn check(&self) {
-        if let Some(r) = &self.redis
-            && let Err(e) = r.ping().await
-        {
-            tracing::warn!(error = %e, "Redis is not reachable yet; pushes and new sessions fail until it is");
-        }
+    /// What `/ready` asks of the stores: the Redis slots (their epochs) and the audit trail.
+    pub fn for_readiness(&self) -> (Option<store_redis::RedisSlots>, Arc<dyn AuditLog>) {
+        let slots = self
+            .redis
+            .as_ref()
+            .map(|r| r.slots(self.teardown, self.lease_ttl));
+        (slots, Arc::clone(&self.audit))
     }
 }
 

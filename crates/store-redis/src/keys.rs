@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use console::leases::Slot;
-use console::{AccountId, GrantKey, GrantTarget};
+use console::{AccountId, GrantKey, GrantTarget, InstanceId};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
@@ -50,6 +50,11 @@ impl Keys {
         self.slot(slot, "fence")
     }
 
+    /// When this Redis first saw the instance (see `scripts.rs`, `epoch_end`).
+    pub(crate) fn epoch(&self, instance: &InstanceId) -> String {
+        format!("{}:{{{instance}}}:epoch", self.ns)
+    }
+
     pub(crate) fn bucket(&self, account: &AccountId) -> String {
         format!("{}:{{acct:{account}}}:bucket", self.ns)
     }
@@ -63,7 +68,7 @@ impl Keys {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use console::{InstanceId, OsUser, SerialPort};
+    use console::{OsUser, SerialPort};
 
     #[test]
     fn keys_share_their_instance_hash_tag() {
@@ -87,6 +92,7 @@ mod tests {
         assert_eq!(k.lease(&slot), "sg:{i-0123456789abcdef0}:port0:lease");
         assert_eq!(k.teardown(&slot), "sg:{i-0123456789abcdef0}:port0:teardown");
         assert_eq!(k.fence(&slot), "sg:{i-0123456789abcdef0}:port0:fence");
+        assert_eq!(k.epoch(&slot.instance), "sg:{i-0123456789abcdef0}:epoch");
         let a = AccountId::parse("111122223333").unwrap();
         assert_eq!(k.bucket(&a), "sg:{acct:111122223333}:bucket");
         assert_eq!(

@@ -38,6 +38,7 @@ impl SessionLeases for RedisSlots {
         let mut conn = self.store.conn.clone();
         let keys = &self.store.keys;
         let (lease, teardown) = (keys.lease(slot), keys.teardown(slot));
+        let epoch = keys.epoch(&slot.instance);
         let script = &self.store.scripts.state;
         let (holder, exp, until): (Option<String>, Option<String>, Option<String>) = self
             .store
@@ -45,6 +46,9 @@ impl SessionLeases for RedisSlots {
                 script
                     .key(&lease)
                     .key(&teardown)
+                    .key(&epoch)
+                    .arg(now_ms)
+                    .arg(self.epoch_wait_ms)
                     .invoke_async(&mut conn)
                     .await
             })
@@ -62,6 +66,7 @@ impl SessionLeases for RedisSlots {
         let mut conn = self.store.conn.clone();
         let keys = &self.store.keys;
         let (lease, teardown, fence) = (keys.lease(slot), keys.teardown(slot), keys.fence(slot));
+        let epoch = keys.epoch(&slot.instance);
         let expires_at_ms = now_ms.saturating_add(ttl_ms);
         let lifetime = self.key_lifetime(ttl_ms);
         let script = &self.store.scripts.acquire;
@@ -72,11 +77,13 @@ impl SessionLeases for RedisSlots {
                     .key(&lease)
                     .key(&teardown)
                     .key(&fence)
+                    .key(&epoch)
                     .arg(now_ms)
                     .arg(holder)
                     .arg(expires_at_ms)
                     .arg(lifetime)
                     .arg(self.teardown_ms)
+                    .arg(self.epoch_wait_ms)
                     .invoke_async(&mut conn)
                     .await
             })

@@ -33,6 +33,7 @@
 //! | `sg:{i-…}:port0:lease` | hash `token holder exp` | the session holding the port | lease + teardown |
 //! | `sg:{i-…}:port0:teardown` | string (ms) | end of the teardown block after a release | teardown |
 //! | `sg:{i-…}:port0:fence` | counter | last fencing token handed out for the port | none |
+//! | `sg:{i-…}:epoch` | string (ms) | when this Redis first saw the instance | none |
 //! | `sg:{acct:ID}:bucket` | hash `tokens ts` | the account's API token bucket | time to refill |
 //! | `sg:{acct:ID}:serial-console-access` | `1` / `0` | the account switch, when changed at run time | none |
 //!
@@ -42,6 +43,20 @@
 //! layout already spreads over a Redis Cluster's slots. Fencing tokens increase per port (the
 //! counter starts at the current time in ms, so they keep increasing even when Redis loses the
 //! counter), which is all fencing needs: tokens are only ever compared for the same port.
+//!
+//! # When Redis loses its data
+//!
+//! A Redis restarted without persistence (or flushed, or evicting keys) forgets every lease,
+//! while the nodes that held them may still be writing to their consoles. Those holders find
+//! out at their next renewal (the lease and its fence are gone: "lost") or fail to renew and
+//! close before their lease would have expired; either way they are gone one lease time after
+//! the loss. The epoch key makes every other node wait that long: it never expires, so it is
+//! missing only after a loss (or on a new Redis), and the scripts that open a slot write it as
+//! now and keep the instance's slots closed for one lease time after it (they read as tearing
+//! down until then). The remaining assumption is the one the leases already make: node clocks
+//! agree to well within the renewal margin. Eviction must be off (`maxmemory-policy
+//! noeviction`, Redis's default), since an evicted lease with a surviving epoch is not seen as
+//! a loss.
 
 mod accounts;
 mod grants;
@@ -128,9 +143,10 @@ impl RedisStore {
     }
 
     /// The grants and session slots; a released or lapsed lease blocks its slot for
-    /// `teardown`.
-    pub fn slots(&self, teardown: Duration) -> RedisSlots {
-        RedisSlots::new(self.clone(), teardown)
+    /// `teardown`. `lease_ttl` is the longest lease any node of the cluster hands out: after
+    /// Redis lost its data, an instance's slots stay closed that long (see the crate docs).
+    pub fn slots(&self, teardown: Duration, lease_ttl: Duration) -> RedisSlots {
+        RedisSlots::new(self.clone(), teardown, lease_ttl)
     }
 
     /// The per-account token buckets.

@@ -9,15 +9,32 @@ use redis::Script;
 /// written once in Lua (and once in Rust, `console::slot_state`, which reads the same raw
 /// fields; the store contract checks the two agree at every edge).
 ///
-/// `slot_free(lease, teardown, now, teardown_ms)`: whether nobody holds the slot and no
-/// teardown block is running. A lease that lapsed without a release blocks the slot until its
-/// expiry plus the teardown, as a released one does.
-/// `slot_fields(lease, teardown)`: holder, lease expiry and end of teardown (each nil when
-/// absent), for the caller to interpret against its clock.
+/// `epoch_end(epoch, now, wait)`: when the instance's epoch lets sessions open. The epoch key
+/// is the time this Redis first saw the instance; it never expires, so it goes missing only
+/// when Redis lost its data (a restart without persistence, a flush). Leases from before that
+/// loss are gone too, yet their holders may still be writing until they renew and find out,
+/// or fail to renew and close: both happen before their lease would have expired, at most one
+/// lease time after the loss. So a missing epoch is written as now, and no slot of the
+/// instance opens until one lease time (`wait`) after it.
+/// `slot_free(lease, teardown, epoch, now, teardown_ms, wait)`: whether nobody holds the slot,
+/// no teardown block is running and the epoch has opened. A lease that lapsed without a
+/// release blocks the slot until its expiry plus the teardown, as a released one does.
+/// `slot_fields(lease, teardown, epoch, now, wait)`: holder, lease expiry and end of teardown
+/// (each nil when absent; a closed epoch reads as a teardown until it opens), for the caller to
+/// interpret against its clock.
 /// `take_slot(lease, teardown, fence, now, holder, exp, lifetime)`: gives the slot to `holder`
 /// with the next fencing token and returns the token. The caller has checked it is free.
 const SLOT: &str = r"
-local function slot_free(lease, teardown, now, teardown_ms)
+local function epoch_end(epoch, now, wait)
+  local e = tonumber(redis.call('GET', epoch))
+  if not e then
+    redis.call('SET', epoch, string.format('%d', now))
+    e = now
+  end
+  return e + wait
+end
+local function slot_free(lease, teardown, epoch, now, teardown_ms, wait)
+  if now < epoch_end(epoch, now, wait) then return false end
   local v = redis.call('HMGET', lease, 'holder', 'exp')
   local exp = tonumber(v[2])
   if v[1] and exp and now < exp + teardown_ms then return false end
@@ -25,9 +42,14 @@ local function slot_free(lease, teardown, now, teardown_ms)
   if until_ms and now < until_ms then return false end
   return true
 end
-local function slot_fields(lease, teardown)
+local function slot_fields(lease, teardown, epoch, now, wait)
   local v = redis.call('HMGET', lease, 'holder', 'exp')
-  return {v[1], v[2], redis.call('GET', teardown)}
+  local until_ms = redis.call('GET', teardown)
+  local opens = epoch_end(epoch, now, wait)
+  if now < opens and (not tonumber(until_ms) or tonumber(until_ms) < opens) then
+    until_ms = string.format('%d', opens)
+  end
+  return {v[1], v[2], until_ms}
 end
 local function take_slot(lease, teardown, fence, now, holder, exp, lifetime)
   redis.call('SET', fence, now, 'NX')
@@ -39,22 +61,27 @@ local function take_slot(lease, teardown, fence, now, holder, exp, lifetime)
 end
 ";
 
-/// Takes a free slot. KEYS: lease, teardown, fence. ARGV: now, holder, lease expiry, key
-/// lifetime (ms), teardown (ms). Returns the fencing token, or nil when the slot is held or
-/// tearing down.
+/// Takes a free slot. KEYS: lease, teardown, fence, epoch. ARGV: now, holder, lease expiry, key
+/// lifetime (ms), teardown (ms), epoch wait (ms). Returns the fencing token, or nil when the
+/// slot is held or tearing down.
 const ACQUIRE: &str = r"
-if not slot_free(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[5])) then return false end
+local now = tonumber(ARGV[1])
+if not slot_free(KEYS[1], KEYS[2], KEYS[4], now, tonumber(ARGV[5]), tonumber(ARGV[6])) then
+  return false
+end
 return take_slot(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 ";
 
 /// Stores a grant if the slot it opens is free: a hash whose every field is written, so it
-/// replaces any previous grant wholly, expiring at the grant's expiry. KEYS: grant, then lease
-/// and teardown for a serial port (none for an OS user: no slot to check). ARGV: now, teardown
-/// (ms), grant expiry, key, principal ARN, request id. Returns `{'stored'}`, or
-/// `{'refused', holder, lease expiry, end of teardown}`.
+/// replaces any previous grant wholly, expiring at the grant's expiry. KEYS: grant, then lease,
+/// teardown and epoch for a serial port (none for an OS user: no slot to check). ARGV: now,
+/// teardown (ms), grant expiry, key, principal ARN, request id, epoch wait (ms). Returns
+/// `{'stored'}`, or `{'refused', holder, lease expiry, end of teardown}`.
 const PUSH: &str = r"
-if #KEYS == 3 and not slot_free(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2])) then
-  local f = slot_fields(KEYS[2], KEYS[3])
+local now = tonumber(ARGV[1])
+local wait = tonumber(ARGV[7])
+if #KEYS == 4 and not slot_free(KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[2]), wait) then
+  local f = slot_fields(KEYS[2], KEYS[3], KEYS[4], now, wait)
   return {'refused', f[1], f[2], f[3]}
 end
 redis.call('HSET', KEYS[1], 'key', ARGV[4], 'principal_arn', ARGV[5], 'request_id', ARGV[6],
@@ -65,20 +92,22 @@ return {'stored'}
 
 /// Opens a session on a grant: takes the slot and marks the grant used, if the live grant was
 /// pushed by the request id and is unused and the slot is free. KEYS: grant, lease, teardown,
-/// fence. ARGV: now, request id, holder, lease expiry, lease key lifetime (ms), teardown (ms).
+/// fence, epoch. ARGV: now, request id, holder, lease expiry, lease key lifetime (ms), teardown
+/// (ms), epoch wait (ms).
 /// Returns `{'opened', token}`, `{'gone'}` (no live grant from that request), or
 /// `{'spent' | 'busy', holder, lease expiry, end of teardown}`.
 const OPEN: &str = r"
 local now = tonumber(ARGV[1])
+local wait = tonumber(ARGV[7])
 local g = redis.call('HMGET', KEYS[1], 'request_id', 'exp', 'used')
 local exp = tonumber(g[2])
 if g[1] ~= ARGV[2] or not exp or now >= exp then return {'gone'} end
 if g[3] ~= '0' then
-  local f = slot_fields(KEYS[2], KEYS[3])
+  local f = slot_fields(KEYS[2], KEYS[3], KEYS[5], now, wait)
   return {'spent', f[1], f[2], f[3]}
 end
-if not slot_free(KEYS[2], KEYS[3], now, tonumber(ARGV[6])) then
-  local f = slot_fields(KEYS[2], KEYS[3])
+if not slot_free(KEYS[2], KEYS[3], KEYS[5], now, tonumber(ARGV[6]), wait) then
+  local f = slot_fields(KEYS[2], KEYS[3], KEYS[5], now, wait)
   return {'busy', f[1], f[2], f[3]}
 end
 local token = take_slot(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5])
@@ -89,6 +118,7 @@ return {'opened', token}
 /// Extends a lease. KEYS: lease, fence. ARGV: token, holder, new expiry, key lifetime (ms).
 /// Returns 1 when extended, 0 when lost. A lease whose key Redis already dropped is still ours
 /// if the fence has not moved since we took it: nobody acquired or released the slot meanwhile.
+/// A Redis that lost its data lost the fence too, so its former holders read "lost".
 const RENEW: &str = r"
 local v = redis.call('HMGET', KEYS[1], 'token', 'holder')
 if v[1] == ARGV[1] and v[2] == ARGV[2] then
@@ -119,10 +149,17 @@ end
 return 1
 ";
 
-/// Reads a slot. KEYS: lease, teardown. Returns holder, lease expiry, end of teardown (each
-/// nil when absent); the caller interprets them against its clock.
+/// Reads a slot. KEYS: lease, teardown, epoch. ARGV: now, epoch wait (ms). Returns holder,
+/// lease expiry, end of teardown (each nil when absent); the caller interprets them against
+/// its clock.
 const STATE: &str = r"
-return slot_fields(KEYS[1], KEYS[2])
+return slot_fields(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]))
+";
+
+/// The instance's epoch, written as now when missing. KEYS: epoch. ARGV: now, epoch wait (ms).
+/// Returns when its slots open (ms).
+const EPOCH: &str = r"
+return string.format('%d', epoch_end(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])))
 ";
 
 /// One token from a bucket. KEYS: bucket. ARGV: now (ms), refill per ms, burst, key lifetime
@@ -167,6 +204,7 @@ pub(crate) struct Scripts {
     pub renew: Script,
     pub release: Script,
     pub state: Script,
+    pub epoch: Script,
     pub bucket: Script,
     pub take: Script,
 }
@@ -181,6 +219,7 @@ impl Scripts {
             renew: Script::new(RENEW),
             release: Script::new(RELEASE),
             state: with_slot(STATE),
+            epoch: with_slot(EPOCH),
             bucket: Script::new(BUCKET),
             take: Script::new(TAKE),
         }

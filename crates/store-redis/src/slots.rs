@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use console::leases::Slot;
 use console::{
-    Grant, GrantKey, Lease, OpenDenied, OpenOutcome, PushOutcome, SlotState, SlotStore, StoreError,
+    Grant, GrantKey, InstanceId, Lease, OpenDenied, OpenOutcome, PushOutcome, SlotState, SlotStore,
+    StoreError,
 };
 
 use crate::leases::parse_token;
@@ -19,14 +20,51 @@ use crate::{RedisStore, millis};
 pub struct RedisSlots {
     pub(crate) store: RedisStore,
     pub(crate) teardown_ms: u64,
+    /// How long an instance's slots stay closed after Redis is found to have lost its data:
+    /// the longest lease any node hands out (see `scripts.rs`, `epoch_end`).
+    pub(crate) epoch_wait_ms: u64,
 }
 
 impl RedisSlots {
-    pub(crate) fn new(store: RedisStore, teardown: Duration) -> Self {
+    pub(crate) fn new(store: RedisStore, teardown: Duration, lease_ttl: Duration) -> Self {
         Self {
             store,
             teardown_ms: millis(teardown),
+            epoch_wait_ms: millis(lease_ttl),
         }
+    }
+
+    /// Starts the epoch of each instance this Redis has no record of (a new Redis, or one that
+    /// lost its data) and returns the latest time (ms) at which a slot of `instances` opens.
+    /// A node calls it at startup, so the wait after a data loss starts then, not at the first
+    /// push, and it can say when sessions open.
+    pub async fn open_epochs(
+        &self,
+        instances: &[InstanceId],
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let mut latest = 0;
+        for instance in instances {
+            let mut conn = self.store.conn.clone();
+            let key = self.store.keys.epoch(instance);
+            let script = &self.store.scripts.epoch;
+            let opens: String = self
+                .store
+                .bounded("open epoch", async move {
+                    script
+                        .key(&key)
+                        .arg(now_ms)
+                        .arg(self.epoch_wait_ms)
+                        .invoke_async(&mut conn)
+                        .await
+                })
+                .await?;
+            let opens: u64 = opens
+                .parse()
+                .map_err(|_| StoreError::new(format!("redis returned a bad epoch {opens:?}")))?;
+            latest = latest.max(opens);
+        }
+        Ok(latest)
     }
 
     /// The state of a slot that refused, from the raw fields after the script's verdict.
@@ -61,7 +99,10 @@ impl SlotStore for RedisSlots {
         let keys = &self.store.keys;
         let mut invocation = self.store.scripts.push.key(keys.grant(key));
         if let Some(slot) = key.slot() {
-            invocation.key(keys.lease(&slot)).key(keys.teardown(&slot));
+            invocation
+                .key(keys.lease(&slot))
+                .key(keys.teardown(&slot))
+                .key(keys.epoch(&slot.instance));
         }
         invocation
             .arg(now_ms)
@@ -70,7 +111,8 @@ impl SlotStore for RedisSlots {
             .arg(grant.expires_at_ms.max(1))
             .arg(grant.key.to_openssh())
             .arg(&grant.principal_arn)
-            .arg(&grant.request_id);
+            .arg(&grant.request_id)
+            .arg(self.epoch_wait_ms);
         let mut reply: Reply = self
             .store
             .bounded("push grant", async move {
@@ -106,6 +148,7 @@ impl SlotStore for RedisSlots {
         let keys = &self.store.keys;
         let grant = keys.grant(&GrantKey::serial(slot.instance.clone(), slot.port));
         let (lease, teardown, fence) = (keys.lease(slot), keys.teardown(slot), keys.fence(slot));
+        let epoch = keys.epoch(&slot.instance);
         let expires_at_ms = now_ms.saturating_add(ttl_ms);
         let lifetime = self.key_lifetime(ttl_ms);
         let script = &self.store.scripts.open;
@@ -117,12 +160,14 @@ impl SlotStore for RedisSlots {
                     .key(&lease)
                     .key(&teardown)
                     .key(&fence)
+                    .key(&epoch)
                     .arg(now_ms)
                     .arg(request_id)
                     .arg(holder)
                     .arg(expires_at_ms)
                     .arg(lifetime)
                     .arg(self.teardown_ms)
+                    .arg(self.epoch_wait_ms)
                     .invoke_async(&mut conn)
                     .await
             })

@@ -5,11 +5,18 @@
 use std::time::{Duration, Instant};
 
 use console::leases::Slot;
-use console::{AccountId, GrantKey, GrantStore, InstanceId, SerialPort, SessionLeases, Throttle};
+use console::{
+    AccountId, GrantKey, GrantStore, InstanceId, SerialPort, SessionLeases, SlotState, Throttle,
+};
 use store_contract::{now_ms, redis_server};
 use store_redis::{RedisConfig, RedisStore};
 
 const BOUND: Duration = Duration::from_millis(300);
+const LEASE: Duration = Duration::from_secs(15);
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap()
+}
 
 fn store(url: String) -> RedisStore {
     let mut config = RedisConfig::new(url);
@@ -52,8 +59,12 @@ async fn nothing_listening_fails_within_the_bound() {
         fails_quickly("ping", s.ping()).await;
         fails_quickly(
             "acquire",
-            s.slots(Duration::from_secs(30))
-                .acquire(&slot(), "n/1", 15_000, now_ms()),
+            s.slots(Duration::from_secs(30), Duration::ZERO).acquire(
+                &slot(),
+                "n/1",
+                15_000,
+                now_ms(),
+            ),
         )
         .await;
     }
@@ -63,9 +74,18 @@ async fn nothing_listening_fails_within_the_bound() {
 async fn a_killed_redis_fails_fast_and_recovers_when_back() {
     let server = redis_server::start();
     let s = store(server.url());
-    let slots = s.slots(Duration::from_secs(30));
+    let slots = s.slots(Duration::from_secs(30), LEASE);
     let throttle = s.throttle(console::ThrottleConfig::default());
     let acct = AccountId::parse("111122223333").unwrap();
+    // As a node that started one lease ago: the new Redis's epoch has opened.
+    let started = now_ms() - ms(LEASE);
+    assert!(
+        slots
+            .open_epochs(&[slot().instance], started)
+            .await
+            .unwrap()
+            <= now_ms()
+    );
     let lease = slots
         .acquire(&slot(), "n/1", 15_000, now_ms())
         .await
@@ -104,11 +124,34 @@ async fn a_killed_redis_fails_fast_and_recovers_when_back() {
     }
     // The lease died with Redis's memory: the old holder has lost it (no second session).
     assert_eq!(slots.renew(&lease, 15_000, now_ms()).await.unwrap(), None);
+    // Another node must not open while the old holder may still write: the instance's slots
+    // stay closed for one lease time after Redis is found empty, and read as tearing down.
+    let found = now_ms();
+    assert_eq!(
+        slots.acquire(&slot(), "n/2", 15_000, found).await.unwrap(),
+        None
+    );
+    match slots.state(&slot(), found).await.unwrap() {
+        SlotState::TearingDown { until_ms } => {
+            assert!(
+                until_ms > found && until_ms <= found + ms(LEASE) + 1000,
+                "{until_ms}"
+            )
+        }
+        other => panic!("a slot in a new epoch reads {other:?}"),
+    }
+    let opens = slots.open_epochs(&[slot().instance], found).await.unwrap();
+    assert!(opens > found, "the epoch did not start again: {opens}");
+    let before = opens - 1;
+    assert_eq!(
+        slots.acquire(&slot(), "n/2", 15_000, before).await.unwrap(),
+        None
+    );
     let again = slots
-        .acquire(&slot(), "n/2", 15_000, now_ms())
+        .acquire(&slot(), "n/2", 15_000, opens)
         .await
         .unwrap()
-        .expect("free after the restart");
+        .expect("free one lease time after the restart");
     assert!(again.token > lease.token, "fencing survives the restart");
     back.kill();
 }
