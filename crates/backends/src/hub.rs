@@ -26,6 +26,18 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// A connection that lasted this long is retried at once when it ends, and resets the backoff.
 const RETRY_STABLE: Duration = Duration::from_secs(10);
 
+/// Where a hub's connection stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubState {
+    /// Not tried yet (the hub just started).
+    Connecting,
+    Connected,
+    /// The last attempt failed, or the connection ended; retried with backoff.
+    Down {
+        reason: String,
+    },
+}
+
 /// The kept output of a hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubSnapshot {
@@ -68,7 +80,7 @@ pub struct Hub {
     attach_tx: mpsc::Sender<AttachReply>,
     /// Total bytes received since the hub started; watchers learn that the console is alive.
     activity: watch::Receiver<u64>,
-    connected: watch::Receiver<bool>,
+    state: watch::Receiver<HubState>,
     kick: Arc<Notify>,
 }
 
@@ -83,7 +95,7 @@ impl Hub {
         }));
         let (attach_tx, attach_rx) = mpsc::channel(4);
         let (activity_tx, activity) = watch::channel(0u64);
-        let (connected_tx, connected) = watch::channel(false);
+        let (state_tx, state) = watch::channel(HubState::Connecting);
         let kick = Arc::new(Notify::new());
         let task = HubTask {
             kick: Arc::clone(&kick),
@@ -92,7 +104,7 @@ impl Hub {
             history: Arc::clone(&history),
             attach_rx,
             activity: activity_tx,
-            connected: connected_tx,
+            state: state_tx,
             total: 0,
             resume_from: None,
         };
@@ -101,7 +113,7 @@ impl Hub {
             history,
             attach_tx,
             activity,
-            connected,
+            state,
             kick,
         }
     }
@@ -123,7 +135,23 @@ impl Hub {
 
     /// Whether the console is connected right now.
     pub fn is_connected(&self) -> bool {
-        *self.connected.borrow()
+        *self.state.borrow() == HubState::Connected
+    }
+
+    /// Where the connection stands.
+    pub fn state(&self) -> HubState {
+        self.state.borrow().clone()
+    }
+
+    /// The state once the first attempt has ended (or `wait` has passed, then `Connecting`):
+    /// what startup reports about each console.
+    pub async fn first_attempt(&self, wait: Duration) -> HubState {
+        let mut rx = self.state.clone();
+        let settled = rx.wait_for(|s| *s != HubState::Connecting);
+        match tokio::time::timeout(wait, settled).await {
+            Ok(Ok(state)) => state.clone(),
+            _ => self.state(),
+        }
     }
 
     /// Total bytes received so far; `changed()` on the receiver wakes on new output.
@@ -153,7 +181,7 @@ struct HubTask {
     history: Arc<Mutex<History>>,
     attach_rx: mpsc::Receiver<AttachReply>,
     activity: watch::Sender<u64>,
-    connected: watch::Sender<bool>,
+    state: watch::Sender<HubState>,
     total: u64,
     /// Set when the console went away under an attached user: the byte count at that moment.
     /// The next attachment first gets what arrived since, so a session that reattaches after
@@ -168,9 +196,11 @@ impl HubTask {
             let wait = match crate::open(&self.uri, &self.opts).await {
                 Ok(console) => {
                     backoff.opened(tokio::time::Instant::now());
-                    let _ = self.connected.send(true);
+                    let _ = self.state.send(HubState::Connected);
                     let keep_going = self.serve(console).await;
-                    let _ = self.connected.send(false);
+                    let _ = self.state.send(HubState::Down {
+                        reason: "the console closed the connection".to_owned(),
+                    });
                     if !keep_going {
                         return;
                     }
@@ -179,6 +209,9 @@ impl HubTask {
                 }
                 Err(e) => {
                     tracing::debug!(console = %self.uri, error = %e, "hub: console unreachable");
+                    let _ = self.state.send(HubState::Down {
+                        reason: e.to_string(),
+                    });
                     backoff.failed()
                 }
             };

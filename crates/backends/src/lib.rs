@@ -28,7 +28,7 @@ pub use console::{
     BreakError, Capabilities, Closed, Console, ConsoleInput, ConsoleOptions, Input, TaskEnds,
 };
 pub use error::OpenError;
-pub use hub::{Hub, HubSnapshot};
+pub use hub::{Hub, HubSnapshot, HubState};
 pub use uri::{ConsoleUri, DEFAULT_BAUD, UriError};
 
 use tokio::io::{AsyncRead, AsyncWrite};

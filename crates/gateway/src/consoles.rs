@@ -51,6 +51,16 @@ impl Consoles {
         Self { hubs, options }
     }
 
+    /// Waits (at most `wait` in all) until every hub has made its first connection attempt,
+    /// so startup can report a console that is missing rather than the first push.
+    pub async fn first_attempts(&self, wait: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        for hub in self.hubs.values() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            hub.first_attempt(left).await;
+        }
+    }
+
     /// The hub of an instance, if it has one.
     pub fn hub(&self, id: &InstanceId) -> Option<&Hub> {
         self.hubs.get(id)

@@ -91,8 +91,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     state.body_limit = cfg.api.max_body_bytes;
     state.limits = cfg.api.limits(derived.api_max_connections);
     let (slots, audit_log) = stores.for_readiness();
+    // Startup logs each dependency's state (the first report logs them all); the consoles get
+    // their first connection attempt first, so a missing socket is reported now.
+    consoles.first_attempts(Duration::from_secs(3)).await;
     let readiness = Arc::new(NodeReadiness::new(slots, audit_log, instance_ids, consoles));
-    log_readiness(&readiness.report().await);
+    readiness.report().await;
     state.readiness = Some(readiness);
     log_connection_limits(&cfg, &derived, &state.limits, &gw_config);
     if tls.is_none() && !cfg.api.listen.ip().is_loopback() {
@@ -240,22 +243,4 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
-}
-
-/// Each dependency's state at startup, so an operator sees at once what is missing (the node
-/// serves anyway and recovers when it comes back).
-fn log_readiness(report: &api::ready::Report) {
-    for c in &report.checks {
-        if c.ok {
-            tracing::info!("{}: {}", c.name, c.detail);
-        } else if c.required {
-            tracing::warn!(
-                "{}: {} (GET /ready answers 503 until this clears)",
-                c.name,
-                c.detail
-            );
-        } else {
-            tracing::warn!("{}: {}", c.name, c.detail);
-        }
-    }
 }
