@@ -316,3 +316,26 @@ def test_second_session_is_refused_with_the_aws_message(gateway, key, tmp_path):
     finally:
         first.close()
     assert shutil.which("ssh")
+
+
+def test_gateway_escape_works_after_a_terminal_reply(gateway, key):
+    """busybox ash asks the terminal for the cursor position at every prompt, so the reply
+    (`ESC [ row ; col R`) arrives between the user's Enter and the escape. The gateway passes it
+    to the console and still reads the escape. With `-e none` OpenSSH sends every byte as is."""
+    fake: FakeConsole = gateway["telnet"]
+    push(gateway, TELNET, key)
+    s = Session(ssh_args(gateway, key, f"{TELNET}.port0", "-tt", "-e", "none"))
+    try:
+        s.send(b"ready\r")
+        n = s.expect(rb"ready")
+        s.send(b"\r\x1b[24;1R~?")
+        n = s.expect(rb"Supported escape sequences", n)
+        s.send(b"\r\x1b[24;1R~.")
+        # stdin stays open: the session ends because the gateway read the disconnect.
+        assert s.proc.wait(timeout=TIMEOUT) is not None
+        with fake.lock:
+            received = bytes(fake.received)
+        assert b"\x1b[24;1R" in received, received
+        assert b"~" not in received, received
+    finally:
+        s.close()

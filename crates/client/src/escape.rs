@@ -1,6 +1,8 @@
 //! The client's escape, as OpenSSH does it: after a newline (or at the start), the escape
 //! character (default `~`) then `.` disconnects, `B` asks for a BREAK, `?` lists the escapes, and
-//! the escape character again sends it once. Anything else passes with the escape in front.
+//! the escape character again sends it once. Anything else passes with the escape in front. The
+//! state machine is the `escape` crate's, shared with the gateway: the terminal's replies to the
+//! guest (the cursor position a busybox prompt asks for) do not end the start of a line.
 
 /// What the typed bytes ask for, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,94 +14,37 @@ pub enum Key {
     Help,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    LineStart,
-    Normal,
-    /// Saw the escape character at the start of a line.
-    Escape,
-}
-
 /// A streaming parser; an escape sequence may be split across `feed` calls.
 #[derive(Debug)]
-pub struct EscapeParser {
-    escape: Option<u8>,
-    state: State,
-}
-
-fn is_newline(b: u8) -> bool {
-    b == b'\r' || b == b'\n'
-}
+pub struct EscapeParser(::escape::Parser);
 
 impl EscapeParser {
     /// `None` turns escapes off: every byte passes.
     pub fn new(escape: Option<u8>) -> Self {
-        Self {
+        // OpenSSH's rule: an escape character that is a command letter, typed twice, is that
+        // command (so `--escape .` can still disconnect).
+        Self(::escape::Parser::new(
             escape,
-            state: State::LineStart,
-        }
+            ::escape::Doubled::CommandFirst,
+        ))
     }
 
     pub fn escape(&self) -> Option<u8> {
-        self.escape
+        self.0.escape()
     }
 
     pub fn feed(&mut self, input: &[u8]) -> Vec<Key> {
-        let Some(esc) = self.escape else {
-            return if input.is_empty() {
-                Vec::new()
-            } else {
-                vec![Key::Data(input.to_vec())]
-            };
-        };
-        let mut keys = Vec::new();
-        let mut data = Vec::with_capacity(input.len());
-        for &b in input {
-            self.state = match self.state {
-                State::Escape => {
-                    let command = match b {
-                        b'.' => Some(Key::Disconnect),
-                        b'B' => Some(Key::Break),
-                        b'?' => Some(Key::Help),
-                        _ => None,
-                    };
-                    match command {
-                        Some(key) => {
-                            if !data.is_empty() {
-                                keys.push(Key::Data(std::mem::take(&mut data)));
-                            }
-                            keys.push(key);
-                            State::LineStart
-                        }
-                        None if b == esc => {
-                            data.push(esc);
-                            State::Normal
-                        }
-                        None => {
-                            data.extend_from_slice(&[esc, b]);
-                            if is_newline(b) {
-                                State::LineStart
-                            } else {
-                                State::Normal
-                            }
-                        }
-                    }
-                }
-                State::LineStart if b == esc => State::Escape,
-                _ => {
-                    data.push(b);
-                    if is_newline(b) {
-                        State::LineStart
-                    } else {
-                        State::Normal
-                    }
-                }
-            };
-        }
-        if !data.is_empty() {
-            keys.push(Key::Data(data));
-        }
-        keys
+        use ::escape::{Command, Event};
+        self.0
+            .feed(input)
+            .into_iter()
+            .map(|event| match event {
+                Event::Data(d) => Key::Data(d),
+                Event::Command(Command::Break) => Key::Break,
+                Event::Command(Command::Disconnect) => Key::Disconnect,
+                Event::Command(Command::Help) => Key::Help,
+            })
+            .collect()
     }
 }
 
@@ -196,6 +141,31 @@ mod tests {
         assert_eq!(
             run(&mut p, &[b"x\r", b"~", b"B"]),
             vec![d(b"x\r"), Key::Break]
+        );
+    }
+
+    /// busybox ash asks for the cursor position at every prompt: the terminal's reply arrives
+    /// between the user's Enter and the escape.
+    #[test]
+    fn a_terminal_reply_after_enter_keeps_the_escape() {
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(
+            run(&mut p, &[b"\r\x1b[24;1R~."]),
+            vec![d(b"\r\x1b[24;1R"), Key::Disconnect]
+        );
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(
+            run(&mut p, &[b"\r\x1b[2", b"4;1R\x1b[I~", b"?"]),
+            vec![d(b"\r\x1b[24;1R\x1b[I"), Key::Help]
+        );
+    }
+
+    #[test]
+    fn an_escape_that_is_a_command_letter_typed_twice_is_the_command() {
+        let mut p = EscapeParser::new(Some(b'.'));
+        assert_eq!(
+            run(&mut p, &[b"..", b"x\r.", b"."]),
+            vec![Key::Disconnect, d(b"x\r"), Key::Disconnect]
         );
     }
 

@@ -2,8 +2,13 @@
 //!
 //! serialgate (like OpenSSH, but on the server) reads `~B` after a newline as a BREAK and `~~`
 //! as one `~`, because its SSH library cannot receive the RFC 4335 `break` request. So this
-//! client models the server's parser on everything it sends: a literal `~` that would land at
-//! the start of the server's line goes as `~~`, and a BREAK goes as `~B` there.
+//! client runs the server's parser (the shared `escape` state machine, with the server's rule
+//! for a doubled escape) on everything it sends: a literal `~` that would land at the start of
+//! the server's line goes as `~~`, and a BREAK goes as `~B` there. The model also knows that a
+//! terminal's reply (a cursor-position report after Enter) leaves the server's line start as it
+//! was.
+
+use ::escape::{Doubled, Parser};
 
 /// Why a BREAK cannot be sent in-band.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,42 +22,53 @@ pub enum NoBreak {
 /// The encoder for one session; `escape` is the server's escape character, if any.
 #[derive(Debug)]
 pub struct InBand {
-    escape: Option<u8>,
-    /// Whether the server's parser is at the start of a line (it starts there).
-    line_start: bool,
+    /// The server's parser, fed exactly what is sent.
+    server: Parser,
+    /// What the model delivers, discarded (the real server delivers it); kept to reuse.
+    scratch: Vec<u8>,
 }
 
 impl InBand {
     pub fn new(escape: Option<u8>) -> Self {
         Self {
-            escape,
-            line_start: true,
+            server: Parser::new(escape, Doubled::Literal),
+            scratch: Vec::with_capacity(2),
         }
     }
 
     /// The wire bytes that deliver `data` to the console unchanged.
     pub fn data(&mut self, data: &[u8]) -> Vec<u8> {
-        let Some(esc) = self.escape else {
+        let Some(esc) = self.server.escape() else {
             return data.to_vec();
         };
         let mut wire = Vec::with_capacity(data.len() + 2);
         for &b in data {
-            if self.line_start && b == esc {
-                wire.push(esc);
+            if b == esc && self.server.at_line_start() {
+                self.send(esc, &mut wire);
             }
-            wire.push(b);
-            self.line_start = b == b'\r' || b == b'\n';
+            self.send(b, &mut wire);
         }
         wire
     }
 
     /// The wire bytes for a BREAK; the server's parser is at a line start after it.
     pub fn brk(&mut self) -> Result<Vec<u8>, NoBreak> {
-        let esc = self.escape.ok_or(NoBreak::NoEscape)?;
-        if !self.line_start {
+        let esc = self.server.escape().ok_or(NoBreak::NoEscape)?;
+        if !self.server.at_line_start() {
             return Err(NoBreak::MidLine);
         }
-        Ok(vec![esc, b'B'])
+        let mut wire = Vec::with_capacity(2);
+        self.send(esc, &mut wire);
+        self.send(b'B', &mut wire);
+        Ok(wire)
+    }
+
+    fn send(&mut self, b: u8, wire: &mut Vec<u8>) {
+        wire.push(b);
+        // Only the model's state matters here: what it delivers (and the BREAK it reads from
+        // `brk`'s bytes) is what the real server will deliver.
+        let _ = self.server.step(b, &mut self.scratch);
+        self.scratch.clear();
     }
 }
 
@@ -61,28 +77,17 @@ mod tests {
     use super::*;
     use crate::escape::{EscapeParser, Key};
 
-    /// A model of serialgate's server-side parser (crates/gateway/src/escape.rs): what the
-    /// console gets (`B` marks a BREAK as `<BRK>`).
+    /// What the console gets from serialgate's server-side parser (the gateway's, the shared
+    /// state machine with its rule for a doubled escape), a BREAK written as `<BRK>`.
     fn server_sees(wire: &[u8]) -> Vec<u8> {
-        let (mut out, mut line_start, mut escape) = (Vec::new(), true, false);
-        for &b in wire {
-            if escape {
-                escape = false;
-                match b {
-                    b'B' => {
-                        out.extend_from_slice(b"<BRK>");
-                        line_start = true;
-                        continue;
-                    }
-                    b'~' => out.push(b'~'),
-                    _ => out.extend_from_slice(&[b'~', b]),
+        let mut out = Vec::new();
+        for event in Parser::new(Some(b'~'), Doubled::Literal).feed(wire) {
+            match event {
+                ::escape::Event::Data(d) => out.extend(d),
+                ::escape::Event::Command(::escape::Command::Break) => {
+                    out.extend_from_slice(b"<BRK>")
                 }
-                line_start = b == b'\r' || b == b'\n';
-            } else if line_start && b == b'~' {
-                escape = true;
-            } else {
-                out.push(b);
-                line_start = b == b'\r' || b == b'\n';
+                other => panic!("the server read {other:?}"),
             }
         }
         out
@@ -124,6 +129,20 @@ mod tests {
         assert_eq!(InBand::new(None).data(b"~~"), b"~~");
     }
 
+    /// A terminal's reply after Enter (busybox asks for the cursor position at every prompt)
+    /// leaves the server at the start of its line.
+    #[test]
+    fn a_terminal_reply_keeps_the_server_line_start() {
+        let mut e = InBand::new(Some(b'~'));
+        assert_eq!(e.data(b"ls\r\x1b[24;1R~x"), b"ls\r\x1b[24;1R~~x");
+        e.data(b"\r\x1b[24;1R");
+        assert_eq!(e.brk(), Ok(b"~B".to_vec()));
+        // A key (an arrow) is typed text: the line start is gone.
+        e.data(b"\x1b[A");
+        assert_eq!(e.brk(), Err(NoBreak::MidLine));
+        assert_eq!(e.data(b"~"), b"~");
+    }
+
     #[test]
     fn what_the_console_receives() {
         assert_eq!(typed(b"\r~Bh"), b"\r<BRK>h");
@@ -132,5 +151,7 @@ mod tests {
         assert_eq!(typed(b"echo ~/x\r~/y"), b"echo ~/x\r~/y");
         assert_eq!(typed(b"~B~~\r"), b"<BRK>~\r");
         assert_eq!(typed(b"~?~."), b"");
+        assert_eq!(typed(b"\r\x1b[24;1R~Bh"), b"\r\x1b[24;1R<BRK>h");
+        assert_eq!(typed(b"\r\x1b[24;1R~~B"), b"\r\x1b[24;1R~B");
     }
 }

@@ -1,7 +1,7 @@
 //! Property tests of the client's keyboard side: its escape parser never panics and does not
 //! care how reads are split, `--escape` values parse or are refused, and what the in-band
 //! encoder writes is read back by the gateway's own escape parser as exactly the data and
-//! BREAKs the user meant.
+//! BREAKs the user meant, terminal replies among the keys included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use client::escape::{EscapeParser, Key, parse_escape, show};
@@ -46,6 +46,36 @@ fn bytes_for(escape: u8) -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// What a user's terminal sends: keys rich in escapes and newlines, and the terminal's own
+/// replies and markers (cursor position, focus, bracketed paste, device attributes) whole or in
+/// pieces, among keys that are escape sequences too (arrows).
+fn keyboard(escape: u8) -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        4 => bytes_for(escape),
+        2 => prop::sample::select(vec![
+            &b"\x1b[24;1R"[..],
+            b"\x1b[?24;1;1R",
+            b"\x1b[I",
+            b"\x1b[O",
+            b"\x1b[200~",
+            b"\x1b[201~",
+            b"\x1b[?62;22c",
+            b"\x1b[A",
+            b"\x1b[5~",
+            b"\x1b",
+            b"\x1b[",
+            b"\x1b[24;",
+        ])
+        .prop_map(<[u8]>::to_vec),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+}
+
+/// The client's own escape (`--escape`): usually `~`, sometimes another character or `^]`.
+fn local_escape() -> impl Strategy<Value = u8> {
+    prop_oneof![4 => Just(b'~'), 1 => Just(0x1d), 1 => 0x21u8..0x7f]
+}
+
 /// The escape characters `[ssh] escape` accepts: one printable ASCII character other than the
 /// command letters `.`, `B` and `?`.
 fn server_escape() -> impl Strategy<Value = u8> {
@@ -62,7 +92,7 @@ enum Intent {
 fn intents(escape: u8) -> impl Strategy<Value = Vec<Intent>> {
     prop::collection::vec(
         prop_oneof![
-            4 => bytes_for(escape).prop_map(Intent::Data),
+            4 => keyboard(escape).prop_map(Intent::Data),
             1 => Just(Intent::Break),
         ],
         0..8,
@@ -133,28 +163,45 @@ proptest! {
         prop_assert_eq!(got, want, "wire {:?}", String::from_utf8_lossy(&wire));
     }
 
-    /// The whole keyboard path: typed keys → client escape parser → in-band encoding →
-    /// gateway parser delivers the typed data and the BREAKs the client could send.
+    /// The whole keyboard path, as `serialgate connect` sends it (`console.rs`): typed keys,
+    /// terminal replies among them → client escape parser → in-band encoding of its data and
+    /// BREAKs (help is local; a disconnect ends the session, and what follows it is never
+    /// sent) → the gateway's parser, fed in any pieces, reads back exactly the client's data
+    /// and BREAKs, and nothing else. The two line starts agree: no BREAK the user typed is
+    /// refused as mid-line.
     #[test]
-    fn prop_typed_keys_reach_the_console(typed in bytes_for(b'~')) {
-        let mut keys = EscapeParser::new(Some(b'~'));
-        let mut intents = Vec::new();
+    fn prop_typed_keys_reach_the_console(
+        (local, typed) in local_escape().prop_flat_map(|e| (Just(e), keyboard(e))),
+        remote in server_escape(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        let mut keys = EscapeParser::new(Some(local));
+        let mut inband = InBand::new(Some(remote));
+        let (mut wire, mut want) = (Vec::new(), Vec::new());
         for key in keys.feed(&typed) {
             match key {
-                Key::Data(d) => intents.push(Intent::Data(d)),
-                Key::Break => intents.push(Intent::Break),
-                Key::Disconnect | Key::Help => {}
+                Key::Data(d) => {
+                    wire.extend(inband.data(&d));
+                    push(&mut want, Event::Data(d));
+                }
+                Key::Break => {
+                    let bytes = inband.brk();
+                    prop_assert!(bytes.is_ok(), "BREAK refused: {:?}", bytes);
+                    wire.extend(bytes.unwrap_or_default());
+                    push(&mut want, Event::Break);
+                }
+                Key::Help => {}
+                Key::Disconnect => break,
             }
         }
-        let (wire, want) = encode(b'~', &intents);
-        prop_assert_eq!(server_reads(b'~', &wire, &[]), want);
+        prop_assert_eq!(server_reads(remote, &wire, &cuts), want);
     }
 
     /// The client's parser: any bytes, split anywhere, give the same keys as one read.
     #[test]
     fn prop_client_escape_parser_split_invariant(
         escape in prop::option::of(any::<u8>()),
-        input in bytes_for(b'~'),
+        input in keyboard(b'~'),
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
     ) {
         let run = |pieces: &[usize]| {

@@ -4,9 +4,11 @@
 //! `B` sends a BREAK, `.` ends the session, `?` shows help, and the escape character itself
 //! sends one literal escape character. Anything else is passed through with the escape
 //! character in front of it. OpenSSH users type Enter `~~B` (their client turns `~~` into
-//! `~`), or use `ssh -e none` and type Enter `~B`.
+//! `~`), or use `ssh -e none` and type Enter `~B`. The state machine is the `escape` crate's,
+//! shared with `serialgate connect`: a terminal's replies to the guest (the cursor position a
+//! busybox prompt asks for) do not end the start of a line.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// What the input stream asks for, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,94 +19,33 @@ pub enum Action {
     Help,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// At the start of a line: an escape character here is special.
-    LineStart,
-    Normal,
-    /// Saw the escape character at the start of a line.
-    Escape,
-}
-
 /// A streaming escape parser; sequences may be split across `feed` calls.
 #[derive(Debug)]
-pub struct EscapeParser {
-    escape: Option<u8>,
-    state: State,
-}
+pub struct EscapeParser(::escape::Parser);
 
 impl EscapeParser {
     /// `escape = None` passes everything through.
     pub fn new(escape: Option<u8>) -> Self {
-        Self {
-            escape,
-            state: State::LineStart,
-        }
+        // The escape typed twice is a literal escape before anything else, so an escape
+        // character that is also a command letter (`.`, `B`, `?`) can still be sent as data:
+        // that is what a client's in-band encoder emits.
+        Self(::escape::Parser::new(escape, ::escape::Doubled::Literal))
     }
 
     /// Splits `input` into data and commands.
     pub fn feed(&mut self, input: &[u8]) -> Vec<Action> {
-        let Some(esc) = self.escape else {
-            return vec![Action::Data(Bytes::copy_from_slice(input))];
-        };
-        let mut out = Vec::new();
-        let mut data = BytesMut::with_capacity(input.len());
-        let flush = |data: &mut BytesMut, out: &mut Vec<Action>| {
-            if !data.is_empty() {
-                out.push(Action::Data(data.split().freeze()));
-            }
-        };
-        for &b in input {
-            self.state = match self.state {
-                State::Escape => {
-                    // The escape typed twice is a literal escape before anything else, so an
-                    // escape character that is also a command letter (`.`, `B`, `?`) can still
-                    // be sent as data: that is what a client's in-band encoder emits.
-                    let command = match b {
-                        _ if b == esc => None,
-                        b'B' => Some(Action::Break),
-                        b'.' => Some(Action::Disconnect),
-                        b'?' => Some(Action::Help),
-                        _ => None,
-                    };
-                    match command {
-                        Some(action) => {
-                            flush(&mut data, &mut out);
-                            out.push(action);
-                            State::LineStart
-                        }
-                        None if b == esc => {
-                            data.extend_from_slice(&[esc]);
-                            State::Normal
-                        }
-                        None => {
-                            data.extend_from_slice(&[esc, b]);
-                            if is_newline(b) {
-                                State::LineStart
-                            } else {
-                                State::Normal
-                            }
-                        }
-                    }
-                }
-                State::LineStart if b == esc => State::Escape,
-                _ => {
-                    data.extend_from_slice(&[b]);
-                    if is_newline(b) {
-                        State::LineStart
-                    } else {
-                        State::Normal
-                    }
-                }
-            };
-        }
-        flush(&mut data, &mut out);
-        out
+        use ::escape::{Command, Event};
+        self.0
+            .feed(input)
+            .into_iter()
+            .map(|event| match event {
+                Event::Data(d) => Action::Data(Bytes::from(d)),
+                Event::Command(Command::Break) => Action::Break,
+                Event::Command(Command::Disconnect) => Action::Disconnect,
+                Event::Command(Command::Help) => Action::Help,
+            })
+            .collect()
     }
-}
-
-fn is_newline(b: u8) -> bool {
-    b == b'\r' || b == b'\n'
 }
 
 /// The text `~?` prints.
@@ -118,6 +59,7 @@ pub fn help_text(escape: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
 
     fn run(p: &mut EscapeParser, chunks: &[&[u8]]) -> Vec<Action> {
         let mut all = Vec::new();
@@ -192,6 +134,22 @@ mod tests {
             vec![d(b"x\r"), Action::Break, d(b"h")]
         );
         assert_eq!(run(&mut p, &[b"\r~", b"?"]), vec![d(b"\r"), Action::Help]);
+    }
+
+    /// busybox ash asks for the cursor position at every prompt: the terminal's reply arrives
+    /// between the user's Enter and the escape.
+    #[test]
+    fn a_terminal_reply_after_enter_keeps_the_escape() {
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(
+            run(&mut p, &[b"\r\x1b[24;1R~."]),
+            vec![d(b"\r\x1b[24;1R"), Action::Disconnect]
+        );
+        let mut p = EscapeParser::new(Some(b'~'));
+        assert_eq!(
+            run(&mut p, &[b"ls\r\x1b[24", b";1R~", b"Bh"]),
+            vec![d(b"ls\r\x1b[24;1R"), Action::Break, d(b"h")]
+        );
     }
 
     #[test]
