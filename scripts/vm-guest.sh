@@ -2,7 +2,9 @@
 # Prepares a small bootable Linux guest from Debian packages and prints the directory holding
 # it: `vmlinuz` (the Debian cloud kernel, fetched with apt-get download and unpacked with
 # dpkg-deb) and `initramfs.cpio.gz` (busybox-static, a getty on ttyS0, kernel.sysrq=1,
-# root password "root"). Cached: a second run only prints the directory.
+# root password "root", and busybox acpid with the kernel's ACPI button and evdev modules, so
+# the guest powers off when asked to, as `stop-instances` does). Cached: a second run only
+# prints the directory.
 #
 #   SERIALGATE_VM_CACHE   cache directory (default ~/.cache/serialgate/vm)
 #   VM_KERNEL_PKG         linux-image-cloud-amd64 (default) or linux-image-amd64
@@ -34,14 +36,20 @@ fetch() {
   echo "$f"
 }
 
-if [ ! -s "$cache/vmlinuz" ]; then
+# The modules the guest loads, from the same package as the kernel (they must match it).
+modules=(kernel/drivers/acpi/button.ko kernel/drivers/input/evdev.ko)
+if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/modules/evdev.ko" ]; then
   apt-cache depends "$kpkg" >/dev/null 2>&1 || apt_update
   # The meta package depends on the versioned one, e.g. linux-image-6.1.0-56-cloud-amd64.
   real=$(apt-cache depends "$kpkg" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   [ -n "$real" ] || { log "cannot resolve $kpkg to a kernel package"; exit 1; }
   deb=$(fetch "$real")
   tmp=$(mktemp -d "$cache/kernel.XXXXXX")
-  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' \
+    "${modules[@]/#/./lib/modules/*/}"
+  rm -rf "$cache/modules" && mkdir -p "$cache/modules"
+  for m in "${modules[@]}"; do mv "$tmp"/lib/modules/*/"$m" "$cache/modules/"; done
+  touch "$cache"/modules/*.ko   # newer than the initramfs, which takes them in again
   mv "$tmp"/boot/vmlinuz-* "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
   rm -rf "$tmp"
   log "kernel from $real"
@@ -53,12 +61,14 @@ if [ ! -x "$cache/busybox" ]; then
   chmod 755 "$cache/busybox.tmp" && mv "$cache/busybox.tmp" "$cache/busybox"
 fi
 
-# Rebuilt when this script changes, so the guest follows it.
-if [ ! -s "$cache/initramfs.cpio.gz" ] || [ "$0" -nt "$cache/initramfs.cpio.gz" ]; then
+# Rebuilt when this script or the kernel changes, so the guest follows them.
+initramfs=$cache/initramfs.cpio.gz
+if [ ! -s "$initramfs" ] || [ "$0" -nt "$initramfs" ] || [ "$cache/modules/evdev.ko" -nt "$initramfs" ]; then
   command -v cpio >/dev/null || { log "cpio is missing (apt-get install cpio)"; exit 1; }
   root=$(mktemp -d "$cache/root.XXXXXX")
-  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root}
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,tmp,root,lib/modules,var/log,var/run}
   cp "$cache/busybox" "$root/bin/busybox"
+  cp "$cache"/modules/*.ko "$root/lib/modules/"
   for applet in $("$cache/busybox" --list-full); do
     [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
   done
@@ -70,9 +80,16 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 echo 1 > /proc/sys/kernel/sysrq
 hostname serialgate-vm
+# The ACPI power button (QEMU's system_powerdown) as an input event, which acpid turns into
+# /etc/acpi/PWRF/00000080: a clean poweroff instead of a kill when the stop timeout runs out.
+insmod /lib/modules/evdev.ko
+insmod /lib/modules/button.ko
+acpid
 exec /sbin/init
 INIT
   chmod 755 "$root/init"
+  printf '#!/bin/sh\npoweroff\n' > "$root/etc/acpi/PWRF/00000080"
+  chmod 755 "$root/etc/acpi/PWRF/00000080"
   cat > "$root/etc/inittab" <<'TAB'
 ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100
 ::ctrlaltdel:/sbin/reboot

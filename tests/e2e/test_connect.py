@@ -9,6 +9,7 @@ bounded timeout.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -33,7 +34,8 @@ SIMS = {
     name: f"i-0e1{n:014x}"
     for n, name in enumerate(
         ["login", "break", "tilde", "disconnect", "cut", "timeout", "pinned", "known", "hashed",
-         "accept1", "accept2", "limit", "push", "signal", "escape_none", "no_remote_escape"],
+         "accept1", "accept2", "limit", "push", "signal", "escape_none", "no_remote_escape",
+         "relogin", "nopass", "wait_held", "wait_int", "wait_torn"],
         start=1,
     )
 }
@@ -166,6 +168,16 @@ def gw(tmp_path_factory):
     with _serve("connect", config, workdir) as server:
         public, fingerprint = _host_key(config)
         yield {"server": server, "public": public, "fingerprint": fingerprint, "dir": workdir}
+
+
+@pytest.fixture(scope="module")
+def slow_teardown(tmp_path_factory):
+    """A server whose ports stay busy for 3 s after a session ends: long enough to see a push
+    refused, then waited out."""
+    workdir = tmp_path_factory.mktemp("connect-teardown")
+    config = _config(workdir, "\n[sessions]\nteardown_seconds = 3\n")
+    with _serve("connect-teardown", config, workdir) as server:
+        yield {"server": server, "fingerprint": _host_key(config)[1], "dir": workdir}
 
 
 @pytest.fixture(scope="module")
@@ -306,12 +318,129 @@ def test_second_session_is_refused_and_sigterm_ends_the_first(gw, tmp_path):
         assert r.returncode == API_REFUSED, explain(r)
         assert "SerialConsoleSessionLimitExceededException" in r.stderr, explain(r)
         assert "already open" in r.stderr and "30 seconds" in r.stderr, explain(r)
+        assert "--wait" in r.stderr, explain(r)
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=15) == SIGTERM_EXIT
     finally:
         if first.poll() is None:
             first.kill()
             first.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _holding(gw, tmp_path, instance: str):
+    """A session on `instance` that holds its port until SIGTERM (sent on exit, if still open)."""
+    holder = subprocess.Popen(
+        connect_args(gw, instance, "--non-interactive", "--send", "", "--expect", "login: ",
+                     "--expect", "never appears", "--timeout", "50"),
+        env=env_for(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _read_until(holder.stdout, b"login: ", 20), "the holding session never showed login:"
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.send_signal(signal.SIGTERM)
+            holder.wait(timeout=15)
+
+
+def _read_until(stream, marker: bytes, timeout: float) -> bool:
+    """Reads `stream` on a thread (draining it on) until `marker` appears; False on timeout."""
+    seen = bytearray()
+    found = threading.Event()
+
+    def pump():
+        while chunk := stream.read1(4096):
+            seen.extend(chunk)
+            if marker in seen:
+                found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    return found.wait(timeout)
+
+
+def test_wait_rides_out_the_teardown(slow_teardown, tmp_path):
+    instance = SIMS["wait_torn"]
+    r = scripted(slow_teardown, tmp_path, instance, "--send", "", "--expect", "login: ",
+                 "--send-raw", r"\r~.")
+    assert r.returncode == OK, explain(r)
+    # The port is tearing down for 3 s from here: without --wait the push is refused, and the
+    # explanation says when the port frees and names --wait.
+    r = scripted(slow_teardown, tmp_path, instance, "--send", "")
+    assert r.returncode == API_REFUSED, explain(r)
+    assert "SerialConsoleSessionLimitExceededException" in r.stderr, explain(r)
+    assert "being torn down" in r.stderr and "--wait" in r.stderr, explain(r)
+    # With it, connect waits the teardown out (one line per attempt: stderr is no terminal).
+    r = scripted(slow_teardown, tmp_path, instance, "--wait=30", "--send", "", "--expect", "login: ")
+    assert r.returncode == OK, explain(r)
+    assert re.search(rf"{instance} port 0 is busy \(the previous session is being torn down\); "
+                     r"attempt 2 in \d s", r.stderr), explain(r)
+
+
+def test_wait_connects_once_the_other_session_ends(gw, tmp_path):
+    instance = SIMS["wait_held"]
+    with _holding(gw, tmp_path, instance) as holder:
+        waiter = subprocess.Popen(
+            connect_args(gw, instance, "--wait=40", "--non-interactive", "--send", "", "--expect", "login: "),
+            env=env_for(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert _read_until(waiter.stderr, b"is busy", 20), "the waiter never said it waits"
+            holder.send_signal(signal.SIGTERM)
+            assert holder.wait(timeout=15) == SIGTERM_EXIT
+            assert waiter.wait(timeout=30) == OK
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.wait(timeout=10)
+
+
+def test_ctrl_c_stops_the_wait(gw, tmp_path):
+    instance = SIMS["wait_int"]
+    with _holding(gw, tmp_path, instance):
+        waiter = subprocess.Popen(
+            connect_args(gw, instance, "--wait", "--non-interactive"),
+            env=env_for(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            err = bytearray()
+            busy = threading.Event()
+
+            def pump():
+                while chunk := waiter.stderr.read1(4096):
+                    err.extend(chunk)
+                    if b"is busy" in err:
+                        busy.set()
+
+            reader = threading.Thread(target=pump, daemon=True)
+            reader.start()
+            assert busy.wait(20), f"the waiter never said it waits: {bytes(err)!r}"
+            waiter.send_signal(signal.SIGINT)
+            assert waiter.wait(timeout=15) == 128 + signal.SIGINT, bytes(err)
+            reader.join(timeout=10)
+            assert b"stopped waiting for " + instance.encode() + b" port 0" in err, bytes(err)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.wait(timeout=10)
+
+
+def test_login_logs_in_once_and_finds_the_shell_the_next_time(gw, tmp_path):
+    # A serial console keeps its state between sessions: the first script logs in, the second
+    # finds the shell prompt and goes straight on (after the 1 s teardown, which --wait rides).
+    instance = SIMS["relogin"]
+    # A password is typed as it is: Enter ~. in it is no escape, for this client or the server.
+    steps = ["--login", "root:~.secret", "--send", "uname -r", "--expect", r"6\.1\.0-sim"]
+    first = scripted(gw, tmp_path, instance, *steps)
+    assert first.returncode == OK, explain(first)
+    assert "sim login: root\r\nPassword: " in first.stdout, explain(first)
+    second = scripted(gw, tmp_path, instance, "--wait=30", *steps)
+    assert second.returncode == OK, explain(second)
+    assert "login: " not in second.stdout and "Password: " not in second.stdout, explain(second)
+    assert "root@sim:~# uname -r\r\n6.1.0-sim" in second.stdout, explain(second)
+
+
+def test_login_without_a_password_says_how_to_give_one(gw, tmp_path):
+    r = scripted(gw, tmp_path, SIMS["nopass"], "--login", "alice")
+    assert r.returncode == USAGE, explain(r)
+    assert "--login alice:PASSWORD" in r.stderr and "SERIALGATE_LOGIN_PASSWORD" in r.stderr, explain(r)
 
 
 # --- host key verification ------------------------------------------------------------------
@@ -416,6 +545,13 @@ def test_errors_are_explained(gw, tmp_path, instance, creds, code, texts):
     assert "444400001111" not in r.stderr, "a refusal names another account"
 
 
+def test_wrong_region_names_the_expected_one(gw, tmp_path):
+    r = scripted(gw, tmp_path, SIMS["login"], "--region", "eu-west-1", "--send", "", region=False)
+    assert r.returncode == CREDENTIALS, explain(r)
+    assert "InvalidSignatureException" in r.stderr, explain(r)
+    assert "not 'eu-west-1'; expecting 'us-east-1'" in r.stderr and "--region" in r.stderr, explain(r)
+
+
 def test_throttling_is_retried_then_explained(throttled, tmp_path):
     server = throttled["server"]
     key = tmp_path / "k"
@@ -517,6 +653,7 @@ def test_push_os_user_key(gw, tmp_path):
     p = run(base + ["--availability-zone", "us-east-1f"], tmp_path)
     assert p.returncode == API_REFUSED, explain(p)
     assert "EC2InstanceNotFoundException" in p.stderr, explain(p)
+    assert "in the Availability Zone us-east-1f" in p.stderr and "Region" not in p.stderr, explain(p)
     p = run(base[:2] + [STOPPED] + base[3:], tmp_path)
     assert p.returncode == API_REFUSED and "start-instances" in p.stderr, explain(p)
     p = run(base[:6] + [str(tmp_path / "missing.pub")] + base[7:], tmp_path)

@@ -1,10 +1,13 @@
-//! The environment of every process serialgate starts (`exec:` console commands, QEMU).
+//! The environment of every process serialgate starts (`exec:` console commands, QEMU), and
+//! how such a process ended, in words for the log.
 //!
 //! Invariant: children never inherit serialgate's environment, which may hold secrets (a
 //! `secret_access_key_env` variable, a database URL). They get `PATH` (serialgate's, or a
 //! default), `LANG` and `TERM` when set, and nothing else.
 
 use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::ExitStatus;
 
 /// The `PATH` children get when serialgate runs without one.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -33,6 +36,16 @@ pub fn for_terminal() -> Vec<(&'static str, OsString)> {
     env
 }
 
+/// How a child ended, for the log: `exit status 1`, `killed by signal 9`.
+pub fn exit_text(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        // Stopped or continued: only a waitpid with WUNTRACED reports those.
+        (None, None) => status.to_string(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -46,5 +59,12 @@ mod tests {
         let env = for_terminal();
         assert!(env.iter().any(|(n, _)| *n == "PATH"));
         assert_eq!(env.iter().filter(|(n, _)| *n == "TERM").count(), 1);
+    }
+
+    #[test]
+    fn exit_text_reads_as_words() {
+        assert_eq!(exit_text(ExitStatus::from_raw(0)), "exit status 0");
+        assert_eq!(exit_text(ExitStatus::from_raw(1 << 8)), "exit status 1");
+        assert_eq!(exit_text(ExitStatus::from_raw(9)), "killed by signal 9");
     }
 }

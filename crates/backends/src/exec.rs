@@ -89,7 +89,11 @@ async fn reap(mut child: Child, label: String) {
     }
     let _ = child.start_kill();
     match child.wait().await {
-        Ok(status) => tracing::debug!(console = %label, %status, "console command reaped"),
+        Ok(status) => tracing::debug!(
+            console = %label,
+            status = child_env::exit_text(status).as_str(),
+            "console command reaped"
+        ),
         Err(error) => {
             tracing::warn!(console = %label, %error, "waiting for console command failed")
         }

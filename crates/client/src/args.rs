@@ -91,6 +91,19 @@ pub struct ConnectArgs {
     #[arg(long, default_value_t = 15, value_name = "SECONDS")]
     pub connect_timeout: u64,
 
+    /// When the port is busy (its one session is open, or tearing down after the previous one
+    /// ended), wait and connect once it frees: for up to SECONDS (default 60, at most 3600),
+    /// with a countdown on stderr. Without it, a busy port ends `connect` with exit code 3.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "60",
+        value_parser = clap::value_parser!(u64).range(1..=crate::wait::MAX_SECS),
+    )]
+    pub wait: Option<u64>,
+
     /// Run the --expect/--send steps instead of attaching the terminal, copying the console
     /// output to stdout; disconnect after the last step.
     #[arg(long)]
@@ -184,5 +197,29 @@ mod tests {
         ];
         let parsed = Connect::try_parse_from(argv).map(|c| c.connect.aws.ca_bundle);
         assert_eq!(parsed.ok(), Some(Some(PathBuf::from("ca.pem"))));
+    }
+
+    #[test]
+    fn wait_is_bounded_with_a_default() {
+        let parse = |extra: &[&str]| {
+            let argv = ["connect", "i-0123456789abcdef0"];
+            Connect::try_parse_from(argv.iter().chain(extra)).map(|c| c.connect.wait)
+        };
+        assert_eq!(parse(&[]).ok(), Some(None));
+        assert_eq!(
+            parse(&["--wait"]).ok(),
+            Some(Some(crate::wait::DEFAULT_SECS))
+        );
+        assert_eq!(parse(&["--wait=5"]).ok(), Some(Some(5)));
+        assert!(parse(&["--wait=0"]).is_err());
+        assert!(parse(&["--wait=3601"]).is_err(), "never unbounded");
+        assert!(parse(&["--wait=x"]).is_err());
+        // `--wait i-…` must not take the instance for its value.
+        let argv = ["connect", "--wait", "i-0123456789abcdef0"];
+        let parsed = Connect::try_parse_from(argv).map(|c| (c.connect.wait, c.connect.instance_id));
+        assert_eq!(
+            parsed.ok(),
+            Some((Some(60), "i-0123456789abcdef0".to_owned()))
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `serialgate connect`: configuration → ephemeral key → credentials (while the SSH handshake
-//! and host key check run alongside) → push → authenticate → console, interactive or scripted.
+//! and host key check run alongside) → push (with `--wait`, again once a busy port frees) →
+//! authenticate → console, interactive or scripted.
 
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use russh::keys::{Algorithm, PrivateKey};
 use crate::args::ConnectArgs;
 use crate::console::Console;
 use crate::errors::{Failure, report};
+use crate::push::PushError;
 use crate::signals::Signals;
+use crate::wait::Wait;
 use crate::{aws, escape, interactive, push, scripted, ssh, target, terminal};
 
 /// Runs `connect` and returns the process exit code (messages already printed).
@@ -68,8 +71,33 @@ async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     );
     let api = api?;
     let mut handle = connected?;
-    let request_id = push::serial_key(&api, &args.instance_id, args.port, &public).await?;
-    tracing::debug!(request_id, ssh = %target.ssh, "key pushed");
+    let what = format!("{} port {}", args.instance_id, args.port);
+    let mut wait = args.wait.map(|secs| Wait::new(secs, what));
+    loop {
+        let attempt = push::serial_key(&api, &args.instance_id, args.port, &public);
+        let pushed = match wait.as_mut() {
+            // Once a wait has begun, a signal ends the attempt too.
+            Some(w) => w.guard(async { Ok(attempt.await) }).await?,
+            None => attempt.await,
+        };
+        let (w, retry_in, failure) = match (pushed, wait.as_mut()) {
+            (Ok(request_id), _) => {
+                tracing::debug!(request_id, ssh = %target.ssh, "key pushed");
+                break;
+            }
+            (Err(PushError::Busy { retry_in, failure }), Some(w)) => (w, retry_in, failure),
+            (Err(error), _) => return Err(error.into()),
+        };
+        // The server drops a connection that has not authenticated within its login grace
+        // (30 s), so each attempt after a wait makes a new one.
+        let _ = handle
+            .disconnect(Disconnect::ByApplication, "waiting for the port", "en")
+            .await;
+        w.pause(retry_in, failure).await?;
+        handle = w
+            .guard(ssh::connect(&target.ssh, target.trust.clone(), deadline))
+            .await?;
+    }
     ssh::authenticate(&mut handle, &user, key, deadline).await?;
 
     let size = terminal::window_size().unwrap_or((80, 24));
@@ -79,8 +107,12 @@ async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     // applies directly, as with `ssh -e none`.
     let remote_escape = args.escape.0.and(target.remote_escape);
     let mut console = Console::new(channel, early, args.escape.0, target.server, remote_escape);
-    let mut signals =
-        Signals::new().map_err(|e| Failure::other(format!("cannot handle signals: {e}")))?;
+    let mut signals = match wait.and_then(Wait::into_signals) {
+        Some(signals) => signals,
+        None => {
+            Signals::new().map_err(|e| Failure::other(format!("cannot handle signals: {e}")))?
+        }
+    };
 
     let outcome = if args.non_interactive {
         let timeout = Duration::from_secs_f64(args.timeout);

@@ -96,6 +96,14 @@ impl Console {
         Typed::Continue
     }
 
+    /// Types text that must arrive as it is, such as a password that starts with `~`: the
+    /// client's escapes do not apply (the server's in-band escape is still doubled). Text that
+    /// ends with Enter leaves the escape parser where it was, at the start of a line.
+    pub async fn type_text(&mut self, text: &[u8]) {
+        let wire = self.inband.data(text);
+        self.send(wire).await;
+    }
+
     async fn send(&self, wire: Vec<u8>) {
         // A failed send means the channel is closing; `next` reports the end.
         if let Err(e) = self.write.data_bytes(Bytes::from(wire)).await {

@@ -22,7 +22,8 @@ pub mod exit {
     pub const AUTH: i32 = 7;
     /// The SSH server refused or ended the session with an error (e.g. another session is open).
     pub const SESSION: i32 = 8;
-    /// Scripting: an `--expect` did not match within `--timeout`.
+    /// Scripting: an `--expect` or `--login` did not match within `--timeout`, or the console
+    /// refused the login.
     pub const TIMEOUT: i32 = 124;
     /// Scripting: the session ended before every step ran.
     pub const SCRIPT_CUT: i32 = 125;
@@ -36,15 +37,17 @@ Exit codes:
     0    the session ended normally (Enter ~., closed by the server, or the script ran to its end)
     1    other errors (unexpected responses, local I/O)
     2    usage: bad flags or values, no region configured
-    3    the API refused the key push (the message names the exception and the next step)
+    3    the API refused the key push (the message names the exception and the next step),
+         e.g. the port is busy (with --wait: still busy when the wait ran out)
     4    credentials: none found, or not accepted (unknown key, bad signature, expired token)
     5    network: the API or the SSH endpoint could not be resolved, reached or handshaken with
     6    host key verification failed (changed, unknown, revoked)
     7    the SSH server did not accept the pushed key
     8    the SSH server refused or ended the session with an error
-  124    scripting: an --expect did not match within --timeout
+  124    scripting: an --expect or --login did not match within --timeout, or the login was refused
   125    scripting: the session ended before every step ran
-  128+N  ended by signal N (SIGHUP 129, SIGINT 130, SIGTERM 143); the terminal is restored";
+  128+N  ended by signal N (SIGHUP 129, SIGINT 130, SIGTERM 143), also while --wait waits;
+         the terminal is restored";
 
 /// The `--help` text that lists the exit codes of `push` and `push-os-user-key`.
 pub const PUSH_EXIT_CODES_HELP: &str = "\

@@ -1,6 +1,8 @@
 //! API errors explained: each EC2 Instance Connect exception (and the front-door errors every
 //! AWS service returns) as one line saying what happened, then the next step, with an exit code.
 
+use std::time::Duration;
+
 use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2instanceconnect::operation::RequestId;
 
@@ -13,6 +15,21 @@ pub struct Context<'a> {
     pub api: &'a Api,
     pub instance: &'a str,
     pub port: Option<u8>,
+    /// The Availability Zone the caller named (SendSSHPublicKey only).
+    pub availability_zone: Option<&'a str>,
+}
+
+/// The error code of a push refused because the port's one session is open or tearing down.
+pub const BUSY: &str = "SerialConsoleSessionLimitExceededException";
+
+/// When the service says the port frees: serialgate's "… try again in N s." (AWS's messages
+/// give no time).
+pub fn retry_in(message: &str) -> Option<Duration> {
+    let (_, rest) = message.rsplit_once("try again in ")?;
+    let digits = rest
+        .strip_suffix(" s.")
+        .or_else(|| rest.strip_suffix(" s"))?;
+    digits.parse().ok().map(Duration::from_secs)
 }
 
 /// The explanation of a refused call, by error code.
@@ -41,13 +58,20 @@ pub fn exception(code: &str, message: &str, cx: &Context<'_>) -> Failure {
                  another instance."
             ),
         ),
-        "SerialConsoleSessionLimitExceededException" => (
+        BUSY => (
             exit::API_REFUSED,
-            format!(
-                "A serial console session is already open on {i} port {port}, or one ended less \
-                 than 30 seconds ago. Close the other session (Enter ~.) or wait 30 seconds, \
-                 then try again."
-            ),
+            match retry_in(message) {
+                Some(wait) => format!(
+                    "The previous session on {i} port {port} ended moments ago; the port is free \
+                     again in {} s. Try again then, or connect with --wait to wait for it.",
+                    wait.as_secs()
+                ),
+                None => format!(
+                    "A serial console session is already open on {i} port {port}, or one ended \
+                     less than 30 seconds ago. Close the other session (Enter ~.) or wait 30 \
+                     seconds, then try again, or connect with --wait to wait for it."
+                ),
+            },
         ),
         "EC2InstanceStateInvalidException" => (
             exit::API_REFUSED,
@@ -58,10 +82,20 @@ pub fn exception(code: &str, message: &str, cx: &Context<'_>) -> Failure {
         ),
         "EC2InstanceNotFoundException" => (
             exit::API_REFUSED,
-            format!(
-                "There is no instance {i} in {region} (for these credentials' account). Check \
-                 the instance id and the Region (--region, AWS_REGION)."
-            ),
+            match cx.availability_zone {
+                // SendSSHPublicKey looks the instance up in the zone the caller names.
+                Some(az) => format!(
+                    "There is no instance {i} in the Availability Zone {az} (for these \
+                     credentials' account). Check the instance id and the instance's Availability \
+                     Zone (`aws ec2 describe-instances --instance-ids {i} --query \
+                     'Reservations[].Instances[].Placement.AvailabilityZone'`), or leave out \
+                     --availability-zone."
+                ),
+                None => format!(
+                    "There is no instance {i} in {region} (for these credentials' account). \
+                     Check the instance id and the Region (--region, AWS_REGION)."
+                ),
+            },
         ),
         "AuthException" | "AccessDeniedException" | "UnauthorizedOperation" => (
             exit::API_REFUSED,
@@ -122,10 +156,17 @@ pub fn exception(code: &str, message: &str, cx: &Context<'_>) -> Failure {
         ),
         "InvalidSignatureException" | "SignatureDoesNotMatch" | "IncompleteSignatureException" => (
             exit::CREDENTIALS,
-            format!(
-                "The request signature was refused. Check the secret access key, the Region \
-                 ({region}) and this machine's clock."
-            ),
+            if message.contains("scoped to a valid region") {
+                format!(
+                    "The endpoint serves another Region than {region}, the one these requests \
+                     were signed for. Pass the Region it expects with --region (or AWS_REGION)."
+                )
+            } else {
+                format!(
+                    "The request signature was refused. Check the secret access key, the Region \
+                     ({region}) and this machine's clock."
+                )
+            },
         ),
         "ExpiredTokenException" | "ExpiredToken" | "RequestExpired" => (
             exit::CREDENTIALS,
@@ -220,8 +261,71 @@ mod tests {
             api: &api,
             instance: "i-0123456789abcdef0",
             port: Some(0),
+            availability_zone: None,
         };
         exception(code, "the service's text", &cx)
+    }
+
+    #[test]
+    fn a_busy_port_says_when_it_frees_and_names_wait() {
+        let api = api();
+        let cx = Context {
+            api: &api,
+            instance: "i-0123456789abcdef0",
+            port: Some(0),
+            availability_zone: None,
+        };
+        let torn = "The previous session on i-0123456789abcdef0.port0 is being torn down; try \
+                    again in 3 s.";
+        assert_eq!(retry_in(torn), Some(Duration::from_secs(3)));
+        let f = exception(BUSY, torn, &cx);
+        assert!(f.message.contains("free again in 3 s"), "{}", f.message);
+        assert!(f.message.contains("--wait"), "{}", f.message);
+        let held = "A session is connected to i-0123456789abcdef0.port0.";
+        assert_eq!(retry_in(held), None);
+        let f = exception(BUSY, held, &cx);
+        assert!(f.message.contains("already open") && f.message.contains("--wait"));
+        assert_eq!(retry_in("try again in x s."), None);
+    }
+
+    #[test]
+    fn az_mismatch_talks_about_the_zone() {
+        let api = api();
+        let cx = Context {
+            api: &api,
+            instance: "i-0123456789abcdef0",
+            port: None,
+            availability_zone: Some("eu-west-1c"),
+        };
+        let f = exception(
+            "EC2InstanceNotFoundException",
+            "Instance i-0123456789abcdef0 is not in availability zone eu-west-1c.",
+            &cx,
+        );
+        let next = f.message.lines().nth(1).unwrap_or_default();
+        assert!(next.contains("Availability Zone eu-west-1c"), "{next}");
+        assert!(next.contains("--availability-zone"), "{next}");
+        assert!(!next.contains("Region"), "{next}");
+    }
+
+    #[test]
+    fn wrong_region_says_to_pass_the_expected_one() {
+        let api = api();
+        let cx = Context {
+            api: &api,
+            instance: "i-0123456789abcdef0",
+            port: Some(0),
+            availability_zone: None,
+        };
+        let f = exception(
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid region, not 'eu-west-1'; expecting \
+             'us-east-1'.",
+            &cx,
+        );
+        assert_eq!(f.code, exit::CREDENTIALS);
+        assert!(f.message.contains("expecting 'us-east-1'"), "{}", f.message);
+        assert!(f.message.contains("--region"), "{}", f.message);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod ssh;
 pub mod target;
 pub mod terminal;
 pub mod transcript;
+pub mod wait;
 
 pub use args::{AwsArgs, ConnectArgs, PushArgs, PushOsUserKeyArgs};
 pub use errors::{EXIT_CODES_HELP, PUSH_EXIT_CODES_HELP};

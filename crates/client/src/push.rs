@@ -2,11 +2,34 @@
 //! `push-os-user-key` commands, which make them with a key from a file and print the RequestId.
 
 use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata as _, SdkError};
 
 use crate::args::{PushArgs, PushOsUserKeyArgs};
 use crate::aws::{self, Api};
 use crate::errors::{Failure, exit, report};
 use crate::explain::{self, Context};
+
+/// A refused SendSerialConsoleSSHPublicKey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushError {
+    /// The port's one session is open or tearing down (`connect --wait` waits this out); the
+    /// service may say when it frees.
+    Busy {
+        retry_in: Option<Duration>,
+        failure: Failure,
+    },
+    Other(Failure),
+}
+
+impl From<PushError> for Failure {
+    fn from(error: PushError) -> Self {
+        match error {
+            PushError::Busy { failure, .. } | PushError::Other(failure) => failure,
+        }
+    }
+}
 
 /// Pushes `public_key` for the serial console of `instance`/`port`; returns the RequestId.
 pub async fn serial_key(
@@ -14,11 +37,12 @@ pub async fn serial_key(
     instance: &str,
     port: u8,
     public_key: &str,
-) -> Result<String, Failure> {
+) -> Result<String, PushError> {
     let cx = Context {
         api,
         instance,
         port: Some(port),
+        availability_zone: None,
     };
     let output = api
         .client
@@ -28,7 +52,19 @@ pub async fn serial_key(
         .ssh_public_key(public_key)
         .send()
         .await
-        .map_err(|e| explain::sdk_error(e, &cx))?;
+        .map_err(|e| {
+            let busy = match &e {
+                SdkError::ServiceError(s) if s.err().code() == Some(explain::BUSY) => {
+                    Some(explain::retry_in(s.err().message().unwrap_or_default()))
+                }
+                _ => None,
+            };
+            let failure = explain::sdk_error(e, &cx);
+            match busy {
+                Some(retry_in) => PushError::Busy { retry_in, failure },
+                None => PushError::Other(failure),
+            }
+        })?;
     Ok(output.request_id().unwrap_or_default().to_owned())
 }
 
@@ -44,6 +80,7 @@ pub async fn os_user_key(
         api,
         instance,
         port: None,
+        availability_zone,
     };
     let output = api
         .client
@@ -85,7 +122,9 @@ pub async fn run_push(args: PushArgs) -> i32 {
         async {
             let key = read_public_key(&args.key)?;
             let api = aws::connect(&args.aws).await?;
-            let id = serial_key(&api, &args.instance_id, args.port, &key).await?;
+            let id = serial_key(&api, &args.instance_id, args.port, &key)
+                .await
+                .map_err(Failure::from)?;
             println!("{id}");
             Ok(exit::OK)
         }

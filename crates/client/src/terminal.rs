@@ -15,6 +15,11 @@ pub fn stdin_is_tty() -> bool {
     termios::isatty(rustix::stdio::stdin())
 }
 
+/// Whether stderr is a terminal (a countdown may then rewrite its line).
+pub fn stderr_is_tty() -> bool {
+    termios::isatty(rustix::stdio::stderr())
+}
+
 /// The terminal size (columns, rows) from stdin or stdout, if either is a terminal.
 pub fn window_size() -> Option<(u32, u32)> {
     [rustix::stdio::stdin(), rustix::stdio::stdout()]

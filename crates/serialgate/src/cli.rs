@@ -57,8 +57,9 @@ pub enum Command {
     ///   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test serialgate connect \
     ///     i-0123456789abcdef0 --region us-east-1 --endpoint-url http://127.0.0.1:4580 \
     ///     --host-key-fingerprint "$(serialgate host-key | tail -n1)"
-    /// Scripted: add --non-interactive --send '' --expect 'login: ' --send root
-    ///   --expect 'Password: ' --send x --expect '# ' --send 'uname -r' --expect '6\.1'
+    /// Scripted: add --non-interactive --login root:x --send 'uname -r' --expect '6\.1'
+    ///   (--login logs in only at a login prompt and goes on at a shell prompt). A busy port
+    ///   (a session open, or the last one tearing down): --wait waits for it, up to 60 s.
     #[command(after_help = client::EXIT_CODES_HELP, verbatim_doc_comment)]
     Connect(client::ConnectArgs),
     /// Push an SSH public key for an instance's serial console (SendSerialConsoleSSHPublicKey)

@@ -218,9 +218,13 @@ impl Verifier {
             )));
         }
         if cred.region != self.region {
-            return Err(SigError::wrong_scope(
-                "Credential should be scoped to a valid region.",
-            ));
+            // AWS names the region it was sent (STS, IAM) or also the one it expects (S3); the
+            // second is what a caller needs to fix its configuration.
+            return Err(SigError::wrong_scope(format!(
+                "Credential should be scoped to a valid region, not '{}'; expecting '{}'.",
+                echo(cred.region),
+                self.region
+            )));
         }
         if cred.date.as_bytes() != &date[..8] {
             let iso = String::from_utf8_lossy(date);

@@ -175,7 +175,7 @@ fn wrong_region_or_service_is_wrong_scope() {
     assert_eq!(err.kind(), SigErrorKind::WrongScope);
     assert_eq!(
         err.to_string(),
-        "Credential should be scoped to a valid region."
+        "Credential should be scoped to a valid region, not 'us-west-2'; expecting 'us-east-1'."
     );
 
     let req = signed(&Spec {

@@ -285,7 +285,10 @@ fn incomplete_messages_use_aws_wording() {
 fn wrong_scope_is_rejected_before_lookup() {
     use SigErrorKind::WrongScope;
     let msg = rejected_cheaply(replace_in_auth("/us-east-1/", "/eu-west-1/"), WrongScope);
-    assert_eq!(msg, "Credential should be scoped to a valid region.");
+    assert_eq!(
+        msg,
+        "Credential should be scoped to a valid region, not 'eu-west-1'; expecting 'us-east-1'."
+    );
     let msg = rejected_cheaply(
         replace_in_auth("/ec2-instance-connect/", "/ec2/"),
         WrongScope,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backends::child_env::exit_text;
 use console::{Instance, InstanceState};
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -194,7 +195,11 @@ impl MachineTask {
                     }
                 },
                 status = wait_child(&mut self.child) => {
-                    tracing::info!(instance = %self.instance.id, ?status, "VM process exited");
+                    let id = &self.instance.id;
+                    match status {
+                        Ok(s) => tracing::info!(instance = %id, status = exit_text(s).as_str(), "VM process exited"),
+                        Err(e) => tracing::warn!(instance = %id, error = %e, "VM process gone; waiting for it failed"),
+                    }
                     self.child = None;
                     self.stop_deadline = None;
                     self.set_state(InstanceState::Stopped);
@@ -229,7 +234,7 @@ impl MachineTask {
             a.mark_unchanged();
         }
         let child = self.launcher.launch(&self.spec, &self.paths)?;
-        tracing::info!(instance = %self.instance.id, pid = ?child.id(), accel = self.spec.accel.as_str(), "VM started");
+        tracing::info!(instance = %self.instance.id, pid = child.id(), accel = self.spec.accel.as_str(), "VM started");
         self.child = Some(child);
         self.set_state(InstanceState::Pending);
         // QEMU waits for the hub before running the VM; have it connect now.
