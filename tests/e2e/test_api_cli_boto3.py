@@ -2,7 +2,7 @@
 
 Every modelled exception that the API alone can produce, the SigV4 front-door errors, success of
 both operations, and throttling, each checked for wire code, HTTP status, the start of the message
-(AWS's documented text) and the request id.
+(AWS's documented text) and the request id; and what `serialgate audit` shows of them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,18 @@ import botocore
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import KEYS_DIR, Server
+from conftest import (
+    DESIGN_AK,
+    DESIGN_EXAMPLE,
+    DESIGN_SK,
+    EXTENDED_CREDS,
+    EXTENDED_INSTANCES,
+    EXTENDED_SUFFIX,
+    KEYS_DIR,
+    Server,
+    _binary,
+    _serve,
+)
 
 REGION = "us-east-1"
 SERIAL_OP = "SendSerialConsoleSSHPublicKey"
@@ -468,3 +479,107 @@ def test_boto3_throttling(throttle_server):
             InstanceId=throttle_server.instances["bystander"], SSHPublicKey=key_text("ed25519.pub")
         )
     )
+
+
+# --- the audit trail -------------------------------------------------------------------------
+
+
+def audit_json(config: Path, home: Path) -> list[dict]:
+    """`serialgate audit --json` for the server configured by `config`."""
+    r = subprocess.run(
+        [str(_binary()), "audit", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def test_audit_records_refusals(tmp_path):
+    """An authenticated refusal is in the trail at once, with the error code its caller got;
+    requests whose signature did not verify are counted per source and reason, and the counts
+    are written when the window ends or, here, when SIGTERM stops the server."""
+    # Made here, so the fixture leaves it (and the trail) in place when the server stops.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    config = tmp_path / "audit.toml"
+    config.write_text(
+        DESIGN_EXAMPLE.read_text().replace('state_dir = "/var/lib/serialgate"', f'state_dir = "{state}"')
+        + "\n"
+        + EXTENDED_SUFFIX
+    )
+    wrong_secret = ("AKIAIOSFODNN7EXAMPLE", "not-the-secret")
+    with _serve("audit", config, tmp_path, creds=dict(EXTENDED_CREDS), instances=dict(EXTENDED_INSTANCES)) as server:
+        c = client(server, validate=False)
+        with pytest.raises(c.exceptions.InvalidArgsException) as ei:
+            c.send_serial_console_ssh_public_key(InstanceId="i-nope", SSHPublicKey=key_text("ed25519.pub"))
+        refused_id = ei.value.response["ResponseMetadata"]["RequestId"]
+        ok_id = client(server).send_serial_console_ssh_public_key(
+            InstanceId=server.instances["running"], SSHPublicKey=key_text("ed25519.pub")
+        )["RequestId"]
+        ec2 = boto3.session.Session().client(
+            "ec2",
+            endpoint_url=server.url,
+            region_name=REGION,
+            aws_access_key_id=DESIGN_AK,
+            aws_secret_access_key=DESIGN_SK,
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        )
+        # The example's key may push only (no `actions`): EC2 refuses it, with EC2's own code.
+        with pytest.raises(ClientError) as ei:
+            ec2.get_serial_console_access_status()
+        assert ei.value.response["Error"]["Code"] == "UnauthorizedOperation"
+        status_id = ei.value.response["ResponseMetadata"]["RequestId"]
+
+        # Unauthenticated: a wrong secret (boto3 and the AWS CLI), an unknown key id, unsigned.
+        for _ in range(3):
+            with pytest.raises(ClientError) as ei:
+                client(server, wrong_secret).send_serial_console_ssh_public_key(
+                    InstanceId=server.instances["running"], SSHPublicKey=key_text("ed25519.pub")
+                )
+            assert_client_error(ei.value, "InvalidSignatureException")
+        assert_cli_error(cli_serial(server, wrong_secret, "running"), "InvalidSignatureException")
+        assert_cli_error(cli_serial(server, UNKNOWN_CREDS, "running"), "UnrecognizedClientException")
+        with pytest.raises(ClientError) as ei:
+            client(server, unsigned=True).send_serial_console_ssh_public_key(
+                InstanceId=server.instances["running"], SSHPublicKey=key_text("ed25519.pub")
+            )
+        assert_client_error(ei.value, "MissingAuthenticationTokenException")
+
+        records = audit_json(config, tmp_path)
+        by_request = {r["request_id"]: r for r in records if r["kind"] == "api"}
+        refused = by_request[refused_id]
+        assert refused["outcome"] == "InvalidArgsException"
+        assert refused["operation"] == SERIAL_OP
+        assert refused["principal_arn"] == "arn:aws:iam::111122223333:root"
+        assert refused["source_ip"] == "127.0.0.1"
+        assert refused["instance_id"] is None  # "i-nope" is not an instance id
+        assert refused["key_fingerprint"].startswith("SHA256:")
+        assert by_request[ok_id]["outcome"] == "success"
+        assert by_request[status_id]["operation"] == "GetSerialConsoleAccessStatus"
+        assert by_request[status_id]["outcome"] == "UnauthorizedOperation"
+        # One record per authenticated call, none for the unauthenticated ones.
+        assert len([r for r in records if r["kind"] == "api"]) == 3, records
+        server.proc.terminate()
+        assert server.proc.wait(timeout=15) == 0, server.stderr()
+
+    counted: dict[tuple[str, str], list[dict]] = {}
+    for r in audit_json(config, tmp_path):
+        if r["kind"] == "api-refused":
+            assert r["source_ip"] == "127.0.0.1", r
+            assert r["time_ms"] <= r["last_time_ms"]
+            counted.setdefault((r["reason"], r["outcome"]), []).append(r)
+    total = {k: sum(r["count"] for r in v) for k, v in counted.items()}
+    assert total == {
+        ("signature-mismatch", "InvalidSignatureException"): 4,
+        ("unknown-access-key", "UnrecognizedClientException"): 1,
+        ("missing-authentication", "MissingAuthenticationTokenException"): 1,
+    }, counted
+    # Aggregated: one record per window (the test is far shorter than the 60 s window; a slow
+    # machine may see it end once).
+    assert len(counted[("signature-mismatch", "InvalidSignatureException")]) <= 2
+    assert {r["access_key_id"] for r in counted[("signature-mismatch", "InvalidSignatureException")]} == {DESIGN_AK}
+    assert counted[("unknown-access-key", "UnrecognizedClientException")][0]["access_key_id"] == UNKNOWN_CREDS[0]
+    assert counted[("missing-authentication", "MissingAuthenticationTokenException")][0]["access_key_id"] is None

@@ -40,6 +40,11 @@ impl Credentials {
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
+
+    /// Whether `access_key_id` is configured.
+    pub fn contains(&self, access_key_id: &str) -> bool {
+        self.by_key.contains_key(access_key_id)
+    }
 }
 
 impl SecretLookup for Credentials {

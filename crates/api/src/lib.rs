@@ -7,11 +7,16 @@
 //! and status. A form-encoded request without `X-Amz-Target` is EC2 Query instead and takes the
 //! same steps in `ec2` (SigV4 for service `ec2`, routing by `Action`, XML errors).
 //!
+//! Every call whose signature verified is recorded once in the audit trail, allowed or refused,
+//! with the code its caller received (`audit`); requests the verifier refused are counted per
+//! source and reason, one record per window (`refusals`).
+//!
 //! The listener ([`serve`], [`serve_tls`]) bounds what a client can hold before it is
 //! authenticated ([`ApiLimits`]): connections in total and per source address (refused at once
 //! at a cap), the time a request head may take (a TLS handshake included), idle keep-alive time,
 //! the time a whole request may take, and the size and count of request headers.
 
+mod audit;
 mod connection;
 pub mod credentials;
 mod ec2;
@@ -24,6 +29,7 @@ pub mod ops;
 #[cfg(test)]
 mod prop_tests;
 pub mod ready;
+mod refusals;
 mod router;
 mod server;
 pub mod tls;

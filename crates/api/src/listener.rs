@@ -1,5 +1,6 @@
 //! The API listener: the accept loop with its connection caps, optional TLS, and the staged
-//! shutdown (stop accepting → finish requests in progress → close what is left at a deadline).
+//! shutdown (stop accepting → finish requests in progress → close what is left at a deadline →
+//! write the last window of counted unauthenticated refusals).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::connection::{Deadlines, serve_connection};
 use crate::limits::{ApiLimits, ConnGuard, ConnLimiter, Refusal};
+use crate::refusals::flush_every;
 use crate::server::{ApiState, router};
 
 /// How long requests in progress may take to finish once shutdown begins.
@@ -55,8 +57,14 @@ async fn run(
 ) -> std::io::Result<()> {
     let limits = state.limits;
     let limiter = ConnLimiter::new(limits.max_connections, limits.max_connections_per_ip);
-    let router = router(state);
+    let router = router(Arc::clone(&state));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let flusher = flush_every(
+        Arc::clone(&state.refused),
+        Arc::clone(&state.service),
+        state.refusal_window,
+        stop_rx.clone(),
+    );
     let mut connections = JoinSet::new();
     let mut refusals = Sampled::default();
     let mut accept_errors = Sampled::default();
@@ -128,6 +136,10 @@ async fn run(
         );
         connections.shutdown().await;
     }
+    // Every request has been answered: the refusals counted since the last window's end are
+    // written before the server returns.
+    flusher.join().await;
+    state.refused.flush(&state.service).await;
     Ok(())
 }
 

@@ -22,6 +22,13 @@ impl Operation {
     }
 }
 
+/// The operation a request asked for, as the audit trail names it: the target without the
+/// service's prefix, or the whole target of another service. `None` when there is none.
+pub fn requested_target(headers: &HeaderMap) -> Option<&str> {
+    let target = headers.get("x-amz-target")?.to_str().ok()?;
+    Some(target.strip_prefix(TARGET_PREFIX).unwrap_or(target))
+}
+
 /// Reads the target header. Missing, foreign or unknown targets are `UnknownOperationException`.
 pub fn route(headers: &HeaderMap) -> Result<Operation, ApiError> {
     let target = headers

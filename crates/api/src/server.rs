@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -13,10 +14,11 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use console::service::RequestContext;
-use console::{ConsoleService, Principal};
+use console::{CallSubject, ConsoleService, Principal};
 use sigv4::{RequestParts, SigError, SigErrorKind, Verified, Verifier};
 use tokio::time::Instant;
 
+use crate::audit::{count_refusal, requested_name};
 use crate::credentials::Credentials;
 use crate::ec2::{self, Ec2Api};
 use crate::error::{ApiError, ErrorCode};
@@ -24,7 +26,8 @@ use crate::health::health;
 use crate::limits::ApiLimits;
 use crate::ops;
 use crate::ready::{Readiness, ready};
-use crate::router::{Operation, route};
+use crate::refusals::{DEFAULT_WINDOW, RefusalTally};
+use crate::router::{Operation, requested_target, route};
 
 /// Largest request body accepted (keys are at most 4096 characters; 64 KiB is generous).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -53,6 +56,11 @@ pub struct ApiState {
     pub(crate) ec2: Ec2Api,
     /// What `GET /ready` asks (none: ready whenever serving).
     pub readiness: Option<Arc<dyn Readiness>>,
+    /// How long unauthenticated refusals are counted before their counts are written to the
+    /// audit trail (they are also written when the server stops).
+    pub refusal_window: Duration,
+    /// The unauthenticated refusals of the window in progress.
+    pub(crate) refused: Arc<RefusalTally>,
 }
 
 impl ApiState {
@@ -72,6 +80,8 @@ impl ApiState {
             limits: ApiLimits::default(),
             ec2,
             readiness: None,
+            refusal_window: DEFAULT_WINDOW,
+            refused: Arc::new(RefusalTally::default()),
         }
     }
 }
@@ -126,22 +136,42 @@ async fn process(
         .map(|ci| ci.0.ip());
     let (parts, body) = req.into_parts();
     let body = read_body(body, &parts.headers, state.body_limit).await?;
-    let verified = verify(state, Front::AwsJson, &parts, &body)
-        .await
-        .map_err(|e| match e {
-            VerifyError::Rejected(e) => sig_error(e),
-            VerifyError::Failed(cause) => ApiError::internal(cause),
-        })?;
+    let verified = match verify(state, Front::AwsJson, &parts, &body).await {
+        Ok(verified) => verified,
+        Err(VerifyError::Rejected(e)) => {
+            let kind = e.kind();
+            let error = sig_error(e);
+            count_refusal(state, source_ip, &parts, kind, error.code.wire_name());
+            return Err(error);
+        }
+        Err(VerifyError::Failed(cause)) => return Err(ApiError::internal(cause)),
+    };
 
-    let operation = route(&parts.headers)?;
-    let ctx = RequestContext {
+    // Authenticated from here on: every outcome is recorded, by the domain operation once one
+    // runs, before that here. Recording runs inside the operation's task, so the request's
+    // deadline cannot cut it short.
+    let ctx = Arc::new(RequestContext {
         request_id: request_id.to_owned(),
         principal: verified.into_principal(),
         source_ip,
-    };
-    tracing::debug!(request_id, operation = operation.name(), principal = %ctx.principal.arn, "request");
-    let state = Arc::clone(state);
-    to_completion(async move {
+    });
+    let routed =
+        route(&parts.headers).map_err(|e| (e, requested_name(requested_target(&parts.headers))));
+    let name = routed.as_ref().map_or("-", |op| op.name());
+    tracing::debug!(request_id, operation = name, principal = %ctx.principal.arn, "request");
+    let task = (Arc::clone(state), Arc::clone(&ctx));
+    let answered = to_completion(async move {
+        let (state, ctx) = task;
+        let operation = match routed {
+            Ok(operation) => operation,
+            Err((error, requested)) => {
+                let (service, code) = (&state.service, error.code.wire_name());
+                service
+                    .record_refused(&ctx, requested, CallSubject::default(), code)
+                    .await;
+                return Err(error);
+            }
+        };
         match operation {
             Operation::SendSerialConsoleSSHPublicKey => {
                 ops::send_serial_console_ssh_public_key::handle(&state.service, &ctx, &body).await
@@ -151,8 +181,21 @@ async fn process(
             }
         }
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await;
+    match answered {
+        Ok(result) => result,
+        Err(cause) => {
+            // The operation's task died (a bug): the caller and the trail both get a
+            // ServiceException (after the operation's own record, if it wrote one).
+            let error = ApiError::internal(cause);
+            let code = error.code.wire_name();
+            state
+                .service
+                .record_refused(&ctx, name, CallSubject::default(), code)
+                .await;
+            Err(error)
+        }
+    }
 }
 
 /// Which front door a request came through, hence which verifier applies.

@@ -1,5 +1,5 @@
-//! serialgate's durable audit trail: every API call and every SSH session, in a database that
-//! survives the process.
+//! serialgate's durable audit trail: every authenticated API call, the unauthenticated refusals
+//! counted per source and reason, and every SSH session, in a database that survives the process.
 //!
 //! Two stores, one table layout ([`AuditRecord`]): [`SqliteAudit`] (the default, `audit.db` in
 //! `state_dir`, one node) and [`PgAudit`] (`[audit] postgres`, one table that every node of a
@@ -19,7 +19,7 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use console::{AuditEvent, AuditSink, SessionEvent, StoreError, TracingAudit};
+use console::{AuditEvent, AuditSink, RefusalEvent, SessionEvent, StoreError, TracingAudit};
 
 pub use postgres::PgAudit;
 pub use record::{AuditQuery, AuditRecord, format_time_ms, parse_time_ms};
@@ -57,5 +57,10 @@ impl AuditSink for Logged {
 
     async fn record_session(&self, event: &SessionEvent) -> Result<(), StoreError> {
         self.0.record_session(event).await
+    }
+
+    async fn record_refusals(&self, events: &[RefusalEvent]) -> Result<(), StoreError> {
+        self.0.record_refusals(events).await?;
+        TracingAudit.record_refusals(events).await
     }
 }

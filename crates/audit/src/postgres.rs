@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use console::{AuditEvent, AuditSink, SessionEvent, StoreError};
+use console::{AuditEvent, AuditSink, RefusalEvent, SessionEvent, StoreError};
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Statement};
 
-use crate::record::{from_sql_int, sql_int};
+use crate::record::{ADDED_COLUMNS, from_sql_int, sql_int};
 use crate::{AuditLog, AuditQuery, AuditRecord};
 
 /// Created by the first node to start; the advisory lock keeps nodes starting together from
-/// racing on the catalog.
+/// racing on the catalog. Then the columns a table created by an older version lacks
+/// ([`migration`]), in the same transaction.
 const SCHEMA: &str = "
-BEGIN;
 SELECT pg_advisory_xact_lock(7262418337);
 CREATE TABLE IF NOT EXISTS serialgate_audit (
     id BIGSERIAL PRIMARY KEY,
@@ -37,23 +37,43 @@ CREATE TABLE IF NOT EXISTS serialgate_audit (
     duration_ms BIGINT,
     bytes_in BIGINT,
     bytes_out BIGINT,
-    node TEXT NOT NULL
+    node TEXT NOT NULL,
+    count BIGINT,
+    last_time_ms BIGINT,
+    reason TEXT,
+    access_key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS serialgate_audit_time ON serialgate_audit (time_ms);
 CREATE INDEX IF NOT EXISTS serialgate_audit_instance_time
     ON serialgate_audit (instance_id, time_ms);
-COMMIT;
 ";
+
+/// Adds each column of [`ADDED_COLUMNS`] the table lacks. The catalog is asked first, as
+/// `ALTER TABLE` would take the table's exclusive lock on every connect, even with nothing to add.
+fn migration() -> String {
+    ADDED_COLUMNS
+        .iter()
+        .map(|(name, sql_type)| {
+            format!(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = 'serialgate_audit' \
+                 AND column_name = '{name}') THEN ALTER TABLE serialgate_audit ADD COLUMN \
+                 {name} {}; END IF; END $$;\n",
+                sql_type.postgres
+            )
+        })
+        .collect()
+}
 
 const INSERT: &str = "INSERT INTO serialgate_audit (time_ms, kind, request_id, operation, \
     session_id, principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, \
-    duration_ms, bytes_in, bytes_out, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-    $11, $12, $13, $14, $15)";
+    duration_ms, bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id) VALUES \
+    ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node FROM serialgate_audit WHERE ($1::TEXT IS NULL OR instance_id = $1) AND time_ms >= $2 \
-    AND time_ms < $3 ORDER BY time_ms, id LIMIT $4";
+    node, count, last_time_ms, reason, access_key_id FROM serialgate_audit WHERE ($1::TEXT IS \
+    NULL OR instance_id = $1) AND time_ms >= $2 AND time_ms < $3 ORDER BY time_ms, id LIMIT $4";
 
 /// A live connection and its prepared insert.
 #[derive(Debug)]
@@ -137,7 +157,9 @@ impl PgAudit {
                     tracing::warn!(error = %e, "audit {target}: connection lost");
                 }
             });
-            client.batch_execute(SCHEMA).await?;
+            client
+                .batch_execute(&format!("BEGIN;\n{SCHEMA}{}COMMIT;", migration()))
+                .await?;
             let insert = client.prepare(INSERT).await?;
             Ok::<_, tokio_postgres::Error>(Conn { client, insert })
         };
@@ -152,7 +174,8 @@ impl PgAudit {
 
     async fn write(&self, r: AuditRecord) -> Result<(), StoreError> {
         let conn = self.conn().await?;
-        let params: [&(dyn ToSql + Sync); 15] = [
+        let (count, last_time_ms) = (r.count.map(sql_int), r.last_time_ms.map(sql_int));
+        let params: [&(dyn ToSql + Sync); 19] = [
             &sql_int(r.time_ms),
             &r.kind,
             &r.request_id,
@@ -168,6 +191,10 @@ impl PgAudit {
             &r.bytes_in.map(sql_int),
             &r.bytes_out.map(sql_int),
             &r.node,
+            &count,
+            &last_time_ms,
+            &r.reason,
+            &r.access_key_id,
         ];
         tokio::time::timeout(self.timeout, conn.client.execute(&conn.insert, &params))
             .await
@@ -186,6 +213,15 @@ impl AuditSink for PgAudit {
     async fn record_session(&self, event: &SessionEvent) -> Result<(), StoreError> {
         self.write(AuditRecord::from_session(event, &self.node))
             .await
+    }
+
+    /// One insert after the other: the connection is shared by every task of the node, so a
+    /// transaction on it would take in their inserts too. A window's counts come once a minute.
+    async fn record_refusals(&self, events: &[RefusalEvent]) -> Result<(), StoreError> {
+        for e in events {
+            self.write(AuditRecord::from_refusal(e, &self.node)).await?;
+        }
+        Ok(())
     }
 }
 
@@ -228,6 +264,10 @@ impl AuditLog for PgAudit {
                     bytes_in: int(12)?,
                     bytes_out: int(13)?,
                     node: row.try_get(14)?,
+                    count: int(15)?,
+                    last_time_ms: int(16)?,
+                    reason: row.try_get(17)?,
+                    access_key_id: row.try_get(18)?,
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()

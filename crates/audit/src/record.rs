@@ -1,14 +1,16 @@
 //! One row of the audit table, shared by both stores, and the query over it.
 
-use console::{AuditEvent, AuditOutcome, SessionEvent, SessionPhase, StoreError};
+use console::{AuditEvent, AuditOutcome, RefusalEvent, SessionEvent, SessionPhase, StoreError};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// An API call (`kind = "api"`) or a session's start or end (`session-start`, `session-end`).
+/// An authenticated API call (`kind = "api"`), a session's start or end (`session-start`,
+/// `session-end`), or unauthenticated requests refused by one source for one reason within one
+/// window, counted (`api-refused`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
-    /// When it happened, ms since the Unix epoch.
+    /// When it happened, ms since the Unix epoch; for `api-refused`, the first refusal counted.
     pub time_ms: u64,
     pub kind: String,
     /// The API request id; for a session, the id of the push that opened it.
@@ -18,13 +20,14 @@ pub struct AuditRecord {
     /// The session (`node/connection`); none for API calls.
     pub session_id: Option<String>,
     pub principal_arn: Option<String>,
+    /// For `api-refused`, none means the sources beyond the window's limit, counted together.
     pub source_ip: Option<String>,
     pub instance_id: Option<String>,
     /// `port0` or `user:NAME`.
     pub target: Option<String>,
     pub key_fingerprint: Option<String>,
-    /// API calls: `success` or the AWS error code. Session starts: `started`. Session ends:
-    /// the reason (`client-closed`, `max-duration`, …).
+    /// API calls and `api-refused`: `success` or the AWS error code the caller received. Session
+    /// starts: `started`. Session ends: the reason (`client-closed`, `max-duration`, …).
     pub outcome: String,
     pub duration_ms: Option<u64>,
     /// Bytes from the client to the console.
@@ -33,6 +36,16 @@ pub struct AuditRecord {
     pub bytes_out: Option<u64>,
     /// The node that wrote the record.
     pub node: String,
+    /// `api-refused`: how many requests were refused.
+    pub count: Option<u64>,
+    /// `api-refused`: the last refusal counted, ms since the Unix epoch.
+    pub last_time_ms: Option<u64>,
+    /// `api-refused`: why the signature check refused them (`signature-mismatch`,
+    /// `unknown-access-key`, `missing-authentication`, …).
+    pub reason: Option<String>,
+    /// `api-refused`: the access key id the requests named, when every one that named a
+    /// well-formed id named this one (never a secret or a signature).
+    pub access_key_id: Option<String>,
 }
 
 impl AuditRecord {
@@ -41,7 +54,7 @@ impl AuditRecord {
             time_ms: e.time_ms,
             kind: "api".to_owned(),
             request_id: Some(e.request_id.clone()),
-            operation: Some(e.operation.to_owned()),
+            operation: Some(e.operation.to_string()),
             session_id: None,
             principal_arn: e.principal_arn.clone(),
             source_ip: e.source_ip.map(|ip| ip.to_string()),
@@ -56,6 +69,34 @@ impl AuditRecord {
             bytes_in: None,
             bytes_out: None,
             node: node.to_owned(),
+            count: None,
+            last_time_ms: None,
+            reason: None,
+            access_key_id: None,
+        }
+    }
+
+    pub fn from_refusal(e: &RefusalEvent, node: &str) -> Self {
+        Self {
+            time_ms: e.first_ms,
+            kind: "api-refused".to_owned(),
+            request_id: None,
+            operation: None,
+            session_id: None,
+            principal_arn: None,
+            source_ip: e.source_ip.map(|ip| ip.to_string()),
+            instance_id: None,
+            target: None,
+            key_fingerprint: None,
+            outcome: e.code.to_owned(),
+            duration_ms: None,
+            bytes_in: None,
+            bytes_out: None,
+            node: node.to_owned(),
+            count: Some(e.count),
+            last_time_ms: Some(e.last_ms),
+            reason: Some(e.reason.to_owned()),
+            access_key_id: e.access_key_id.clone(),
         }
     }
 
@@ -91,6 +132,10 @@ impl AuditRecord {
             bytes_in,
             bytes_out,
             node: node.to_owned(),
+            count: None,
+            last_time_ms: None,
+            reason: None,
+            access_key_id: None,
         }
     }
 }
@@ -136,6 +181,31 @@ pub fn parse_time_ms(s: &str) -> Result<u64, StoreError> {
     u64::try_from(t.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| StoreError::new(format!("{s:?} is before 1970")))
 }
+
+/// A column's type in each store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SqlType {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+const INTEGER: SqlType = SqlType {
+    sqlite: "INTEGER",
+    postgres: "BIGINT",
+};
+const TEXT: SqlType = SqlType {
+    sqlite: "TEXT",
+    postgres: "TEXT",
+};
+
+/// The columns added after the table's first layout (for `api-refused`), in table order: both
+/// stores add those an existing table lacks when they open it.
+pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 4] = [
+    ("count", INTEGER),
+    ("last_time_ms", INTEGER),
+    ("reason", TEXT),
+    ("access_key_id", TEXT),
+];
 
 /// u64 → i64 for SQL integers (times and counters never come near the limit).
 pub(crate) fn sql_int(v: u64) -> i64 {

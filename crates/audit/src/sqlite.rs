@@ -12,17 +12,18 @@
 
 mod writer;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use console::{AuditEvent, AuditSink, SessionEvent, StoreError};
-use rusqlite::{Connection, OpenFlags, params};
+use console::{AuditEvent, AuditSink, RefusalEvent, SessionEvent, StoreError};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::record::{from_sql_int, sql_int};
+use crate::record::{ADDED_COLUMNS, from_sql_int, sql_int};
 use crate::{AuditLog, AuditQuery, AuditRecord};
 use writer::{Counters, Job, Queued};
 
@@ -45,7 +46,11 @@ CREATE TABLE IF NOT EXISTS audit (
     duration_ms INTEGER,
     bytes_in INTEGER,
     bytes_out INTEGER,
-    node TEXT NOT NULL
+    node TEXT NOT NULL,
+    count INTEGER,
+    last_time_ms INTEGER,
+    reason TEXT,
+    access_key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
 CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
@@ -53,13 +58,13 @@ CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
 
 const INSERT: &str = "INSERT INTO audit (time_ms, kind, request_id, operation, session_id, \
     principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, \
-    bytes_in, bytes_out, node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-    ?14, ?15)";
+    bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id) VALUES (?1, ?2, ?3, \
+    ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node FROM audit WHERE (?1 IS NULL OR instance_id = ?1) AND time_ms >= ?2 AND time_ms < ?3 \
-    ORDER BY time_ms, id LIMIT ?4";
+    node, count, last_time_ms, reason, access_key_id FROM audit WHERE (?1 IS NULL OR \
+    instance_id = ?1) AND time_ms >= ?2 AND time_ms < ?3 ORDER BY time_ms, id LIMIT ?4";
 
 /// Jobs that may wait for the thread; beyond that, callers wait for room.
 const QUEUE_CAPACITY: usize = 4096;
@@ -90,7 +95,7 @@ impl SqliteAudit {
         // The trail names principals, addresses and key fingerprints: owner-only, and SQLite
         // gives the -wal and -shm files it creates the database file's mode.
         private_files::prepare_sqlite_file(path).map_err(|e| err(&e))?;
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
@@ -106,6 +111,7 @@ impl SqliteAudit {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| err(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| err(&e))?;
+        migrate(&mut conn).map_err(|e| err(&e))?;
         let (jobs, rx) = std::sync::mpsc::channel();
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
@@ -144,13 +150,17 @@ impl SqliteAudit {
                 .await
                 .map_err(|_| stopped())?;
             let job = job(tx);
-            let write = matches!(job, Job::Write(..));
+            let records = match &job {
+                Job::Write(..) => 1,
+                Job::WriteAll(records, _) => records.len() as u64,
+                Job::Query(..) => 0,
+            };
             self.jobs
                 .send(Queued { job, _room: room })
                 .map_err(|_| stopped())?;
-            if write {
-                self.counters.submitted.fetch_add(1, Ordering::Relaxed);
-            }
+            self.counters
+                .submitted
+                .fetch_add(records, Ordering::Relaxed);
             rx.await.map_err(|_| stopped())?
         };
         tokio::time::timeout(self.timeout, work)
@@ -169,6 +179,31 @@ impl SqliteAudit {
     }
 }
 
+/// Adds the columns a database created by an older version lacks (their old rows read as
+/// NULL). Checked without a lock first, as nearly every open finds nothing to do; then under
+/// the write lock, so two processes opening an old database at once add each column once.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    fn missing(conn: &Connection) -> rusqlite::Result<Vec<(&'static str, &'static str)>> {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('audit')")?;
+        let present = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<HashSet<_>>>()?;
+        Ok(ADDED_COLUMNS
+            .into_iter()
+            .filter(|(name, _)| !present.contains(*name))
+            .map(|(name, sql_type)| (name, sql_type.sqlite))
+            .collect())
+    }
+    if missing(conn)?.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (name, sql_type) in missing(&tx)? {
+        tx.execute_batch(&format!("ALTER TABLE audit ADD COLUMN {name} {sql_type}"))?;
+    }
+    tx.commit()
+}
+
 #[async_trait]
 impl AuditSink for SqliteAudit {
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
@@ -178,6 +213,18 @@ impl AuditSink for SqliteAudit {
     async fn record_session(&self, event: &SessionEvent) -> Result<(), StoreError> {
         self.write(AuditRecord::from_session(event, &self.node))
             .await
+    }
+
+    /// In one transaction: a window's counts come all at once, and one commit serves them.
+    async fn record_refusals(&self, events: &[RefusalEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let records = events
+            .iter()
+            .map(|e| AuditRecord::from_refusal(e, &self.node))
+            .collect();
+        self.submit(|tx| Job::WriteAll(records, tx)).await
     }
 }
 
@@ -214,6 +261,10 @@ fn insert_all<'a>(
                 r.bytes_in.map(sql_int),
                 r.bytes_out.map(sql_int),
                 r.node,
+                r.count.map(sql_int),
+                r.last_time_ms.map(sql_int),
+                r.reason,
+                r.access_key_id,
             ])?;
         }
     }
@@ -248,6 +299,10 @@ fn select(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreEr
                     bytes_in: row.get::<_, Option<i64>>(12)?.map(from_sql_int),
                     bytes_out: row.get::<_, Option<i64>>(13)?.map(from_sql_int),
                     node: row.get(14)?,
+                    count: row.get::<_, Option<i64>>(15)?.map(from_sql_int),
+                    last_time_ms: row.get::<_, Option<i64>>(16)?.map(from_sql_int),
+                    reason: row.get(17)?,
+                    access_key_id: row.get(18)?,
                 })
             },
         )?;

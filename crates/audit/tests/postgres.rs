@@ -161,16 +161,48 @@ fn start_cluster() -> Cluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store() {
     let cluster = start_cluster();
+    // A table of the first layout, as an older version created it, with one record.
+    let (old, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    old.batch_execute(
+        "CREATE TABLE serialgate_audit (id BIGSERIAL PRIMARY KEY, time_ms BIGINT NOT NULL, \
+         kind TEXT NOT NULL, request_id TEXT, operation TEXT, session_id TEXT, \
+         principal_arn TEXT, source_ip TEXT, instance_id TEXT, target TEXT, key_fingerprint TEXT, \
+         outcome TEXT NOT NULL, duration_ms BIGINT, bytes_in BIGINT, bytes_out BIGINT, \
+         node TEXT NOT NULL);
+         INSERT INTO serialgate_audit (time_ms, kind, request_id, outcome, node) \
+         VALUES (1, 'api', 'old-1', 'success', 'node-0');",
+    )
+    .await
+    .unwrap();
     let store = PgAudit::new(&cluster.url(), "node-a").unwrap();
     store.connect().await.unwrap();
+    let got = store.query(&AuditQuery::default()).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].request_id.as_deref(), got[0].count),
+        (Some("old-1"), None)
+    );
+    old.batch_execute("DELETE FROM serialgate_audit")
+        .await
+        .unwrap();
     common::records_round_trip(&store).await;
+    common::refusals_round_trip(&store).await;
+    // A second connection finds the columns there (nothing to add, no error).
+    PgAudit::new(&cluster.url(), "node-c")
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
 
     // A second node on the same table sees the first node's records, and adds its own.
     let other: Arc<dyn AuditLog> = Arc::new(PgAudit::new(&cluster.url(), "node-b").unwrap());
     common::concurrent_writes_are_all_kept(Arc::clone(&other)).await;
     assert_eq!(
         store.query(&AuditQuery::default()).await.unwrap().len(),
-        204
+        206
     );
 
     // PostgreSQL away: writes fail (so pushes fail closed), within the bound.

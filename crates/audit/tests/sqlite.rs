@@ -16,6 +16,56 @@ async fn records_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteAudit::open(&dir.path().join("audit.db"), "node-a").unwrap();
+    common::refusals_round_trip(&store).await;
+    // One commit for the whole window.
+    assert_eq!(store.commit_stats().commits, 1);
+}
+
+/// A database written by a version without the refusal columns opens: its rows read back with
+/// the new fields empty, and new records, counted refusals included, are written beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_first_layout_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, \
+             kind TEXT NOT NULL, request_id TEXT, operation TEXT, session_id TEXT, \
+             principal_arn TEXT, source_ip TEXT, instance_id TEXT, target TEXT, \
+             key_fingerprint TEXT, outcome TEXT NOT NULL, duration_ms INTEGER, bytes_in INTEGER, \
+             bytes_out INTEGER, node TEXT NOT NULL);
+             INSERT INTO audit (time_ms, kind, request_id, operation, outcome, node) \
+             VALUES (1, 'api', 'old-1', 'SendSerialConsoleSSHPublicKey', 'success', 'node-0');",
+        )
+        .unwrap();
+    }
+    let store = SqliteAudit::open(&path, "node-a").unwrap();
+    let old = store.query(&AuditQuery::default()).await.unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].request_id.as_deref(), Some("old-1"));
+    assert_eq!((old[0].count, old[0].reason.as_deref()), (None, None));
+    common::refusals_round_trip(&store).await;
+    store
+        .record(&common::api(
+            9,
+            "i-0123456789abcdef0",
+            AuditOutcome::Success,
+        ))
+        .await
+        .unwrap();
+    drop(store);
+    // Opening again finds nothing to add, and everything is there.
+    let again = SqliteAudit::open(&path, "node-a").unwrap();
+    let all = again.query(&AuditQuery::default()).await.unwrap();
+    let kinds: Vec<_> = all.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["api", "api-refused", "api-refused", "api"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_are_all_kept() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteAudit::open(&dir.path().join("audit.db"), "node-a").unwrap();

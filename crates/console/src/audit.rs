@@ -2,6 +2,7 @@
 //!
 //! Events carry key fingerprints, never key material or credentials.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
@@ -15,12 +16,14 @@ pub enum AuditOutcome {
     Error(String),
 }
 
-/// One API call.
+/// One authenticated API call: allowed or refused, from the moment its signature verified.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub time_ms: u64,
     pub request_id: String,
-    pub operation: &'static str,
+    /// The operation (`SendSerialConsoleSSHPublicKey`, `DescribeInstances`, …); for a call that
+    /// named none this service knows, the name it asked for, or `-`.
+    pub operation: Cow<'static, str>,
     pub principal_arn: Option<String>,
     pub source_ip: Option<IpAddr>,
     pub instance_id: Option<String>,
@@ -28,6 +31,29 @@ pub struct AuditEvent {
     pub target: Option<String>,
     pub key_fingerprint: Option<String>,
     pub outcome: AuditOutcome,
+}
+
+/// Requests refused before their signature verified, so with no caller to name: counted per
+/// source, reason and error code over one window, never recorded one by one (junk traffic must
+/// not fill the disk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalEvent {
+    /// The first and the last refusal counted, ms since the Unix epoch.
+    pub first_ms: u64,
+    pub last_ms: u64,
+    /// Where they came from; `None` for the sources past the window's limit, counted together.
+    pub source_ip: Option<IpAddr>,
+    /// Why the signature check refused them: `missing-authentication`, `incomplete-signature`,
+    /// `wrong-scope`, `expired`, `unknown-access-key`, `invalid-token`, `signature-mismatch`,
+    /// `payload-hash-mismatch`.
+    pub reason: &'static str,
+    /// The AWS error code the callers received.
+    pub code: &'static str,
+    /// How many requests.
+    pub count: u64,
+    /// The access key id the requests named, when every one that named a well-formed id named
+    /// this one. Never a secret or a signature.
+    pub access_key_id: Option<String>,
 }
 
 /// One SSH session's start or end, as the gateway saw it.
@@ -73,6 +99,12 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
     async fn record_session(&self, _event: &SessionEvent) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Records counted refusals of unauthenticated requests, all at once. Sinks that keep no
+    /// such records ignore them.
+    async fn record_refusals(&self, _events: &[RefusalEvent]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Writes events to the log (target `serialgate::audit`). The embedded default.
@@ -92,7 +124,7 @@ impl AuditSink for TracingAudit {
         tracing::debug!(
             target: "serialgate::audit",
             request_id = %e.request_id,
-            operation = e.operation,
+            operation = &*e.operation,
             principal = e.principal_arn.as_deref().unwrap_or("-"),
             source_ip = %e.source_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
             instance = e.instance_id.as_deref().unwrap_or("-"),
@@ -101,6 +133,21 @@ impl AuditSink for TracingAudit {
             outcome,
             "api call"
         );
+        Ok(())
+    }
+
+    async fn record_refusals(&self, events: &[RefusalEvent]) -> Result<(), StoreError> {
+        for e in events {
+            tracing::debug!(
+                target: "serialgate::audit",
+                source_ip = %e.source_ip.map_or_else(|| "other sources".to_owned(), |ip| ip.to_string()),
+                reason = e.reason,
+                outcome = e.code,
+                count = e.count,
+                access_key_id = e.access_key_id.as_deref().unwrap_or("-"),
+                "unauthenticated requests refused"
+            );
+        }
         Ok(())
     }
 }

@@ -27,7 +27,9 @@ pub mod slots;
 pub mod throttle;
 
 pub use accounts::AccountSettings;
-pub use audit::{AuditEvent, AuditOutcome, AuditSink, SessionEvent, SessionPhase, TracingAudit};
+pub use audit::{
+    AuditEvent, AuditOutcome, AuditSink, RefusalEvent, SessionEvent, SessionPhase, TracingAudit,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ConsoleError, StoreError};
 pub use grants::{Grant, GrantKey, GrantStore, GrantTarget};
@@ -35,6 +37,7 @@ pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};
 pub use keys::{KeyError, SshPublicKey};
 pub use leases::{Lease, SessionLeases, SlotState, slot_state};
 pub use memory::MemorySlotStore;
+pub use ops::CallSubject;
 pub use policy::{Action, ActionSet, InstanceScope, Principal};
 pub use probe::{AlwaysReachable, ConsoleProbe};
 pub use registry::{Account, Instance, InstanceState, Registry};

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::AccountSettings;
-use crate::audit::{AuditSink, SessionEvent, TracingAudit};
+use crate::audit::{AuditSink, RefusalEvent, SessionEvent, TracingAudit};
 use crate::clock::{Clock, SystemClock};
 use crate::control::{
     ConsoleHistory, InstanceControl, NoHistory, NoPersistence, RecordedStates, StatePersistence,
 };
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, StoreError};
 use crate::grants::GrantStore;
 use crate::ids::AccountId;
 use crate::leases::SessionLeases;
 use crate::memory::MemorySlotStore;
+use crate::ops::SampledWarning;
 use crate::policy::Principal;
 use crate::probe::{AlwaysReachable, ConsoleProbe};
 use crate::registry::Registry;
@@ -71,6 +72,8 @@ pub struct ConsoleService {
     pub(crate) history: Arc<dyn ConsoleHistory>,
     pub(crate) persistence: Arc<dyn StatePersistence>,
     pub(crate) settings: Settings,
+    /// Paces the warnings about refused calls whose record could not be written.
+    pub(crate) refusal_warnings: SampledWarning,
 }
 
 impl ConsoleService {
@@ -92,6 +95,7 @@ impl ConsoleService {
             history: Arc::new(NoHistory),
             persistence: Arc::new(NoPersistence),
             settings,
+            refusal_warnings: SampledWarning::default(),
         }
     }
 
@@ -179,6 +183,11 @@ impl ConsoleService {
             .record_session(event)
             .await
             .map_err(|e| ConsoleError::Internal(format!("audit sink: {e}")))
+    }
+
+    /// Records refusals of requests whose signature did not verify, counted by the front door.
+    pub async fn record_refusals(&self, events: &[RefusalEvent]) -> Result<(), StoreError> {
+        self.audit.record_refusals(events).await
     }
 
     /// The account's serial console switch: the shared store's value, else the configured one.

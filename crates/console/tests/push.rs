@@ -423,6 +423,56 @@ async fn a_push_whose_audit_fails_leaves_the_previous_grant() {
     assert_eq!(ids, ["req-1"]);
 }
 
+/// A refusal stays the refusal its caller gets when its record cannot be written (only a
+/// success needs its record to stand).
+#[tokio::test]
+async fn a_refused_push_whose_audit_fails_keeps_its_error() {
+    let f = fixture(ThrottleConfig::default());
+    f.audit.fail.store(true, Ordering::SeqCst);
+    assert_eq!(
+        code_of(&f, &ctx(), "i-00000000000000002").await,
+        "EC2InstanceStateInvalidException"
+    );
+    let c = ctx();
+    f.service
+        .record_refused(
+            &c,
+            "SendSerialConsoleSSHPublicKey",
+            CallSubject::default(),
+            "InvalidArgsException",
+        )
+        .await;
+    let err = f
+        .service
+        .record_answered(&c, "GetSerialConsoleAccessStatus", CallSubject::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ServiceException");
+    f.audit.fail.store(false, Ordering::SeqCst);
+    f.service
+        .record_refused(
+            &c,
+            "SendSerialConsoleSSHPublicKey",
+            CallSubject {
+                instance_id: Some(RUNNING.into()),
+                ..CallSubject::default()
+            },
+            "InvalidArgsException",
+        )
+        .await;
+    let records = f.audit.records.lock().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].outcome,
+        AuditOutcome::Error("InvalidArgsException".into())
+    );
+    assert_eq!(records[0].instance_id.as_deref(), Some(RUNNING));
+    assert_eq!(
+        records[0].principal_arn.as_deref(),
+        Some(c.principal.arn.as_str())
+    );
+}
+
 #[tokio::test]
 async fn os_user_grants_are_separate_and_check_zone() {
     let f = fixture(ThrottleConfig::default());

@@ -4,7 +4,9 @@
 //! limit → SigV4 for service `ec2` (same region, same credentials) → `Action`/`Version` →
 //! one operation file (parse → domain call → encode). Every failure, from the signature on, is
 //! EC2's XML error document ([`error`]); successes are EC2's XML shapes ([`xml`]). Nothing
-//! here produces JSON, and the JSON path never sees these requests.
+//! here produces JSON, and the JSON path never sees these requests. Every authenticated call is
+//! recorded here, once, with the EC2 code its caller received (`success` or, e.g.,
+//! `InvalidInstanceID.NotFound`); signature refusals are counted (`refusals`).
 
 mod describe_instances;
 mod disable_serial_console_access;
@@ -18,6 +20,8 @@ mod start_instances;
 mod stop_instances;
 pub mod xml;
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -25,9 +29,10 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use console::service::RequestContext;
-use console::{Action, ConsoleService, InstanceId};
+use console::{Action, CallSubject, ConsoleService, InstanceId};
 use sigv4::{SigErrorKind, Verifier};
 
+use crate::audit::{count_refusal, requested_name};
 use crate::server::{ApiState, Front, VerifyError, read_body, to_completion, verify};
 use error::{AUTH_FAILURE, DRY_RUN, Ec2Code, Ec2Error, REQUEST_EXPIRED, echo, xml_response};
 use params::Params;
@@ -99,6 +104,20 @@ impl Ec2Action {
             _ => return None,
         })
     }
+
+    fn name(self) -> &'static str {
+        use Ec2Action::*;
+        match self {
+            DescribeInstances => "DescribeInstances",
+            StartInstances => "StartInstances",
+            StopInstances => "StopInstances",
+            RebootInstances => "RebootInstances",
+            GetConsoleOutput => "GetConsoleOutput",
+            EnableSerialConsoleAccess => "EnableSerialConsoleAccess",
+            DisableSerialConsoleAccess => "DisableSerialConsoleAccess",
+            GetSerialConsoleAccessStatus => "GetSerialConsoleAccessStatus",
+        }
+    }
 }
 
 /// One authenticated call, as the operation files see it.
@@ -151,43 +170,110 @@ async fn process(
     let body = read_body(body, &parts.headers, state.body_limit)
         .await
         .map_err(|e| Ec2Error::new(Ec2Code::RequestEntityTooLarge, e.message))?;
-    let verified = verify(state, Front::Ec2Query, &parts, &body)
-        .await
-        .map_err(|e| match e {
-            VerifyError::Rejected(e) => sig_error(e),
-            VerifyError::Failed(cause) => internal(cause),
-        })?;
+    let verified = match verify(state, Front::Ec2Query, &parts, &body).await {
+        Ok(verified) => verified,
+        Err(VerifyError::Rejected(e)) => {
+            let kind = e.kind();
+            let error = sig_error(e);
+            count_refusal(state, source_ip, &parts, kind, error.code.wire_name());
+            return Err(error);
+        }
+        Err(VerifyError::Failed(cause)) => return Err(internal(cause)),
+    };
 
-    let params = Params::from_body(&body)?;
-    let action = route(&params)?;
-    let ctx = RequestContext {
+    // Authenticated from here on. The call, its record included, runs in its own task, so the
+    // request's deadline cannot cut the record short.
+    let ctx = Arc::new(RequestContext {
         request_id: request_id.to_owned(),
         principal: verified.into_principal(),
         source_ip,
-    };
-    tracing::debug!(request_id, operation = ?action, principal = %ctx.principal.arn, "EC2 request");
-    let state = Arc::clone(state);
-    to_completion(async move {
-        let call = Call {
-            service: &state.service,
-            ctx: &ctx,
-            params: &params,
-            launch_time_ms: state.ec2.launch_time_ms,
-        };
-        use Ec2Action::*;
-        match action {
-            DescribeInstances => describe_instances::handle(&call).await,
-            StartInstances => start_instances::handle(&call).await,
-            StopInstances => stop_instances::handle(&call).await,
-            RebootInstances => reboot_instances::handle(&call).await,
-            GetConsoleOutput => get_console_output::handle(&call).await,
-            EnableSerialConsoleAccess => enable_serial_console_access::handle(&call).await,
-            DisableSerialConsoleAccess => disable_serial_console_access::handle(&call).await,
-            GetSerialConsoleAccessStatus => get_serial_console_access_status::handle(&call).await,
+    });
+    let task = (Arc::clone(state), Arc::clone(&ctx));
+    match to_completion(async move { answer(&task.0, &task.1, &body).await }).await {
+        Ok(result) => result,
+        Err(cause) => {
+            // The task died (a bug): the caller and the trail both get InternalError.
+            let error = internal(cause);
+            let code = error.code.wire_name();
+            state
+                .service
+                .record_refused(&ctx, "-", CallSubject::default(), code)
+                .await;
+            Err(error)
         }
-    })
-    .await
-    .map_err(internal)?
+    }
+}
+
+/// Decodes, routes and runs one authenticated call, then records it with the code its caller
+/// receives. A success whose record cannot be written becomes `InternalError`; a refusal stays
+/// what it is.
+async fn answer(state: &ApiState, ctx: &RequestContext, body: &[u8]) -> Result<String, Ec2Error> {
+    let service = &state.service;
+    let params = match Params::from_body(body) {
+        Ok(params) => params,
+        Err(e) => {
+            let code = e.code.wire_name();
+            service
+                .record_refused(ctx, "-", CallSubject::default(), code)
+                .await;
+            return Err(e);
+        }
+    };
+    let (operation, result) = match route(&params) {
+        Ok(action) => {
+            tracing::debug!(request_id = %ctx.request_id, operation = action.name(), principal = %ctx.principal.arn, "EC2 request");
+            let call = Call {
+                service,
+                ctx,
+                params: &params,
+                launch_time_ms: state.ec2.launch_time_ms,
+            };
+            (Cow::Borrowed(action.name()), run(&call, action).await)
+        }
+        Err(e) => (requested_name(params.get("Action")), Err(e)),
+    };
+    let subject = subject(&params);
+    match result {
+        Ok(xml) => {
+            service.record_answered(ctx, operation, subject).await?;
+            Ok(xml)
+        }
+        Err(e) => {
+            let code = e.code.wire_name();
+            service.record_refused(ctx, operation, subject, code).await;
+            Err(e)
+        }
+    }
+}
+
+async fn run(call: &Call<'_>, action: Ec2Action) -> Result<String, Ec2Error> {
+    use Ec2Action::*;
+    match action {
+        DescribeInstances => describe_instances::handle(call).await,
+        StartInstances => start_instances::handle(call).await,
+        StopInstances => stop_instances::handle(call).await,
+        RebootInstances => reboot_instances::handle(call).await,
+        GetConsoleOutput => get_console_output::handle(call).await,
+        EnableSerialConsoleAccess => enable_serial_console_access::handle(call).await,
+        DisableSerialConsoleAccess => disable_serial_console_access::handle(call).await,
+        GetSerialConsoleAccessStatus => get_serial_console_access_status::handle(call).await,
+    }
+}
+
+/// The instances a call names (`InstanceId`, `InstanceId.N`), for its audit record: the valid
+/// ids only, each once, in order, joined by `,`.
+fn subject(params: &Params) -> CallSubject {
+    let mut seen = HashSet::new();
+    let ids: Vec<&str> = params
+        .get("InstanceId")
+        .into_iter()
+        .chain(params.list("InstanceId"))
+        .filter(|raw| InstanceId::parse(raw).is_ok() && seen.insert(*raw))
+        .collect();
+    CallSubject {
+        instance_id: (!ids.is_empty()).then(|| ids.join(",")),
+        ..CallSubject::default()
+    }
 }
 
 fn internal(cause: String) -> Ec2Error {

@@ -1,10 +1,17 @@
 //! One module per API operation: parse the body into a domain request, call the domain, encode.
+//! A request refused by its parse is recorded here; once the domain operation runs, it records
+//! the call itself, whatever the outcome.
 
 pub mod send_serial_console_ssh_public_key;
 pub mod send_ssh_public_key;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use console::service::RequestContext;
+use console::{CallSubject, ConsoleService, InstanceId, OsUser, SerialPort, SshPublicKey};
+
+use crate::error::ApiError;
+use crate::json::Members;
 
 /// The success shape shared by both operations: `{"RequestId": …, "Success": true}`, with the
 /// same id in `x-amzn-RequestId`.
@@ -25,4 +32,60 @@ pub(crate) fn success(request_id: &str) -> Response {
 /// Maps a model validation failure to `InvalidArgsException`.
 pub(crate) fn invalid<T>(r: Result<T, impl std::fmt::Display>) -> Result<T, crate::ApiError> {
     r.map_err(|e| crate::ApiError::invalid_args(e.to_string()))
+}
+
+/// The member naming what on the instance a push is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TargetMember {
+    /// `SerialPort` (absent: port 0).
+    SerialPort,
+    /// `InstanceOSUser`.
+    OsUser,
+}
+
+/// What a push refused by its parse was about, as far as its body says: each member only when
+/// it is valid, so the trail holds no client junk.
+pub(crate) fn subject(body: &[u8], target: TargetMember) -> CallSubject {
+    let Ok(m) = Members::parse(body) else {
+        return CallSubject::default();
+    };
+    let text = |name: &str| m.optional_string(name).ok().flatten();
+    CallSubject {
+        instance_id: text("InstanceId")
+            .and_then(|id| InstanceId::parse(id).ok())
+            .map(|id| id.to_string()),
+        target: match target {
+            TargetMember::SerialPort => m
+                .optional_integer("SerialPort")
+                .ok()
+                .and_then(|port| SerialPort::from_api(port.unwrap_or(0)).ok())
+                .map(|port| format!("port{port}")),
+            TargetMember::OsUser => text("InstanceOSUser")
+                .and_then(|user| OsUser::parse(user).ok())
+                .map(|user| format!("user:{user}")),
+        },
+        key_fingerprint: text("SSHPublicKey")
+            .and_then(|key| SshPublicKey::parse(key).ok())
+            .map(|key| key.fingerprint().to_owned()),
+    }
+}
+
+/// Records a push its parse refused, and passes the error on.
+pub(crate) async fn refused_by_parse(
+    service: &ConsoleService,
+    ctx: &RequestContext,
+    operation: &'static str,
+    body: &[u8],
+    target: TargetMember,
+    error: ApiError,
+) -> ApiError {
+    service
+        .record_refused(
+            ctx,
+            operation,
+            subject(body, target),
+            error.code.wire_name(),
+        )
+        .await;
+    error
 }

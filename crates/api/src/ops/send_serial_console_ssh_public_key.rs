@@ -7,7 +7,9 @@ use console::{ConsoleService, InstanceId, SerialPort, SshPublicKey};
 
 use crate::error::ApiError;
 use crate::json::Members;
-use crate::ops::{invalid, success};
+use crate::ops::{TargetMember, invalid, refused_by_parse, success};
+
+const OPERATION: &str = "SendSerialConsoleSSHPublicKey";
 
 /// Parse: JSON body → validated domain request.
 pub fn parse(body: &[u8]) -> Result<PushSerialKey, ApiError> {
@@ -28,7 +30,14 @@ pub async fn handle(
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let req = parse(body)?;
+    let req = match parse(body) {
+        Ok(req) => req,
+        Err(e) => {
+            let target = TargetMember::SerialPort;
+            return Err(refused_by_parse(service, ctx, OPERATION, body, target, e).await);
+        }
+    };
+    // The domain operation records the call from here on, whatever its outcome.
     let receipt = service.push_serial_key(ctx, req).await?;
     Ok(success(&receipt.request_id))
 }

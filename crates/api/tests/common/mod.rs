@@ -183,12 +183,23 @@ pub struct Server {
     /// Whether the server speaks HTTPS.
     pub tls: bool,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// Stops the server and waits until `serve` has returned (its shutdown work done).
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
     }
 }
 
@@ -237,6 +248,16 @@ pub async fn start_with_state(configure: impl FnOnce(&mut ApiState)) -> Server {
     .await
 }
 
+/// Starts a plain-HTTP server: `customize` may swap stores or the audit sink, `configure`
+/// adjusts its [`ApiState`].
+pub async fn start_custom(
+    throttle: ThrottleConfig,
+    customize: impl FnOnce(ConsoleService) -> ConsoleService,
+    configure: impl FnOnce(&mut ApiState),
+) -> Server {
+    start_configured(throttle, customize, configure, None).await
+}
+
 async fn start_configured(
     throttle: ThrottleConfig,
     customize: impl FnOnce(ConsoleService) -> ConsoleService,
@@ -256,7 +277,7 @@ async fn start_configured(
         let _ = rx.await;
     };
     let is_tls = tls.is_some();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         match tls {
             Some(tls) => api::serve_tls(listener, state, tls, stopped).await,
             None => api::serve(listener, state, stopped).await,
@@ -268,6 +289,7 @@ async fn start_configured(
         service,
         tls: is_tls,
         stop: Some(tx),
+        task: Some(task),
     }
 }
 

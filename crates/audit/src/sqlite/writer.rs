@@ -35,6 +35,8 @@ pub(super) const MAX_GATHER: Duration = Duration::from_millis(2);
 
 pub(super) enum Job {
     Write(Box<AuditRecord>, oneshot::Sender<Result<(), StoreError>>),
+    /// Records committed together in a transaction of their own (a window of counted refusals).
+    WriteAll(Vec<AuditRecord>, oneshot::Sender<Result<(), StoreError>>),
     Query(
         AuditQuery,
         oneshot::Sender<Result<Vec<AuditRecord>, StoreError>>,
@@ -132,6 +134,14 @@ pub(super) fn run(mut conn: Connection, jobs: Receiver<Queued>, counters: Arc<Co
                     answer(written, &result);
                     let _ = reply.send(super::select(&conn, &query));
                 }
+                Job::WriteAll(records, reply) => {
+                    // After the writes queued before it, in order; its own transaction, so a
+                    // large set never delays the pushes queued behind it by more than one commit.
+                    let written = std::mem::take(&mut batch);
+                    let result = commit(&mut conn, &written, &counters);
+                    answer(written, &result);
+                    let _ = reply.send(commit_all(&mut conn, &records, &counters));
+                }
             }
             if batch.len() >= MAX_BATCH {
                 break;
@@ -165,6 +175,24 @@ fn commit(conn: &mut Connection, batch: &Pending, counters: &Counters) -> Result
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
     result
+}
+
+/// Commits `records` in one transaction.
+fn commit_all(
+    conn: &mut Connection,
+    records: &[AuditRecord],
+    counters: &Counters,
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    super::insert_all(conn, records.iter())
+        .map_err(|e| StoreError::new(format!("audit database: {e}")))?;
+    counters.commits.fetch_add(1, Ordering::Relaxed);
+    counters
+        .records
+        .fetch_add(records.len() as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Gives each caller in `batch` the outcome of the commit that held its record. Called only

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use audit::{AuditLog, AuditQuery, AuditRecord};
-use console::{AuditEvent, AuditOutcome, SessionEvent, SessionPhase};
+use console::{AuditEvent, AuditOutcome, RefusalEvent, SessionEvent, SessionPhase};
 
 pub const T0: u64 = 1_800_000_000_000;
 
@@ -13,7 +13,7 @@ pub fn api(n: u64, instance: &str, outcome: AuditOutcome) -> AuditEvent {
     AuditEvent {
         time_ms: T0 + n,
         request_id: format!("req-{n}"),
-        operation: "SendSerialConsoleSSHPublicKey",
+        operation: "SendSerialConsoleSSHPublicKey".into(),
         principal_arn: Some("arn:aws:iam::111122223333:user/alice".to_owned()),
         source_ip: Some("127.0.0.1".parse::<IpAddr>().unwrap()),
         instance_id: Some(instance.to_owned()),
@@ -90,6 +90,10 @@ pub async fn records_round_trip(store: &dyn AuditLog) {
             bytes_in: None,
             bytes_out: None,
             node: "node-a".into(),
+            count: None,
+            last_time_ms: None,
+            reason: None,
+            access_key_id: None,
         }
     );
     assert_eq!(all[1].outcome, "ThrottlingException");
@@ -133,6 +137,73 @@ pub async fn records_round_trip(store: &dyn AuditLog) {
     assert_eq!(
         window.iter().map(|r| r.time_ms - T0).collect::<Vec<_>>(),
         vec![2, 3]
+    );
+}
+
+pub fn refusal(n: u64, source: Option<&str>, count: u64) -> RefusalEvent {
+    RefusalEvent {
+        first_ms: T0 + n,
+        last_ms: T0 + n + 59_000,
+        source_ip: source.map(|s| s.parse().unwrap()),
+        reason: "signature-mismatch",
+        code: "InvalidSignatureException",
+        count,
+        access_key_id: Some("AKIAIOSFODNN7EXAMPLE".to_owned()),
+    }
+}
+
+/// Counted refusals are stored in one go and read back with their count, window and key id.
+pub async fn refusals_round_trip(store: &dyn AuditLog) {
+    let events = [
+        refusal(1, Some("192.0.2.7"), 12),
+        RefusalEvent {
+            access_key_id: None,
+            ..refusal(2, None, 3)
+        },
+    ];
+    store.record_refusals(&events).await.unwrap();
+    store.record_refusals(&[]).await.unwrap();
+    let got = store
+        .query(&AuditQuery {
+            since_ms: T0 + 1,
+            until_ms: T0 + 3,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<_> = got.iter().filter(|r| r.kind == "api-refused").collect();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(
+        *got[0],
+        AuditRecord {
+            time_ms: T0 + 1,
+            kind: "api-refused".into(),
+            request_id: None,
+            operation: None,
+            session_id: None,
+            principal_arn: None,
+            source_ip: Some("192.0.2.7".into()),
+            instance_id: None,
+            target: None,
+            key_fingerprint: None,
+            outcome: "InvalidSignatureException".into(),
+            duration_ms: None,
+            bytes_in: None,
+            bytes_out: None,
+            node: got[0].node.clone(),
+            count: Some(12),
+            last_time_ms: Some(T0 + 1 + 59_000),
+            reason: Some("signature-mismatch".into()),
+            access_key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+        }
+    );
+    assert_eq!(
+        (
+            got[1].source_ip.as_deref(),
+            got[1].count,
+            got[1].access_key_id.as_deref()
+        ),
+        (None, Some(3), None)
     );
 }
 

@@ -1,5 +1,6 @@
 //! Steps shared by the push operations: throttle, authorize, look up, audit.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditOutcome};
@@ -19,7 +20,7 @@ impl ConsoleService {
     pub(crate) fn call_event(
         &self,
         ctx: &RequestContext,
-        operation: &'static str,
+        operation: impl Into<Cow<'static, str>>,
         instance_id: Option<String>,
         target: Option<String>,
         key_fingerprint: Option<String>,
@@ -27,7 +28,7 @@ impl ConsoleService {
         AuditEvent {
             time_ms: self.now_ms(),
             request_id: ctx.request_id.clone(),
-            operation,
+            operation: operation.into(),
             principal_arn: Some(ctx.principal.arn.clone()),
             source_ip: ctx.source_ip,
             instance_id,
@@ -80,7 +81,8 @@ impl ConsoleService {
     }
 
     /// Audits the outcome of an operation and passes it through; a successful operation whose
-    /// audit record cannot be written becomes an internal error (no grant without a record).
+    /// audit record cannot be written becomes an internal error (no grant without a record),
+    /// while a refusal stays the refusal the caller gets.
     pub(crate) async fn audited<T>(
         &self,
         mut event: AuditEvent,
@@ -92,13 +94,16 @@ impl ConsoleService {
         };
         match self.audit.record(&event).await {
             Ok(()) => result,
-            Err(audit_err) => {
-                tracing::error!(error = %audit_err, request_id = %event.request_id, "audit record failed");
-                match result {
-                    Ok(_) => Err(ConsoleError::Internal(format!("audit sink: {audit_err}"))),
-                    Err(e) => Err(e),
+            Err(audit_err) => match result {
+                Ok(_) => {
+                    tracing::error!(error = %audit_err, request_id = %event.request_id, "audit record failed");
+                    Err(ConsoleError::Internal(format!("audit sink: {audit_err}")))
                 }
-            }
+                Err(e) => {
+                    self.refusal_record_failed(&event.request_id, &audit_err.to_string());
+                    Err(e)
+                }
+            },
         }
     }
 
@@ -149,7 +154,7 @@ impl ConsoleService {
         if let Err(e) = self.audit.record(&event).await {
             // The caller is refused either way; the success record stands alone in the trail
             // and no grant was stored for it.
-            tracing::error!(error = %e, request_id = %event.request_id, "audit record of a refused push failed");
+            self.refusal_record_failed(&event.request_id, &e.to_string());
         }
         Err(refused)
     }

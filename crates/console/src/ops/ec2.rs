@@ -1,6 +1,7 @@
 //! The EC2 calls around the serial console: describe, start, stop, reboot, console output and
 //! the account's serial console switch. The domain speaks in `ConsoleError`; the API maps it to
-//! EC2's error codes.
+//! EC2's error codes and records each call, with the code its caller received, through
+//! [`ConsoleService::record_answered`] and [`ConsoleService::record_refused`].
 
 use std::sync::Arc;
 
@@ -93,13 +94,9 @@ impl ConsoleService {
         ctx: &RequestContext,
         ids: &[InstanceId],
     ) -> Result<Vec<Arc<Instance>>, ConsoleError> {
-        let result = async {
-            self.throttle(ctx).await?;
-            self.authorize_ec2(ctx, Action::DescribeInstances, ids)?;
-            self.find_instances(ctx, ids)
-        }
-        .await;
-        self.audit_ec2(ctx, "DescribeInstances", ids, result).await
+        self.throttle(ctx).await?;
+        self.authorize_ec2(ctx, Action::DescribeInstances, ids)?;
+        self.find_instances(ctx, ids)
     }
 
     /// `StartInstances`.
@@ -108,10 +105,8 @@ impl ConsoleService {
         ctx: &RequestContext,
         ids: &[InstanceId],
     ) -> Result<Vec<StateChange>, ConsoleError> {
-        let result = self
-            .change_states(ctx, Action::StartInstances, ids, false)
-            .await;
-        self.audit_ec2(ctx, "StartInstances", ids, result).await
+        self.change_states(ctx, Action::StartInstances, ids, false)
+            .await
     }
 
     /// `StopInstances` (`force`: no clean shutdown).
@@ -121,10 +116,8 @@ impl ConsoleService {
         ids: &[InstanceId],
         force: bool,
     ) -> Result<Vec<StateChange>, ConsoleError> {
-        let result = self
-            .change_states(ctx, Action::StopInstances, ids, force)
-            .await;
-        self.audit_ec2(ctx, "StopInstances", ids, result).await
+        self.change_states(ctx, Action::StopInstances, ids, force)
+            .await
     }
 
     async fn change_states(
@@ -191,28 +184,24 @@ impl ConsoleService {
         ctx: &RequestContext,
         ids: &[InstanceId],
     ) -> Result<(), ConsoleError> {
-        let result = async {
-            self.throttle(ctx).await?;
-            self.authorize_ec2(ctx, Action::RebootInstances, ids)?;
-            let instances = self.find_instances(ctx, ids)?;
-            for i in &instances {
-                if i.state() != InstanceState::Running && i.state() != InstanceState::Pending {
-                    return Err(ConsoleError::InstanceStateInvalid(format!(
-                        "The instance '{}' is not in a state from which it can be rebooted.",
-                        i.id
-                    )));
-                }
+        self.throttle(ctx).await?;
+        self.authorize_ec2(ctx, Action::RebootInstances, ids)?;
+        let instances = self.find_instances(ctx, ids)?;
+        for i in &instances {
+            if i.state() != InstanceState::Running && i.state() != InstanceState::Pending {
+                return Err(ConsoleError::InstanceStateInvalid(format!(
+                    "The instance '{}' is not in a state from which it can be rebooted.",
+                    i.id
+                )));
             }
-            for i in &instances {
-                self.control
-                    .reboot(i)
-                    .await
-                    .map_err(|e| ConsoleError::Internal(format!("{}: {e}", i.id)))?;
-            }
-            Ok(())
         }
-        .await;
-        self.audit_ec2(ctx, "RebootInstances", ids, result).await
+        for i in &instances {
+            self.control
+                .reboot(i)
+                .await
+                .map_err(|e| ConsoleError::Internal(format!("{}: {e}", i.id)))?;
+        }
+        Ok(())
     }
 
     /// `GetSerialConsoleAccessStatus`.
@@ -231,30 +220,20 @@ impl ConsoleService {
         ctx: &RequestContext,
         on: bool,
     ) -> Result<bool, ConsoleError> {
-        let (action, name) = if on {
-            (
-                Action::EnableSerialConsoleAccess,
-                "EnableSerialConsoleAccess",
-            )
+        let action = if on {
+            Action::EnableSerialConsoleAccess
         } else {
-            (
-                Action::DisableSerialConsoleAccess,
-                "DisableSerialConsoleAccess",
-            )
+            Action::DisableSerialConsoleAccess
         };
-        let result = async {
-            self.throttle(ctx).await?;
-            self.authorize_ec2(ctx, action, &[])?;
-            let account = &ctx.principal.account;
-            self.persistence
-                .save_serial_console_access(account, on)
-                .await
-                .map_err(|e| ConsoleError::Internal(format!("state store: {e}")))?;
-            self.set_serial_console_access(account, on).await?;
-            Ok(on)
-        }
-        .await;
-        self.audit_ec2(ctx, name, &[], result).await
+        self.throttle(ctx).await?;
+        self.authorize_ec2(ctx, action, &[])?;
+        let account = &ctx.principal.account;
+        self.persistence
+            .save_serial_console_access(account, on)
+            .await
+            .map_err(|e| ConsoleError::Internal(format!("state store: {e}")))?;
+        self.set_serial_console_access(account, on).await?;
+        Ok(on)
     }
 
     /// `GetConsoleOutput`: the latest console output kept for the instance.
@@ -270,22 +249,5 @@ impl ConsoleService {
             bytes: Vec::new(),
             updated_ms: 0,
         }))
-    }
-
-    async fn audit_ec2<T>(
-        &self,
-        ctx: &RequestContext,
-        operation: &'static str,
-        ids: &[InstanceId],
-        result: Result<T, ConsoleError>,
-    ) -> Result<T, ConsoleError> {
-        let instances = (!ids.is_empty()).then(|| {
-            ids.iter()
-                .map(InstanceId::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        });
-        let event = self.call_event(ctx, operation, instances, None, None);
-        self.audited(event, result).await
     }
 }

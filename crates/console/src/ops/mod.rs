@@ -1,11 +1,14 @@
 //! The domain operations, one file each.
 
+mod calls;
 mod checks;
 pub mod ec2;
 pub mod open_session;
 pub mod push_os_user_key;
 pub mod push_serial_key;
 
+pub use calls::CallSubject;
+pub(crate) use calls::SampledWarning;
 pub use open_session::{OpenedSession, SessionDenied};
 pub use push_os_user_key::PushOsUserKey;
 pub use push_serial_key::PushSerialKey;
