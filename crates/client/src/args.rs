@@ -60,7 +60,7 @@ pub struct ConnectArgs {
 
     /// SSH endpoint. Default: AWS's serial console host for the Region on port 22, or with
     /// --endpoint-url the endpoint's host on port 2222.
-    #[arg(long, value_name = "HOST[:PORT]")]
+    #[arg(long, value_name = "HOST[:PORT]", env = "SERIALGATE_SSH_ENDPOINT")]
     pub ssh_endpoint: Option<String>,
 
     /// known_hosts file to verify the SSH server with (default ~/.ssh/known_hosts). Not used

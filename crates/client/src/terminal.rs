@@ -43,7 +43,9 @@ impl RawMode {
         let saved = termios::tcgetattr(fd)?;
         let mut raw = saved.clone();
         raw.make_raw();
-        termios::tcsetattr(fd, OptionalActions::Flush, &raw)?;
+        // Drain, as OpenSSH does: keys typed ahead (an Enter right after the command) are kept
+        // for the console, not discarded.
+        termios::tcsetattr(fd, OptionalActions::Drain, &raw)?;
         Ok(Self { saved })
     }
 }
