@@ -55,6 +55,6 @@ cargo test --workspace --locked
 # --- end to end: the built binary driven by real clients ----------------------------------------
 log "end-to-end tests (AWS CLI, boto3, OpenSSH)"
 cargo build --locked -p serialgate
-export SERIALGATE_BIN="$PWD/target/debug/serialgate"
+export SERIALGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/serialgate"
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/pytest -q tests/e2e
