@@ -261,6 +261,8 @@ def audit_records(node, instance: str | None = None) -> list[dict]:
         cmd += ["--instance", instance]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={**os.environ, "HOME": str(node["config"].parent)})
     assert r.returncode == 0, r.stderr
+    # PostgreSQL's "relation already exists, skipping" notices are not news.
+    assert "NOTICE" not in r.stderr and "already exists" not in r.stderr, r.stderr
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
 

@@ -98,9 +98,16 @@ pub struct PgAudit {
 impl PgAudit {
     /// Checks `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`) without connecting.
     pub fn new(url: &str, node: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::new(format!("[audit] postgres: not a usable URL: {e}")))?;
+        // The schema is created with `IF NOT EXISTS`, which makes the server send a NOTICE on
+        // every connection, logged at INFO: ask for warnings and errors only.
+        let options = match config.get_options() {
+            Some(o) => format!("{o} -c client_min_messages=warning"),
+            None => "-c client_min_messages=warning".to_owned(),
+        };
+        config.options(&options);
         let hosts: Vec<String> = config
             .get_hosts()
             .iter()

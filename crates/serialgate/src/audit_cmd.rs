@@ -68,40 +68,82 @@ pub async fn run(args: AuditArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Two lines per record, so the table fits a terminal: the time, kind, what and outcome, then
+/// the rest as `name value` pairs, wrapped to the terminal's width (100 columns when stdout is
+/// not a terminal; `--json` is for machines).
 fn print_table(records: &[AuditRecord]) {
-    println!(
-        "{:<24}  {:<13}  {:<20}  {:<30}  {:<15}  {:<36}  {:<40}  details",
-        "time", "kind", "instance", "what", "source", "request", "outcome"
-    );
+    let width = terminal_width().unwrap_or(100).max(40);
     for r in records {
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
-        let refused = r.kind == "api-refused";
-        let what = match (&r.operation, &r.target, &r.reason) {
-            (Some(op), _, _) => op.clone(),
-            (None, Some(t), _) => t.clone(),
-            (None, None, Some(reason)) => reason.clone(),
-            (None, None, None) => "-".to_owned(),
-        };
-        let source = match &r.source_ip {
-            Some(ip) => ip.clone(),
-            None if refused => "other sources".to_owned(),
-            None => "-".to_owned(),
-        };
-        println!(
-            "{:<24}  {:<13}  {:<20}  {:<30}  {:<15}  {:<36}  {:<40}  {}",
-            format_time_ms(r.time_ms),
-            r.kind,
-            dash(&r.instance_id),
-            what,
-            source,
-            dash(&r.request_id),
-            r.outcome,
-            details(r)
-        );
+        println!("{}", headline(r));
+        for line in wrap(&facts(r), width.saturating_sub(INDENT.len())) {
+            println!("{INDENT}{line}");
+        }
     }
 }
 
-/// The last column: what the other columns do not say, per kind of record.
+const INDENT: &str = "    ";
+
+fn terminal_width() -> Option<usize> {
+    let size = rustix::termios::tcgetwinsize(rustix::stdio::stdout()).ok()?;
+    (size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// Time, kind, what was done, outcome.
+fn headline(r: &AuditRecord) -> String {
+    let what = match (&r.operation, &r.target, &r.reason) {
+        (Some(op), _, _) => op.clone(),
+        (None, Some(t), _) => t.clone(),
+        (None, None, Some(reason)) => reason.clone(),
+        (None, None, None) => "-".to_owned(),
+    };
+    format!(
+        "{}  {:<13}  {what}  {}",
+        format_time_ms(r.time_ms),
+        r.kind,
+        r.outcome
+    )
+}
+
+/// Everything else that is known, as `name value` items.
+fn facts(r: &AuditRecord) -> Vec<String> {
+    let named = |name: &str, v: &Option<String>| v.as_ref().map(|v| format!("{name} {v}"));
+    let source = if r.kind == "api-refused" && r.source_ip.is_none() {
+        Some("source other sources".to_owned())
+    } else {
+        named("source", &r.source_ip)
+    };
+    [
+        named("instance", &r.instance_id),
+        source,
+        named("request", &r.request_id),
+    ]
+    .into_iter()
+    .flatten()
+    .chain([details(r)])
+    .collect()
+}
+
+/// Joins `items` with ", " into lines of at most `width` characters (an item longer than the
+/// width gets a line of its own).
+fn wrap(items: &[String], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for item in items {
+        if !line.is_empty() && line.chars().count() + 2 + item.chars().count() > width {
+            lines.push(std::mem::take(&mut line) + ",");
+        }
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        line.push_str(item);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// What the other items do not say, per kind of record.
 fn details(r: &AuditRecord) -> String {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     if let Some(count) = r.count {
@@ -135,6 +177,28 @@ fn details(r: &AuditRecord) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_keeps_items_whole_and_lines_within_the_width() {
+        let items: Vec<String> = [
+            "instance i-0123456789abcdef0",
+            "source 127.0.0.1",
+            "request 3162",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            wrap(&items, 40),
+            vec![
+                "instance i-0123456789abcdef0,",
+                "source 127.0.0.1, request 3162"
+            ]
+        );
+        assert_eq!(wrap(&items, 200).len(), 1);
+        for line in wrap(&items, 20) {
+            assert!(line.chars().count() <= 31, "{line}");
+        }
+    }
 
     #[test]
     fn refusal_counts_show_their_count_window_and_key() {
