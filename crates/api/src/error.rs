@@ -278,7 +278,9 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(code = self.code.wire_name(), request_id = %self.request_id, cause = self.cause.as_deref().unwrap_or("-"), "request failed");
         } else {
-            tracing::info!(code = self.code.wire_name(), request_id = %self.request_id, cause = self.cause.as_deref().unwrap_or("-"), message = %self.message, "request refused");
+            // Debug, not info: every refusal is in the audit trail (authenticated ones one by one,
+            // the others counted per source), so junk traffic does not grow the log.
+            tracing::debug!(code = self.code.wire_name(), request_id = %self.request_id, cause = self.cause.as_deref().unwrap_or("-"), message = %self.message, "request refused");
         }
         let mut body = serde_json::Map::with_capacity(2);
         body.insert("__type".into(), self.code.wire_name().into());

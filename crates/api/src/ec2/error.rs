@@ -135,7 +135,8 @@ impl Ec2Error {
         if status.is_server_error() {
             tracing::warn!(code = name, request_id, cause, "EC2 request failed");
         } else {
-            tracing::info!(code = name, request_id, cause, message = %self.message, "EC2 request refused");
+            // Debug: the audit trail has every refusal (see `crate::error`).
+            tracing::debug!(code = name, request_id, cause, message = %self.message, "EC2 request refused");
         }
         xml_response(
             status,
