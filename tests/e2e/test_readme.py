@@ -110,10 +110,11 @@ class Terminal:
 class Substitutions:
     """What differs on this machine from the reader's: ports, /tmp/, the binary's name."""
 
-    def __init__(self, api: int, ssh: int, tmp: Path):
+    def __init__(self, api: int, ssh: int, tmp: Path, bin_dir: Path):
         self.rules = [
             (re.compile(r"cargo run --release -p serialgate --"), "serialgate"),
             (re.compile(r"target/release/serialgate"), "serialgate"),
+            (re.compile(r"\$PWD/target/release"), str(bin_dir)),
             (re.compile(r"(?<![0-9])4580(?![0-9])"), str(api)),
             (re.compile(r"(?<![0-9])2222(?![0-9])"), str(ssh)),
             (re.compile(r"/tmp/"), f"{tmp}/"),
@@ -155,7 +156,7 @@ def test_the_readme_runs_as_written(tmp_path):
     (bin_dir / "ssh").write_text('#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile="$HOME/.ssh/known_hosts" "$@"\n')
     (bin_dir / "ssh").chmod(0o755)
     api, ssh = _free_ports(2)
-    subst = Substitutions(api, ssh, tmp)
+    subst = Substitutions(api, ssh, tmp, bin_dir)
     venv_bin = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin"
     env = {
         "PATH": f"{bin_dir}:{venv_bin}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
