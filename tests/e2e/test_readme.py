@@ -21,11 +21,10 @@ import subprocess
 import termios
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import readme_blocks
-from conftest import REPO_ROOT, _binary, _free_ports
+from conftest import REPO_ROOT, Server, _binary, _free_ports, _wait_healthy
 
 README = REPO_ROOT / "README.md"
 # Printed by bash each time it is ready for the next command line: after an interactive
@@ -126,20 +125,6 @@ class Substitutions:
         return text
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the quick start's server exited:\n{log.read_text()[-3000:]}"
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"the quick start's server did not answer /health:\n{log.read_text()[-3000:]}")
-
-
 def test_every_block_has_a_marker():
     _, problems = readme_blocks.blocks(README)
     assert not problems, "\n".join(problems)
@@ -181,7 +166,7 @@ def test_the_readme_runs_as_written(tmp_path):
                         first + ["--api-listen", f"127.0.0.1:{api}", "--ssh-listen", f"127.0.0.1:{ssh}"],
                         env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                         start_new_session=True)
-                _wait_healthy(f"http://127.0.0.1:{api}", server, server_log)
+                _wait_healthy(Server("quick start", f"http://127.0.0.1:{api}", api, ssh, README, server, server_log))
                 continue
             if block.mode == "config":
                 path = tmp / f"readme-{block.line}.toml"

@@ -112,7 +112,7 @@ impl NodeReadiness {
 }
 
 /// The consoles that are not connected, with why, for the log (at most [`NAMED`]).
-pub fn describe_down(down: &[(&InstanceId, String)]) -> String {
+fn describe_down(down: &[(&InstanceId, String)]) -> String {
     let mut text: Vec<String> = down
         .iter()
         .take(NAMED)
