@@ -121,6 +121,7 @@ impl Deadlines {
 pub(crate) async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
+    secure: bool,
     router: Router,
     limits: &ApiLimits,
     deadlines: Arc<Deadlines>,
@@ -131,6 +132,7 @@ pub(crate) async fn serve_connection<I>(
     let service = ConnService {
         router,
         peer,
+        secure,
         request_timeout: limits.request_timeout,
         deadlines: Arc::clone(&deadlines),
     };
@@ -182,6 +184,8 @@ pub(crate) async fn serve_connection<I>(
 struct ConnService {
     router: Router,
     peer: SocketAddr,
+    /// Whether the connection is TLS.
+    secure: bool,
     request_timeout: Duration,
     deadlines: Arc<Deadlines>,
 }
@@ -196,6 +200,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let since = self.deadlines.request_started();
         req.extensions_mut().insert(ConnectInfo(self.peer));
+        req.extensions_mut().insert(SecureTransport(self.secure));
         req.extensions_mut()
             .insert(RequestDeadline(since + self.request_timeout));
         let finished = Finished(Arc::clone(&self.deadlines));
@@ -207,6 +212,23 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             router.call(req).await
         })
     }
+}
+
+/// Whether the request came over TLS: `aws:SecureTransport` in its policies' conditions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SecureTransport(pub bool);
+
+/// Where a request came from and whether over TLS, as its connection recorded them.
+pub(crate) fn origin<B>(req: &Request<B>) -> (Option<std::net::IpAddr>, bool) {
+    let source_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let secure = req
+        .extensions()
+        .get::<SecureTransport>()
+        .is_some_and(|s| s.0);
+    (source_ip, secure)
 }
 
 /// Marks the end of a request when dropped.

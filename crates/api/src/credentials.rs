@@ -41,6 +41,11 @@ impl Credentials {
         self.by_key.is_empty()
     }
 
+    /// The principal `access_key_id` authenticates as.
+    pub fn principal(&self, access_key_id: &str) -> Option<Principal> {
+        self.by_key.get(access_key_id).map(|e| e.principal.clone())
+    }
+
     /// Whether `access_key_id` is configured.
     pub fn contains(&self, access_key_id: &str) -> bool {
         self.by_key.contains_key(access_key_id)

@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use console::ConsoleError;
+use console::{ConsoleError, Denial, NotFound};
 
 /// The wire codes this service produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,17 +229,47 @@ impl ApiError {
     }
 }
 
+/// AWS's sentence for a request the caller's policies refused (both APIs word it alike; EC2
+/// puts its own sentence in front).
+pub(crate) fn denial_sentence(denial: &Denial) -> String {
+    iam::denial_sentence(
+        &denial.principal_arn,
+        denial.action.iam_name(),
+        &denial.resource,
+        denial.denied_by.is_some(),
+    )
+}
+
+/// Instance Connect's detail for an instance that does not exist for the caller.
+fn instance_not_found(missing: &NotFound) -> String {
+    match &missing.availability_zone {
+        Some(az) => format!(
+            "Instance {} is not in availability zone {az}.",
+            ids(&missing.ids)
+        ),
+        None => format!("Instance {} does not exist.", ids(&missing.ids)),
+    }
+}
+
+/// Instance ids as EC2 lists them in one message: `i-1, i-2`.
+pub(crate) fn ids(ids: &[console::InstanceId]) -> String {
+    let list: Vec<&str> = ids.iter().map(console::InstanceId::as_str).collect();
+    list.join(", ")
+}
+
 impl From<ConsoleError> for ApiError {
     fn from(e: ConsoleError) -> Self {
         use ErrorCode::*;
         match e {
-            ConsoleError::Auth(r) => ApiError::new(AuthException, r),
+            ConsoleError::Auth(denial) => ApiError::new(AuthException, denial_sentence(&denial)),
             ConsoleError::SerialConsoleAccessDisabled(acct) => ApiError::new(
                 SerialConsoleAccessDisabledException,
                 format!("Serial console access is disabled for account {acct}."),
             ),
             ConsoleError::InvalidArgs(r) => ApiError::new(InvalidArgsException, r),
-            ConsoleError::InstanceNotFound(r) => ApiError::new(EC2InstanceNotFoundException, r),
+            ConsoleError::InstanceNotFound(missing) => {
+                ApiError::new(EC2InstanceNotFoundException, instance_not_found(&missing))
+            }
             ConsoleError::InstanceTypeInvalid(t) => ApiError::new(
                 EC2InstanceTypeInvalidException,
                 format!("Instance type {t} is not built on the Nitro System."),

@@ -2,13 +2,12 @@
 //! listener loop is in `listener.rs`, one connection in `connection.rs`.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -130,10 +129,7 @@ async fn process(
     request_id: &str,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let source_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip());
+    let (source_ip, secure_transport) = crate::connection::origin(&req);
     let (parts, body) = req.into_parts();
     let body = read_body(body, &parts.headers, state.body_limit).await?;
     let verified = match verify(state, Front::AwsJson, &parts, &body).await {
@@ -154,6 +150,7 @@ async fn process(
         request_id: request_id.to_owned(),
         principal: verified.into_principal(),
         source_ip,
+        secure_transport,
     });
     let routed =
         route(&parts.headers).map_err(|e| (e, requested_name(requested_target(&parts.headers))));
@@ -167,7 +164,7 @@ async fn process(
             Err((error, requested)) => {
                 let (service, code) = (&state.service, error.code.wire_name());
                 service
-                    .record_refused(&ctx, requested, CallSubject::default(), code)
+                    .record_refused(&ctx, requested, CallSubject::default(), code, None)
                     .await;
                 return Err(error);
             }
@@ -191,7 +188,7 @@ async fn process(
             let code = error.code.wire_name();
             state
                 .service
-                .record_refused(&ctx, name, CallSubject::default(), code)
+                .record_refused(&ctx, name, CallSubject::default(), code, None)
                 .await;
             Err(error)
         }

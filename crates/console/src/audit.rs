@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use crate::error::StoreError;
+use crate::error::{Denial, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditOutcome {
@@ -31,6 +31,9 @@ pub struct AuditEvent {
     pub target: Option<String>,
     pub key_fingerprint: Option<String>,
     pub outcome: AuditOutcome,
+    /// For a call the caller's policies refused: the action, the resource and the deciding
+    /// statement (none for an implicit deny).
+    pub denial: Option<Denial>,
 }
 
 /// Requests refused before their signature verified, so with no caller to name: counted per

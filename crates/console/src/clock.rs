@@ -66,6 +66,20 @@ impl Clock for ManualClock {
     }
 }
 
+/// ISO 8601 in UTC with milliseconds (`2016-11-15T09:30:00.000Z`): EC2's timestamp form and
+/// the form of `aws:CurrentTime`.
+pub fn iso8601(ms_since_epoch: u64) -> String {
+    let nanos = i128::from(ms_since_epoch) * 1_000_000;
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        // Only times past the year 9999 fail; the epoch is a harmless stand-in.
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

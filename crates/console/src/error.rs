@@ -4,6 +4,9 @@
 //! the specific reason that completes AWS's documented message; [`ConsoleError::Internal`] carries
 //! a cause for the operator's log that must never be shown to the client.
 
+use crate::ids::{AvailabilityZone, InstanceId};
+use crate::policy::Action;
+
 /// A store (memory, Redis, SQLite) failed or timed out.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -15,18 +18,79 @@ impl StoreError {
     }
 }
 
+/// Why the caller's policies refused a request, in IAM's terms; adapters word it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The caller's ARN.
+    pub principal_arn: String,
+    pub action: Action,
+    /// The instance ARN (in the caller's account), or `*` for an account-level action.
+    pub resource: String,
+    /// The `Deny` statement that refused (`policy "NAME" Statement[I] (Sid "S")`); `None` when
+    /// no statement allowed the request (an implicit deny).
+    pub denied_by: Option<String>,
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} may not {} on {}: ",
+            self.principal_arn,
+            self.action.iam_name(),
+            self.resource
+        )?;
+        match &self.denied_by {
+            Some(statement) => write!(f, "denied by {statement}"),
+            None => f.write_str("no statement allows it"),
+        }
+    }
+}
+
+/// Instances the caller named that do not exist for it (unknown, or another account's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFound {
+    pub ids: Vec<InstanceId>,
+    /// The zone the caller looked in, when the instance exists but in another zone.
+    pub availability_zone: Option<AvailabilityZone>,
+}
+
+impl NotFound {
+    pub fn one(id: InstanceId) -> Self {
+        Self {
+            ids: vec![id],
+            availability_zone: None,
+        }
+    }
+}
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, id) in self.ids.iter().enumerate() {
+            if n > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{id}")?;
+        }
+        if let Some(az) = &self.availability_zone {
+            write!(f, " in {az}")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConsoleError {
-    /// The principal's policy does not allow this action (on this instance). An instance of
+    /// The principal's policies do not allow this action (on this instance). An instance of
     /// another account is never this: it is [`ConsoleError::InstanceNotFound`], like an unknown id.
     #[error("not authorized: {0}")]
-    Auth(String),
+    Auth(Box<Denial>),
     #[error("serial console access is disabled for account {0}")]
     SerialConsoleAccessDisabled(String),
     #[error("invalid argument: {0}")]
     InvalidArgs(String),
     #[error("instance not found: {0}")]
-    InstanceNotFound(String),
+    InstanceNotFound(NotFound),
     #[error("instance type {0} is not supported")]
     InstanceTypeInvalid(String),
     #[error("instance is {0}")]

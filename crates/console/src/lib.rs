@@ -31,14 +31,14 @@ pub use audit::{
     AuditEvent, AuditOutcome, AuditSink, RefusalEvent, SessionEvent, SessionPhase, TracingAudit,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{ConsoleError, StoreError};
+pub use error::{ConsoleError, Denial, NotFound, StoreError};
 pub use grants::{Grant, GrantKey, GrantStore, GrantTarget};
 pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};
 pub use keys::{KeyError, SshPublicKey};
 pub use leases::{Lease, SessionLeases, SlotState, slot_state};
 pub use memory::MemorySlotStore;
 pub use ops::CallSubject;
-pub use policy::{Action, ActionSet, InstanceScope, Principal};
+pub use policy::{Action, ActionSet, Identity, Principal};
 pub use probe::{AlwaysReachable, ConsoleProbe};
 pub use registry::{Account, Instance, InstanceState, Registry};
 pub use service::{ConsoleService, RequestContext, Settings};

@@ -1,14 +1,20 @@
-//! Who is asking and what they may do: an authenticated principal and its allow-list.
+//! Who is asking and what they may do: an authenticated principal and the IAM policies that
+//! decide for it (evaluated by [`iam`], see `ops/authorize.rs`).
 //!
 //! The rules, in one place:
-//! - a principal may perform an action only if its [`ActionSet`] holds it; nothing means "all";
-//! - an instance-level action also needs the instance's id or ARN to match the principal's
-//!   [`InstanceScope`], where the ARN is always built with the caller's own account;
-//! - an account-level action ([`Action::is_account_level`]) has no instance to match, as in EC2
-//!   (no resource-level permissions): the action set alone decides, so an instance-scoped
-//!   credential gets one only when its configuration names it (explicitly or by a wildcard).
+//! - every action is decided by the principal's identity-based policies, AWS's way: an explicit
+//!   `Deny` wins, then any `Allow`, else an implicit deny;
+//! - an instance-level action is decided on the instance's ARN, always built with the caller's
+//!   own account, so another account's instance is never in reach;
+//! - an account-level action ([`Action::is_account_level`]) is decided on `*`, as in EC2 (no
+//!   resource-level permissions);
+//! - the flat `instances`/`actions` allow-lists of the configuration are one more policy
+//!   ([`allow_list_policy`]).
 
 use std::fmt;
+use std::sync::Arc;
+
+use iam::{Context, Policy};
 
 use crate::ids::{AccountId, InstanceId};
 
@@ -83,6 +89,31 @@ impl Action {
     }
 }
 
+/// Every condition key a request to this service can carry (`*`: a family of keys). The
+/// request sets `aws:SourceIp` (when known), the time keys, `aws:SecureTransport`,
+/// `aws:RequestedRegion` and `ec2:Region`; the caller brings the `aws:Principal…` keys,
+/// `aws:username` (users only) and `aws:userid`; an instance of the caller's account brings its
+/// tags, type and zone; `ec2:osuser` comes with SendSSHPublicKey only.
+pub const CONDITION_KEYS: &[&str] = &[
+    "aws:SourceIp",
+    "aws:CurrentTime",
+    "aws:EpochTime",
+    "aws:SecureTransport",
+    "aws:RequestedRegion",
+    "aws:PrincipalArn",
+    "aws:PrincipalAccount",
+    "aws:PrincipalType",
+    "aws:PrincipalTag/*",
+    "aws:username",
+    "aws:userid",
+    "aws:ResourceTag/*",
+    "ec2:ResourceTag/*",
+    "ec2:InstanceType",
+    "ec2:Region",
+    "ec2:AvailabilityZone",
+    "ec2:osuser",
+];
+
 /// A set of [`Action`]s. Always explicit: the empty set allows nothing.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct ActionSet(u16);
@@ -150,62 +181,172 @@ impl fmt::Debug for ActionSet {
     }
 }
 
-/// The instances a principal may name in instance-level actions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InstanceScope {
-    /// Every instance of the principal's account.
-    All,
-    /// Instances whose id or ARN matches one of these IAM-style patterns (`*`, `?`).
-    Matching(Vec<String>),
-}
-
-impl InstanceScope {
-    /// Whether `instance` (whose ARN is `instance_arn`) is in scope.
-    pub fn covers(&self, instance: &InstanceId, instance_arn: &str) -> bool {
-        match self {
-            InstanceScope::All => true,
-            InstanceScope::Matching(patterns) => patterns.iter().any(|p| {
-                glob_match(p.as_bytes(), instance_arn.as_bytes())
-                    || glob_match(p.as_bytes(), instance.as_str().as_bytes())
-            }),
-        }
-    }
-}
-
 /// An authenticated caller. Built by the API layer from a verified signature; the domain trusts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Principal {
     /// `arn:aws:iam::ACCOUNT:user/NAME` or `arn:aws:iam::ACCOUNT:root`.
     pub arn: String,
     pub account: AccountId,
-    /// Instances this principal may name in instance-level actions.
-    pub instances: InstanceScope,
-    /// Actions this principal may perform.
-    pub actions: ActionSet,
+    /// The identity-based policies that decide what this principal may do: its own, then its
+    /// account's. None attached allows nothing.
+    pub policies: Arc<[Arc<Policy>]>,
+    /// The condition keys that describe the caller (`aws:PrincipalArn`, `aws:PrincipalAccount`,
+    /// `aws:PrincipalTag/K`, `aws:username`, `aws:userid`), converted once.
+    pub context: Arc<Context>,
+}
+
+/// Who a principal is, for the condition keys AWS sets from the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Identity<'a> {
+    /// `aws:username`; none for an account root.
+    pub user: Option<&'a str>,
+    /// `aws:userid`.
+    pub user_id: &'a str,
+    /// `aws:PrincipalTag/K`.
+    pub tags: &'a [(String, String)],
 }
 
 impl Principal {
-    /// A principal allowed every action on every instance of its account.
-    pub fn account_root(account: AccountId) -> Self {
+    /// A principal named `arn` in `account`, decided by `policies`.
+    pub fn new(
+        arn: String,
+        account: AccountId,
+        identity: &Identity<'_>,
+        policies: Vec<Arc<Policy>>,
+    ) -> Self {
+        let mut context = Context::new();
+        context
+            .insert("aws:PrincipalArn", arn.clone())
+            .insert("aws:PrincipalAccount", account.to_string())
+            .insert(
+                "aws:PrincipalType",
+                if identity.user.is_some() {
+                    "User"
+                } else {
+                    "Account"
+                },
+            )
+            .insert("aws:userid", identity.user_id);
+        if let Some(user) = identity.user {
+            context.insert("aws:username", user);
+        }
+        for (k, v) in identity.tags {
+            context.insert(&format!("aws:PrincipalTag/{k}"), v.clone());
+        }
         Self {
-            arn: format!("arn:aws:iam::{account}:root"),
+            arn,
             account,
-            instances: InstanceScope::All,
-            actions: ActionSet::all(),
+            policies: policies.into(),
+            context: Arc::new(context),
         }
     }
 
-    /// Whether this principal may perform `action` at all: enough for an account-level action.
-    pub fn may(&self, action: Action) -> bool {
-        self.actions.contains(action)
+    /// An account root allowed every action on every instance of its account.
+    pub fn account_root(account: AccountId) -> Self {
+        Self::new(
+            format!("arn:aws:iam::{account}:root"),
+            account.clone(),
+            &Identity {
+                user_id: account.as_str(),
+                ..Identity::default()
+            },
+            vec![Arc::new(allow_everything())],
+        )
     }
+}
 
-    /// Whether this principal may perform `action` on `instance` (whose ARN, in the caller's
-    /// account, is `instance_arn`). An account-level action ignores the instance.
-    pub fn allows(&self, action: Action, instance: &InstanceId, instance_arn: &str) -> bool {
-        self.may(action)
-            && (action.is_account_level() || self.instances.covers(instance, instance_arn))
+impl Principal {
+    /// A user of `account` decided by its allow-lists alone (see [`allow_list_policy`]).
+    pub fn with_allow_list(
+        user: &str,
+        account: AccountId,
+        instances: Option<&[String]>,
+        actions: ActionSet,
+    ) -> Self {
+        let policies = allow_list_policy(user, &account, instances, actions)
+            .map(|(_, policy)| Arc::new(policy))
+            .into_iter()
+            .collect();
+        Self::new(
+            format!("arn:aws:iam::{account}:user/{user}"),
+            account,
+            &Identity {
+                user: Some(user),
+                user_id: user,
+                tags: &[],
+            },
+            policies,
+        )
     }
+}
+
+/// `Allow * on *`: what an account root may do.
+fn allow_everything() -> Policy {
+    let document =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+    // A constant document; a parse failure would be a bug caught by every test.
+    Policy::parse("account root", document).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+/// The policy equivalent to a credential's `instances` and `actions` allow-lists:
+/// - `Sid "Instances"` allows the instance-level actions of `actions` on the instances that
+///   `instances` names (an id pattern `P` becomes `arn:aws:ec2:*:ACCOUNT:instance/P`, an ARN
+///   pattern stays as written, and no list means every instance of the account);
+/// - `Sid "Account"` allows the account-level actions of `actions` on `*`, which is how AWS
+///   decides them (no resource-level permissions), so the instance list does not narrow them.
+///
+/// `None` when `actions` is empty (nothing to allow). The document is returned with the policy
+/// so that it can be shown to an operator.
+pub fn allow_list_policy(
+    name: &str,
+    account: &AccountId,
+    instances: Option<&[String]>,
+    actions: ActionSet,
+) -> Option<(String, Policy)> {
+    let names = |account_level: bool| -> Vec<&'static str> {
+        actions
+            .iter()
+            .filter(|a| a.is_account_level() == account_level)
+            .map(Action::iam_name)
+            .collect()
+    };
+    let resources: Vec<String> = match instances {
+        None => vec!["*".to_owned()],
+        Some(list) => list
+            .iter()
+            .map(|p| {
+                if p.starts_with("arn:") {
+                    p.clone()
+                } else {
+                    format!("arn:aws:ec2:*:{account}:instance/{p}")
+                }
+            })
+            .collect(),
+    };
+    let mut statements = Vec::new();
+    let on_instances = names(false);
+    if !on_instances.is_empty() && !resources.is_empty() {
+        statements.push(serde_json::json!({
+            "Sid": "Instances", "Effect": "Allow", "Action": on_instances, "Resource": resources,
+        }));
+    }
+    let on_account = names(true);
+    if !on_account.is_empty() {
+        statements.push(serde_json::json!({
+            "Sid": "Account", "Effect": "Allow", "Action": on_account, "Resource": "*",
+        }));
+    }
+    if statements.is_empty() {
+        return None;
+    }
+    let document = serde_json::to_string_pretty(&serde_json::json!({
+        "Version": "2012-10-17", "Statement": statements,
+    }))
+    .ok()?;
+    // Built from known action names and ARN patterns, so it always parses; an instance pattern
+    // that is no valid ARN component still parses (it matches nothing, as before).
+    let policy = Policy::parse(name, &document).ok()?;
+    Some((document, policy))
 }
 
 /// `arn:aws:ec2:REGION:ACCOUNT:instance/ID`.
@@ -333,44 +474,118 @@ mod tests {
         );
     }
 
-    #[test]
-    fn instance_scope() {
-        let i = InstanceId::parse("i-0123456789abcdef0").unwrap();
-        let arn = "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0";
-        assert!(InstanceScope::All.covers(&i, arn));
-        assert!(InstanceScope::Matching(vec!["i-0123*".into()]).covers(&i, arn));
-        assert!(
-            InstanceScope::Matching(vec!["arn:aws:ec2:*:111122223333:*".into()]).covers(&i, arn)
-        );
-        assert!(!InstanceScope::Matching(vec!["i-fff*".into()]).covers(&i, arn));
-        assert!(!InstanceScope::Matching(Vec::new()).covers(&i, arn));
+    /// The allow-list semantics the translation must keep: the action in the set and, for an
+    /// instance-level action, the id or the ARN matching one of the patterns.
+    fn old_rule(
+        instances: Option<&[String]>,
+        actions: ActionSet,
+        action: Action,
+        id: &str,
+        arn: &str,
+    ) -> bool {
+        actions.contains(action)
+            && (action.is_account_level()
+                || instances.is_none_or(|list| {
+                    list.iter().any(|p| {
+                        glob_match(p.as_bytes(), arn.as_bytes())
+                            || glob_match(p.as_bytes(), id.as_bytes())
+                    })
+                }))
     }
 
     #[test]
-    fn allow_lists() {
+    fn allow_lists_translate_into_an_equivalent_policy() {
         let acct = AccountId::parse("111122223333").unwrap();
-        let i = InstanceId::parse("i-0123456789abcdef0").unwrap();
-        let arn = instance_arn("us-east-1", &acct, &i);
+        let scopes: Vec<Option<Vec<String>>> = vec![
+            None,
+            Some(vec!["i-0123*".into()]),
+            Some(vec!["i-0123456789abcdef0".into(), "i-fff*".into()]),
+            Some(vec!["arn:aws:ec2:*:111122223333:instance/i-0?23*".into()]),
+            Some(vec!["arn:aws:ec2:*:999999999999:instance/*".into()]),
+            Some(vec!["*".into()]),
+        ];
+        let action_sets = [
+            ActionSet::push_only(),
+            ActionSet::all(),
+            ActionSet::matching("ec2:*"),
+            ActionSet::matching("ec2:Describe*").union(ActionSet::matching("SendSSHPublicKey")),
+            ActionSet::matching("*SerialConsoleAccess*"),
+        ];
+        let ids = [
+            "i-0123456789abcdef0",
+            "i-0fff00000000000ab",
+            "i-0223456789abcdef0",
+        ];
+        let mut checked = 0;
+        for scope in &scopes {
+            for &actions in &action_sets {
+                let (_, policy) =
+                    allow_list_policy("allow-list", &acct, scope.as_deref(), actions).unwrap();
+                for id in ids {
+                    let id = InstanceId::parse(id).unwrap();
+                    let arn = instance_arn("eu-west-3", &acct, &id);
+                    for action in Action::ALL {
+                        let resource = if action.is_account_level() {
+                            "*"
+                        } else {
+                            arn.as_str()
+                        };
+                        let context = Context::new();
+                        let request = iam::Request {
+                            principal: "arn:aws:iam::111122223333:user/u",
+                            action: action.iam_name(),
+                            resource,
+                            context: &context,
+                        };
+                        let allowed = iam::evaluate([&policy], &request).is_allowed();
+                        let expected =
+                            old_rule(scope.as_deref(), actions, action, id.as_str(), &arn);
+                        assert_eq!(allowed, expected, "{scope:?} {actions:?} {action:?} {id}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
         assert_eq!(
-            arn,
-            "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0"
+            checked,
+            scopes.len() * action_sets.len() * ids.len() * Action::ALL.len()
         );
-        let mut p = Principal::account_root(acct);
-        assert!(p.allows(Action::SendSSHPublicKey, &i, &arn));
-        p.actions = [Action::SendSerialConsoleSSHPublicKey]
-            .into_iter()
-            .collect();
-        assert!(!p.allows(Action::SendSSHPublicKey, &i, &arn));
-        assert!(p.allows(Action::SendSerialConsoleSSHPublicKey, &i, &arn));
-        p.instances = InstanceScope::Matching(vec!["i-fff*".into()]);
-        assert!(!p.allows(Action::SendSerialConsoleSSHPublicKey, &i, &arn));
-        // An empty set allows nothing (it does not mean "all").
-        p.actions = ActionSet::NONE;
-        p.instances = InstanceScope::All;
-        assert!(
-            Action::ALL
-                .into_iter()
-                .all(|a| !p.may(a) && !p.allows(a, &i, &arn))
+        assert!(allow_list_policy("none", &acct, None, ActionSet::NONE).is_none());
+    }
+
+    #[test]
+    fn the_account_root_may_do_everything_and_principal_keys_are_set() {
+        let acct = AccountId::parse("111122223333").unwrap();
+        let root = Principal::account_root(acct.clone());
+        assert_eq!(root.arn, "arn:aws:iam::111122223333:root");
+        assert_eq!(
+            root.context.get("aws:PrincipalAccount"),
+            Some(&["111122223333".to_owned()][..])
         );
+        assert_eq!(root.context.get("aws:username"), None);
+        let tags = [("team".to_owned(), "db".to_owned())];
+        let alice = Principal::new(
+            "arn:aws:iam::111122223333:user/alice".into(),
+            acct,
+            &Identity {
+                user: Some("alice"),
+                user_id: "AKIDALICE",
+                tags: &tags,
+            },
+            Vec::new(),
+        );
+        assert_eq!(
+            alice.context.get("aws:username"),
+            Some(&["alice".to_owned()][..])
+        );
+        assert_eq!(
+            alice.context.get("aws:PrincipalTag/team"),
+            Some(&["db".to_owned()][..])
+        );
+        assert_eq!(
+            alice.context.get("aws:userid"),
+            Some(&["AKIDALICE".to_owned()][..])
+        );
+        assert!(alice.policies.is_empty());
     }
 }

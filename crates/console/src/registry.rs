@@ -101,6 +101,9 @@ pub struct Instance {
     pub unsupported_bios: bool,
     /// The console backend URI (`unix:…`, `sim:`, …), interpreted by the gateway.
     pub console: String,
+    /// The condition keys AWS sets from the instance (`aws:ResourceTag/K`, `ec2:ResourceTag/K`,
+    /// `ec2:InstanceType`, `ec2:AvailabilityZone`), converted once.
+    pub(crate) iam_context: Arc<iam::Context>,
     state: RwLock<InstanceState>,
 }
 
@@ -116,7 +119,17 @@ impl Instance {
         console: String,
         state: InstanceState,
     ) -> Self {
+        let mut iam_context = iam::Context::new();
+        iam_context
+            .insert("ec2:InstanceType", instance_type.clone())
+            .insert("ec2:AvailabilityZone", availability_zone.to_string());
+        for (k, v) in &tags {
+            iam_context
+                .insert(&format!("aws:ResourceTag/{k}"), v.clone())
+                .insert(&format!("ec2:ResourceTag/{k}"), v.clone());
+        }
         Self {
+            iam_context: Arc::new(iam_context),
             id,
             account,
             instance_type,

@@ -55,6 +55,8 @@ pub struct RequestContext {
     pub request_id: String,
     pub principal: Principal,
     pub source_ip: Option<IpAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
 }
 
 /// The domain service. Cheap to share behind an `Arc`; every method takes `&self`.

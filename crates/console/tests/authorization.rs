@@ -61,16 +61,17 @@ fn service() -> ConsoleService {
     ConsoleService::new(registry(), Settings::default(), ThrottleConfig::default())
 }
 
-fn ctx(instances: &InstanceScope, actions: ActionSet) -> RequestContext {
+fn ctx(instances: &Option<Vec<String>>, actions: ActionSet) -> RequestContext {
     RequestContext {
         request_id: "req-matrix".into(),
-        principal: Principal {
-            arn: format!("arn:aws:iam::{OWN_ACCT}:user/matrix"),
-            account: AccountId::parse(OWN_ACCT).unwrap(),
-            instances: instances.clone(),
+        principal: Principal::with_allow_list(
+            "matrix",
+            AccountId::parse(OWN_ACCT).unwrap(),
+            instances.as_deref(),
             actions,
-        },
+        ),
         source_ip: None,
+        secure_transport: false,
     }
 }
 
@@ -170,7 +171,7 @@ fn code(c: char) -> &'static str {
 /// [`TARGETS`] order (o = ok, A = not authorized, N = not found); per account operation, one.
 struct Shape {
     name: &'static str,
-    instances: InstanceScope,
+    instances: Option<Vec<String>>,
     actions: ActionSet,
     on_instance: [(OnInstance, &'static str); 7],
     on_account: [(OnAccount, char); 4],
@@ -179,12 +180,12 @@ struct Shape {
 fn shapes() -> Vec<Shape> {
     use OnAccount::*;
     use OnInstance::*;
-    let scoped = InstanceScope::Matching(vec![SCOPE.into()]);
+    let scoped = Some(vec![SCOPE.into()]);
     vec![
         // No `actions`: the two pushes only, whatever the instance; no EC2 call at all.
         Shape {
             name: "default",
-            instances: InstanceScope::All,
+            instances: None,
             actions: ActionSet::push_only(),
             on_instance: [
                 (PushSerial, "ooNNNN"),
@@ -226,7 +227,7 @@ fn shapes() -> Vec<Shape> {
         // `actions = ["*"]`: everything in the account.
         Shape {
             name: "star",
-            instances: InstanceScope::All,
+            instances: None,
             actions: patterns(&["*"]),
             on_instance: [
                 (PushSerial, "ooNNNN"),
@@ -294,7 +295,7 @@ fn shapes() -> Vec<Shape> {
         // `actions = ["ec2:*"]`: the EC2 calls but no push (those are ec2-instance-connect:).
         Shape {
             name: "ec2-only",
-            instances: InstanceScope::All,
+            instances: None,
             actions: patterns(&["ec2:*"]),
             on_instance: [
                 (PushSerial, "AAAAAA"),
@@ -368,7 +369,7 @@ async fn authorization_matrix() {
 #[tokio::test]
 async fn describe_all_lists_only_the_callers_account() {
     let s = service();
-    let c = ctx(&InstanceScope::All, ActionSet::all());
+    let c = ctx(&None, ActionSet::all());
     let listed: Vec<String> = s
         .describe_instances(&c, &[])
         .await
@@ -379,20 +380,14 @@ async fn describe_all_lists_only_the_callers_account() {
     assert_eq!(listed, [OWN_IN, OWN_OUT]);
     // An instance-scoped credential allowed DescribeInstances sees the whole account, as in EC2
     // (DescribeInstances has no resource-level permissions).
-    let scoped = ctx(
-        &InstanceScope::Matching(vec![SCOPE.into()]),
-        ActionSet::all(),
-    );
+    let scoped = ctx(&Some(vec![SCOPE.into()]), ActionSet::all());
     assert_eq!(s.describe_instances(&scoped, &[]).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn refusals_name_the_callers_arn_only() {
     let s = service();
-    let scoped = ctx(
-        &InstanceScope::Matching(vec![SCOPE.into()]),
-        ActionSet::push_only(),
-    );
+    let scoped = ctx(&Some(vec![SCOPE.into()]), ActionSet::push_only());
     let err = s
         .push_serial_key(
             &scoped,
@@ -405,17 +400,21 @@ async fn refusals_name_the_callers_arn_only() {
         .await
         .unwrap_err();
     // The policy check comes first and names the ARN the caller asked for, in its own account.
+    let ConsoleError::Auth(denial) = &err else {
+        panic!("{err}")
+    };
     assert_eq!(
-        err.to_string(),
-        format!(
-            "not authorized: arn:aws:iam::{OWN_ACCT}:user/matrix is not authorized to perform \
-             ec2-instance-connect:SendSerialConsoleSSHPublicKey on resource \
-             arn:aws:ec2:us-east-1:{OWN_ACCT}:instance/{FOREIGN_OUT}."
-        )
+        **denial,
+        Denial {
+            principal_arn: format!("arn:aws:iam::{OWN_ACCT}:user/matrix"),
+            action: Action::SendSerialConsoleSSHPublicKey,
+            resource: format!("arn:aws:ec2:us-east-1:{OWN_ACCT}:instance/{FOREIGN_OUT}"),
+            denied_by: None,
+        }
     );
     let err = s
         .push_serial_key(
-            &ctx(&InstanceScope::All, ActionSet::push_only()),
+            &ctx(&None, ActionSet::push_only()),
             PushSerialKey {
                 instance_id: InstanceId::parse(FOREIGN_OUT).unwrap(),
                 port: SerialPort::ZERO,
@@ -426,6 +425,6 @@ async fn refusals_name_the_callers_arn_only() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("instance not found: Instance {FOREIGN_OUT} does not exist.")
+        format!("instance not found: {FOREIGN_OUT}")
     );
 }

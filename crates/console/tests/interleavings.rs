@@ -194,6 +194,7 @@ async fn push(service: &ConsoleService, request_id: &str, k: &str) -> Result<(),
         request_id: request_id.into(),
         principal: Principal::account_root(AccountId::parse(ACCT).unwrap()),
         source_ip: None,
+        secure_transport: false,
     };
     let req = PushSerialKey {
         instance_id: id(),

@@ -144,6 +144,7 @@ fn ctx() -> RequestContext {
         request_id: "req-1".into(),
         principal: Principal::account_root(AccountId::parse(ACCT).unwrap()),
         source_ip: None,
+        secure_transport: false,
     }
 }
 
@@ -262,11 +263,22 @@ async fn every_refusal_in_order() {
         "EC2InstanceUnavailableException"
     );
 
+    let acct = AccountId::parse(ACCT).unwrap();
     let mut restricted = ctx();
-    restricted.principal.instances = InstanceScope::Matching(vec!["i-fff*".into()]);
+    restricted.principal = Principal::with_allow_list(
+        "restricted",
+        acct.clone(),
+        Some(&["i-fff*".into()]),
+        ActionSet::all(),
+    );
     assert_eq!(code_of(&f, &restricted, RUNNING).await, "AuthException");
     let mut wrong_action = ctx();
-    wrong_action.principal.actions = [console::Action::SendSSHPublicKey].into_iter().collect();
+    wrong_action.principal = Principal::with_allow_list(
+        "wrong-action",
+        acct,
+        None,
+        [console::Action::SendSSHPublicKey].into_iter().collect(),
+    );
     assert_eq!(code_of(&f, &wrong_action, RUNNING).await, "AuthException");
 
     let acct = f
@@ -440,6 +452,7 @@ async fn a_refused_push_whose_audit_fails_keeps_its_error() {
             "SendSerialConsoleSSHPublicKey",
             CallSubject::default(),
             "InvalidArgsException",
+            None,
         )
         .await;
     let err = f
@@ -458,6 +471,7 @@ async fn a_refused_push_whose_audit_fails_keeps_its_error() {
                 ..CallSubject::default()
             },
             "InvalidArgsException",
+            None,
         )
         .await;
     let records = f.audit.records.lock().unwrap();

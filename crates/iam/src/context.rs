@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::arn::{self, ArnParts};
 use crate::date::Timestamp;
@@ -18,10 +19,17 @@ use crate::values;
 /// every statement of every policy without parsing again.
 ///
 /// `aws:PrincipalArn` need not be set: when absent it is the request's principal.
+///
+/// A context may [`inherit`](Self::inherit) keys from shared ones: what belongs to the caller
+/// (its tags, its name) and to the resource (its tags, its type) is converted once, when the
+/// caller or the resource is configured, and a request adds only its own keys (source address,
+/// time) on top.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
     /// Few entries per request: a scan comparing hashes beats a map.
     entries: Vec<Entry>,
+    /// Looked up, in order, for a key this context does not set.
+    bases: Vec<Arc<Context>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +88,14 @@ impl Context {
         self
     }
 
-    /// The values of `key`, if it has any.
+    /// Keys this context does not set are looked up in `base` (after any base inherited
+    /// before). A key set here hides the base's, even with other values.
+    pub fn inherit(&mut self, base: Arc<Context>) -> &mut Self {
+        self.bases.push(base);
+        self
+    }
+
+    /// The values of `key`, if it has any, here or in a base.
     pub fn get(&self, key: &str) -> Option<&[String]> {
         self.entry(&Key::new(key)).map(|e| e.texts.as_slice())
     }
@@ -94,7 +109,10 @@ impl Context {
     }
 
     fn entry(&self, key: &Key) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.key.same(key))
+        self.entries
+            .iter()
+            .find(|e| e.key.same(key))
+            .or_else(|| self.bases.iter().find_map(|b| b.entry(key)))
     }
 }
 
@@ -273,6 +291,35 @@ mod tests {
         let env = Env::new(&req);
         assert_eq!(env.single(&Key::new("k")), None);
         assert_eq!(env.single(&Key::new("one")), Some("x"));
+    }
+
+    #[test]
+    fn inherited_keys_are_found_and_own_keys_hide_them() {
+        let principal = Arc::new(
+            Context::new()
+                .with("aws:username", "alice")
+                .with("aws:PrincipalTag/team", "db"),
+        );
+        let resource = Arc::new(
+            Context::new()
+                .with("aws:ResourceTag/team", "db")
+                .with("aws:username", "not-the-caller"),
+        );
+        let mut ctx = Context::new().with("aws:PrincipalTag/team", "web");
+        ctx.inherit(principal).inherit(resource);
+        assert_eq!(
+            ctx.get("aws:PrincipalTag/team"),
+            Some(&["web".to_owned()][..])
+        );
+        assert_eq!(ctx.get("aws:username"), Some(&["alice".to_owned()][..]));
+        assert_eq!(
+            ctx.get("aws:resourcetag/team"),
+            Some(&["db".to_owned()][..])
+        );
+        assert_eq!(ctx.get("aws:SourceIp"), None);
+        let req = request(&ctx);
+        let env = Env::new(&req);
+        assert_eq!(env.single(&Key::new("aws:username")), Some("alice"));
     }
 
     #[test]

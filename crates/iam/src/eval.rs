@@ -63,20 +63,29 @@ impl<'p> Decision<'p> {
     /// identity-based policy allows the ACTION action`, or `… with an explicit deny in an
     /// identity-based policy`.
     pub fn denial_message(&self, request: &Request<'_>) -> Option<String> {
-        let reason = match self {
+        let explicit = match self {
             Decision::Allow(_) => return None,
-            Decision::ExplicitDeny(_) => {
-                "with an explicit deny in an identity-based policy".to_owned()
-            }
-            Decision::ImplicitDeny => format!(
-                "because no identity-based policy allows the {} action",
-                request.action
-            ),
+            Decision::ExplicitDeny(_) => true,
+            Decision::ImplicitDeny => false,
         };
-        Some(format!(
-            "User: {} is not authorized to perform: {} on resource: {} {reason}",
-            request.principal, request.action, request.resource
+        Some(denial_sentence(
+            request.principal,
+            request.action,
+            request.resource,
+            explicit,
         ))
+    }
+}
+
+/// AWS's sentence for a request its identity-based policies refused, explicitly (a `Deny`
+/// applied) or not (no `Allow` applied): see [`Decision::denial_message`].
+pub fn denial_sentence(principal: &str, action: &str, resource: &str, explicit: bool) -> String {
+    let head =
+        format!("User: {principal} is not authorized to perform: {action} on resource: {resource}");
+    if explicit {
+        format!("{head} with an explicit deny in an identity-based policy")
+    } else {
+        format!("{head} because no identity-based policy allows the {action} action")
     }
 }
 

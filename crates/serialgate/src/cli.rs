@@ -46,6 +46,12 @@ pub enum Command {
     /// From `[audit] postgres` when configured, else from state_dir/audit.db. Times are
     /// RFC 3339, e.g. `serialgate audit --since 2026-11-27T21:00:00Z --instance i-0123…`.
     Audit(crate::audit_cmd::AuditArgs),
+    /// Check the configured IAM policies, or simulate a request against a credential's.
+    ///
+    /// `serialgate policy check -c FILE` validates every policy and warns about statements
+    /// that can never match; `serialgate policy simulate -c FILE --access-key-id ID --action A
+    /// --resource ARN [--context KEY=VALUE]…` prints the decision and the deciding statement.
+    Policy(crate::policy_cmd::PolicyArgs),
     /// Open an instance's serial console in one step (AWS or a serialgate).
     ///
     /// Resolves credentials through the standard AWS chain, generates an ephemeral ed25519 key
@@ -129,6 +135,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Push(args) => exit_with(client::push(args).await),
         Command::PushOsUserKey(args) => exit_with(client::push_os_user_key(args).await),
         Command::Audit(args) => crate::audit_cmd::run(args).await,
+        Command::Policy(args) => crate::policy_cmd::run(args),
         Command::Config(args) => {
             let Some(path) = &args.config else {
                 print!("{}", config::EMBEDDED_DEFAULT);

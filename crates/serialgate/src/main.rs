@@ -6,6 +6,7 @@ mod config;
 mod instances;
 mod limits;
 mod listen;
+mod policy_cmd;
 mod ready;
 mod serve;
 mod stores;

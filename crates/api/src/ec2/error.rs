@@ -6,7 +6,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use console::ConsoleError;
+use console::{ConsoleError, Denial, InstanceId};
+
+use crate::error::{denial_sentence, ids};
 
 use crate::ec2::xml::Xml;
 
@@ -90,6 +92,8 @@ pub struct Ec2Error {
     pub message: String,
     /// Logged only.
     pub cause: Option<String>,
+    /// When the caller's policies refused the call: what the audit record keeps of it.
+    pub denial: Option<Box<Denial>>,
 }
 
 impl Ec2Error {
@@ -98,6 +102,7 @@ impl Ec2Error {
             code,
             message: message.into(),
             cause: None,
+            denial: None,
         }
     }
 
@@ -164,12 +169,16 @@ impl From<ConsoleError> for Ec2Error {
     fn from(e: ConsoleError) -> Self {
         use Ec2Code::*;
         match e {
-            ConsoleError::InstanceNotFound(ids) => {
-                Ec2Error::new(InvalidInstanceIdNotFound, not_found(&ids))
+            ConsoleError::InstanceNotFound(missing) => {
+                Ec2Error::new(InvalidInstanceIdNotFound, not_found(&missing.ids))
             }
-            ConsoleError::Auth(reason) => {
-                Ec2Error::new(UnauthorizedOperation, unauthorized(&reason))
-            }
+            ConsoleError::Auth(denial) => Ec2Error {
+                denial: Some(denial.clone()),
+                ..Ec2Error::new(
+                    UnauthorizedOperation,
+                    format!("{UNAUTHORIZED} {}", denial_sentence(&denial)),
+                )
+            },
             ConsoleError::InvalidArgs(reason) => Ec2Error::new(InvalidParameterValue, reason),
             ConsoleError::InstanceStateInvalid(reason) => {
                 Ec2Error::new(IncorrectInstanceState, reason)
@@ -198,22 +207,11 @@ impl From<ConsoleError> for Ec2Error {
     }
 }
 
-/// EC2's "does not exist" text; the domain reports the missing ids joined by ", ".
-fn not_found(ids: &str) -> String {
-    if ids.contains(", ") {
-        format!("The instance IDs '{ids}' do not exist")
-    } else {
-        format!("The instance ID '{ids}' does not exist")
-    }
-}
-
-/// The domain's reason already starts with EC2's sentence when it comes from the policy check;
-/// other reasons (another account's instance) get it prepended.
-fn unauthorized(reason: &str) -> String {
-    if reason.starts_with(UNAUTHORIZED) {
-        reason.to_owned()
-    } else {
-        format!("{UNAUTHORIZED} {reason}")
+/// EC2's "does not exist" text.
+fn not_found(missing: &[InstanceId]) -> String {
+    match missing {
+        [one] => format!("The instance ID '{one}' does not exist"),
+        many => format!("The instance IDs '{}' do not exist", ids(many)),
     }
 }
 
@@ -237,12 +235,16 @@ mod tests {
 
     #[test]
     fn domain_errors_map_to_ec2_codes() {
-        let e = Ec2Error::from(ConsoleError::InstanceNotFound("i-0000000001".into()));
+        let id = |s: &str| InstanceId::parse(s).unwrap();
+        let e = Ec2Error::from(ConsoleError::InstanceNotFound(console::NotFound::one(id(
+            "i-0000000001",
+        ))));
         assert_eq!(e.code.wire_name(), "InvalidInstanceID.NotFound");
         assert_eq!(e.message, "The instance ID 'i-0000000001' does not exist");
-        let e = Ec2Error::from(ConsoleError::InstanceNotFound(
-            "i-0000000001, i-0000000002".into(),
-        ));
+        let e = Ec2Error::from(ConsoleError::InstanceNotFound(console::NotFound {
+            ids: vec![id("i-0000000001"), id("i-0000000002")],
+            availability_zone: None,
+        }));
         assert_eq!(
             e.message,
             "The instance IDs 'i-0000000001, i-0000000002' do not exist"
@@ -255,10 +257,35 @@ mod tests {
             (e.code.wire_name(), e.code.status()),
             ("RequestLimitExceeded", StatusCode::SERVICE_UNAVAILABLE)
         );
-        let e = Ec2Error::from(ConsoleError::Auth("Instance is in another account.".into()));
+        let denial = Denial {
+            principal_arn: "arn:aws:iam::111122223333:user/alice".into(),
+            action: console::Action::StopInstances,
+            resource: "arn:aws:ec2:us-east-1:111122223333:instance/i-0000000001".into(),
+            denied_by: None,
+        };
+        let e = Ec2Error::from(ConsoleError::Auth(Box::new(denial.clone())));
+        assert_eq!(
+            (e.code.wire_name(), e.code.status()),
+            ("UnauthorizedOperation", StatusCode::FORBIDDEN)
+        );
         assert_eq!(
             e.message,
-            "You are not authorized to perform this operation. Instance is in another account."
+            "You are not authorized to perform this operation. User: arn:aws:iam::111122223333:user/alice \
+             is not authorized to perform: ec2:StopInstances on resource: \
+             arn:aws:ec2:us-east-1:111122223333:instance/i-0000000001 because no identity-based \
+             policy allows the ec2:StopInstances action"
+        );
+        assert_eq!(e.denial.as_deref(), Some(&denial));
+        let explicit = Denial {
+            denied_by: Some("policy \"p\" Statement[0]".into()),
+            ..denial
+        };
+        let e = Ec2Error::from(ConsoleError::Auth(Box::new(explicit)));
+        assert!(
+            e.message
+                .ends_with("with an explicit deny in an identity-based policy"),
+            "{}",
+            e.message
         );
     }
 

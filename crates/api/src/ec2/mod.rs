@@ -22,10 +22,9 @@ pub mod xml;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use console::service::RequestContext;
@@ -162,10 +161,7 @@ async fn process(
     request_id: &str,
     req: Request,
 ) -> Result<String, Ec2Error> {
-    let source_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip());
+    let (source_ip, secure_transport) = crate::connection::origin(&req);
     let (parts, body) = req.into_parts();
     let body = read_body(body, &parts.headers, state.body_limit)
         .await
@@ -187,6 +183,7 @@ async fn process(
         request_id: request_id.to_owned(),
         principal: verified.into_principal(),
         source_ip,
+        secure_transport,
     });
     let task = (Arc::clone(state), Arc::clone(&ctx));
     match to_completion(async move { answer(&task.0, &task.1, &body).await }).await {
@@ -197,7 +194,7 @@ async fn process(
             let code = error.code.wire_name();
             state
                 .service
-                .record_refused(&ctx, "-", CallSubject::default(), code)
+                .record_refused(&ctx, "-", CallSubject::default(), code, None)
                 .await;
             Err(error)
         }
@@ -214,7 +211,7 @@ async fn answer(state: &ApiState, ctx: &RequestContext, body: &[u8]) -> Result<S
         Err(e) => {
             let code = e.code.wire_name();
             service
-                .record_refused(ctx, "-", CallSubject::default(), code)
+                .record_refused(ctx, "-", CallSubject::default(), code, None)
                 .await;
             return Err(e);
         }
@@ -240,7 +237,9 @@ async fn answer(state: &ApiState, ctx: &RequestContext, body: &[u8]) -> Result<S
         }
         Err(e) => {
             let code = e.code.wire_name();
-            service.record_refused(ctx, operation, subject, code).await;
+            service
+                .record_refused(ctx, operation, subject, code, e.denial.as_deref())
+                .await;
             Err(e)
         }
     }

@@ -85,6 +85,7 @@ pub(crate) async fn refused_by_parse(
             operation,
             subject(body, target),
             error.code.wire_name(),
+            None,
         )
         .await;
     error

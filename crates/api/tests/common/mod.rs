@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use api::{ApiLimits, ApiState, CredentialEntry, Credentials};
+use console::policy::allow_list_policy;
 use console::*;
 use sigv4::SecretKey;
 use tokio::sync::oneshot;
@@ -162,11 +163,20 @@ pub fn credentials() -> Credentials {
             access_key_id: AK_LIMITED.into(),
             secret_access_key: SecretKey::new(SK),
             session_token: None,
-            principal: Principal {
-                arn: format!("arn:aws:iam::{ACCT}:user/limited"),
-                instances: InstanceScope::Matching(vec!["i-fff*".into()]),
-                ..root.clone()
-            },
+            principal: Principal::new(
+                format!("arn:aws:iam::{ACCT}:user/limited"),
+                acct.clone(),
+                &Identity {
+                    user: Some("limited"),
+                    user_id: AK_LIMITED,
+                    tags: &[],
+                },
+                vec![Arc::new(
+                    allow_list_policy("limited", &acct, Some(&["i-fff*".into()]), ActionSet::all())
+                        .unwrap()
+                        .1,
+                )],
+            ),
         },
         CredentialEntry {
             access_key_id: AK_TOKEN.into(),

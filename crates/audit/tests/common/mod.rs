@@ -20,6 +20,7 @@ pub fn api(n: u64, instance: &str, outcome: AuditOutcome) -> AuditEvent {
         target: Some("port0".to_owned()),
         key_fingerprint: Some("SHA256:abc".to_owned()),
         outcome,
+        denial: None,
     }
 }
 

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::AuditOutcome;
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, Denial};
 use crate::service::{ConsoleService, RequestContext};
 
 /// A failed record of a refused call is logged at most this often, with the number not logged.
@@ -47,7 +47,8 @@ impl ConsoleService {
         })
     }
 
-    /// Records a call refused with the AWS error `code` (the one the caller receives). A record
+    /// Records a call refused with the AWS error `code` (the one the caller receives) and, when
+    /// its policies refused it, the `denial`. A record
     /// that cannot be written changes nothing for the caller, whose refusal stands; the failure
     /// is logged at warn, at most once per 10 s.
     pub async fn record_refused(
@@ -56,6 +57,7 @@ impl ConsoleService {
         operation: impl Into<Cow<'static, str>>,
         subject: CallSubject,
         code: &str,
+        denial: Option<&Denial>,
     ) {
         let mut event = self.call_event(
             ctx,
@@ -65,6 +67,7 @@ impl ConsoleService {
             subject.key_fingerprint,
         );
         event.outcome = AuditOutcome::Error(code.to_owned());
+        event.denial = denial.cloned();
         if let Err(e) = self.audit.record(&event).await {
             self.refusal_record_failed(&event.request_id, &e.to_string());
         }

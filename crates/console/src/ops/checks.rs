@@ -4,13 +4,14 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditOutcome};
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, NotFound};
 use crate::grants::{Grant, GrantKey};
 use crate::ids::InstanceId;
 use crate::keys::SshPublicKey;
 use crate::leases::{Slot, SlotState};
 use crate::ops::PushReceipt;
-use crate::policy::{Action, instance_arn};
+use crate::ops::authorize::Target;
+use crate::policy::Action;
 use crate::registry::Instance;
 use crate::service::{ConsoleService, RequestContext};
 use crate::slots::PushOutcome;
@@ -35,6 +36,7 @@ impl ConsoleService {
             target,
             key_fingerprint,
             outcome: AuditOutcome::Success,
+            denial: None,
         }
     }
 
@@ -55,29 +57,30 @@ impl ConsoleService {
         }
     }
 
-    /// IAM check on the instance ARN, then existence. As in AWS, the policy is checked first,
-    /// on the ARN the caller asked for (always in the caller's own account); then an instance
-    /// of another account is answered exactly like an id that does not exist, so a caller can
-    /// learn neither that it exists nor who owns it.
+    /// IAM decision on the instance ARN, then existence. As in AWS, the policy is checked
+    /// first, on the ARN the caller asked for (always in the caller's own account); then an
+    /// instance of another account is answered exactly like an id that does not exist, so a
+    /// caller can learn neither that it exists nor who owns it.
     pub(crate) fn authorize(
         &self,
         ctx: &RequestContext,
         action: Action,
         id: &InstanceId,
+        os_user: Option<&str>,
     ) -> Result<Arc<Instance>, ConsoleError> {
-        let requested_arn = instance_arn(&self.settings.region, &ctx.principal.account, id);
-        if !ctx.principal.allows(action, id, &requested_arn) {
-            return Err(ConsoleError::Auth(format!(
-                "{} is not authorized to perform {} on resource {requested_arn}.",
-                ctx.principal.arn,
-                action.iam_name()
-            )));
-        }
+        self.decide(
+            ctx,
+            action,
+            Target {
+                instance: Some(id),
+                os_user,
+            },
+        )?;
         self.registry
             .instance(id)
             .filter(|i| i.account == ctx.principal.account)
             .map(Arc::clone)
-            .ok_or_else(|| ConsoleError::InstanceNotFound(format!("Instance {id} does not exist.")))
+            .ok_or_else(|| ConsoleError::InstanceNotFound(NotFound::one(id.clone())))
     }
 
     /// Audits the outcome of an operation and passes it through; a successful operation whose
@@ -92,6 +95,9 @@ impl ConsoleService {
             Ok(_) => AuditOutcome::Success,
             Err(e) => AuditOutcome::Error(e.code().to_owned()),
         };
+        if let Err(ConsoleError::Auth(denial)) = &result {
+            event.denial = Some((**denial).clone());
+        }
         match self.audit.record(&event).await {
             Ok(()) => result,
             Err(audit_err) => match result {

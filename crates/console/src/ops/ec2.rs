@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use crate::control::ConsoleSnapshot;
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, NotFound};
 use crate::ids::InstanceId;
-use crate::policy::{Action, instance_arn};
+use crate::ops::authorize::Target;
+use crate::policy::Action;
 use crate::registry::{Instance, InstanceState};
 use crate::service::{ConsoleService, RequestContext};
 
@@ -21,36 +22,29 @@ pub struct StateChange {
 }
 
 impl ConsoleService {
-    /// Whether the caller may perform `action`: the action must be in its set and, for an
-    /// instance-level action, every named instance's ARN (in the caller's account) in its scope.
-    /// An account-level action (`DescribeInstances` included, whatever ids it names) is decided
-    /// by the action set alone, as EC2 has no resource-level permissions for it. Existence is
-    /// not checked here. Also what `DryRun` answers.
+    /// Whether the caller's policies allow `action`: for an instance-level action, on every
+    /// named instance's ARN (in the caller's account); for an account-level action
+    /// (`DescribeInstances` included, whatever ids it names), on `*`, as EC2 has no
+    /// resource-level permissions for it. Existence is not checked here. Also what `DryRun`
+    /// answers.
     pub fn authorize_ec2(
         &self,
         ctx: &RequestContext,
         action: Action,
         instances: &[InstanceId],
     ) -> Result<(), ConsoleError> {
-        let p = &ctx.principal;
-        let denied = |what: &str| {
-            ConsoleError::Auth(format!(
-                "You are not authorized to perform this operation. User: {} is not authorized to perform: {} on resource: {what}",
-                p.arn,
-                action.iam_name()
-            ))
-        };
-        if !p.may(action) {
-            return Err(denied("*"));
-        }
         if action.is_account_level() {
-            return Ok(());
+            return self.decide(ctx, action, Target::default());
         }
         for id in instances {
-            let arn = instance_arn(&self.settings.region, &p.account, id);
-            if !p.allows(action, id, &arn) {
-                return Err(denied(&arn));
-            }
+            self.decide(
+                ctx,
+                action,
+                Target {
+                    instance: Some(id),
+                    os_user: None,
+                },
+            )?;
         }
         Ok(())
     }
@@ -78,13 +72,16 @@ impl ConsoleService {
         for id in ids {
             match self.registry.instance(id).filter(|i| mine(i)) {
                 Some(i) => found.push(Arc::clone(i)),
-                None => missing.push(id.as_str()),
+                None => missing.push(id.clone()),
             }
         }
         if missing.is_empty() {
             Ok(found)
         } else {
-            Err(ConsoleError::InstanceNotFound(missing.join(", ")))
+            Err(ConsoleError::InstanceNotFound(NotFound {
+                ids: missing,
+                availability_zone: None,
+            }))
         }
     }
 

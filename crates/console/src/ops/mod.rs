@@ -1,5 +1,7 @@
 //! The domain operations, one file each.
 
+mod authorize;
+pub use authorize::Verdict;
 mod calls;
 mod checks;
 pub mod ec2;

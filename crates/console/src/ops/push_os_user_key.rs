@@ -1,6 +1,6 @@
 //! `SendSSHPublicKey`: grant a key for an OS user's SSH login on an instance.
 
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, NotFound};
 use crate::grants::{Grant, GrantKey, GrantTarget};
 use crate::ids::{AvailabilityZone, InstanceId, OsUser};
 use crate::keys::SshPublicKey;
@@ -46,15 +46,20 @@ impl ConsoleService {
         req: PushOsUserKey,
     ) -> Result<(GrantKey, Grant), ConsoleError> {
         self.throttle(ctx).await?;
-        let instance = self.authorize(ctx, Action::SendSSHPublicKey, &req.instance_id)?;
+        let instance = self.authorize(
+            ctx,
+            Action::SendSSHPublicKey,
+            &req.instance_id,
+            Some(req.os_user.as_str()),
+        )?;
         if let Some(az) = &req.availability_zone
             && *az != instance.availability_zone
         {
             // The instance is looked up in the zone the caller names, so it is not found there.
-            return Err(ConsoleError::InstanceNotFound(format!(
-                "Instance {} is not in availability zone {az}.",
-                instance.id
-            )));
+            return Err(ConsoleError::InstanceNotFound(NotFound {
+                ids: vec![instance.id.clone()],
+                availability_zone: Some(az.clone()),
+            }));
         }
         let state = instance.state();
         if state != InstanceState::Running {

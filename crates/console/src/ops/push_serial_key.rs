@@ -52,8 +52,12 @@ impl ConsoleService {
         req: PushSerialKey,
     ) -> Result<(GrantKey, Grant), ConsoleError> {
         self.throttle(ctx).await?;
-        let instance =
-            self.authorize(ctx, Action::SendSerialConsoleSSHPublicKey, &req.instance_id)?;
+        let instance = self.authorize(
+            ctx,
+            Action::SendSerialConsoleSSHPublicKey,
+            &req.instance_id,
+            None,
+        )?;
         if !self.serial_console_access(&instance.account).await? {
             return Err(ConsoleError::SerialConsoleAccessDisabled(
                 instance.account.to_string(),

@@ -233,6 +233,7 @@ impl Gateway {
             request_id: format!("00000000-0000-4000-8000-{n:012}"),
             principal: Principal::account_root(AccountId::parse(ACCT).unwrap()),
             source_ip: None,
+            secure_transport: false,
         };
         let req = PushSerialKey {
             instance_id: InstanceId::parse(instance).unwrap(),

@@ -2,18 +2,19 @@
 //! checking every cross-reference. The first problem found is reported with its key path.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use api::{CredentialEntry, Credentials};
-use console::policy::{Action, ActionSet, InstanceScope};
 use console::{
-    Account, AccountId, AvailabilityZone, Instance, InstanceId, InstanceState, Principal, Registry,
-    Settings, ThrottleConfig,
+    Account, AccountId, AvailabilityZone, Identity, Instance, InstanceId, InstanceState, Principal,
+    Registry, Settings, ThrottleConfig,
 };
 use sigv4::SecretKey;
 
+use super::policies::{NamedPolicy, account_policies, credential_policies};
 use super::secrets::resolve;
-use super::{Config, ConfigError, CredentialConfig};
+use super::{Config, ConfigError};
 
 /// Everything `serve` needs from the configuration.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub struct Built {
     pub escape: Option<u8>,
     pub registry: Registry,
     pub credentials: Credentials,
+    /// Every policy attached to a credential or an account, once each.
+    pub policies: Vec<NamedPolicy>,
     pub settings: Settings,
     pub throttle: ThrottleConfig,
 }
@@ -121,6 +124,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
 
     let mut registry = Registry::new();
     let mut entries = Vec::new();
+    let mut policies = Vec::new();
     let mut seen_keys = HashSet::new();
     let mut accounts = HashSet::new();
     for (i, a) in cfg.accounts.iter().enumerate() {
@@ -131,6 +135,8 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 format!("account {id} is defined twice"),
             ));
         }
+        let of_account = account_policies(i, a, &id).map_err(|(k, p)| err(k, p))?;
+        policies.extend(of_account.iter().cloned());
         for (j, c) in a.credentials.iter().enumerate() {
             let key = format!("accounts[{i}].credentials[{j}]");
             if c.access_key_id.is_empty()
@@ -192,17 +198,33 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 }
                 (None, None) => format!("arn:aws:iam::{id}:root"),
             };
-            let (instances, actions) = allow_list(c, &key).map_err(|(k, p)| err(k, p))?;
+            let attached =
+                credential_policies(&key, c, &id, &of_account).map_err(|(k, p)| err(k, p))?;
+            for p in &attached {
+                if !policies
+                    .iter()
+                    .any(|q: &NamedPolicy| Arc::ptr_eq(&q.policy, &p.policy))
+                {
+                    policies.push(p.clone());
+                }
+            }
+            let tags: Vec<(String, String)> =
+                c.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let identity = Identity {
+                user: c.user.as_deref(),
+                user_id: &c.access_key_id,
+                tags: &tags,
+            };
             entries.push(CredentialEntry {
                 access_key_id: c.access_key_id.clone(),
                 secret_access_key: SecretKey::new(secret),
                 session_token: token.map(SecretKey::new),
-                principal: Principal {
+                principal: Principal::new(
                     arn,
-                    account: id.clone(),
-                    instances,
-                    actions,
-                },
+                    id.clone(),
+                    &identity,
+                    attached.into_iter().map(|p| p.policy).collect(),
+                ),
             });
         }
         registry.add_account(Account::new(id, a.serial_console_access));
@@ -319,6 +341,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         escape,
         registry,
         credentials: Credentials::new(entries),
+        policies,
         settings,
         throttle: ThrottleConfig {
             rate_per_second: cfg.throttle.rate_per_second,
@@ -373,58 +396,6 @@ fn check_api(api: &super::ApiSection) -> Result<(), (String, String)> {
         ),
         _ => Ok(()),
     }
-}
-
-/// A credential's allow-list from `instances` and `actions` (see [`CredentialConfig`]); `key`
-/// is the credential's path. Errors are (key, problem).
-fn allow_list(
-    c: &CredentialConfig,
-    key: &str,
-) -> Result<(InstanceScope, ActionSet), (String, String)> {
-    let instances = match &c.instances {
-        None => InstanceScope::All,
-        Some(list) if list.is_empty() => {
-            return Err((
-                format!("{key}.instances"),
-                "must name at least one instance id or ARN; leave it out for every instance of the account".into(),
-            ));
-        }
-        Some(list) => {
-            if let Some(k) = list.iter().position(String::is_empty) {
-                return Err((format!("{key}.instances[{k}]"), "must not be empty".into()));
-            }
-            InstanceScope::Matching(list.clone())
-        }
-    };
-    let actions = match &c.actions {
-        // What README and AWS's managed push policies give a key: the two pushes.
-        None => ActionSet::push_only(),
-        Some(list) if list.is_empty() => {
-            return Err((
-                format!("{key}.actions"),
-                "must name at least one action; leave it out for the two push actions".into(),
-            ));
-        }
-        Some(list) => {
-            let mut set = ActionSet::NONE;
-            for (k, pattern) in list.iter().enumerate() {
-                let matched = ActionSet::matching(pattern);
-                if matched.is_empty() {
-                    let known: Vec<&str> = Action::ALL.iter().map(|a| a.iam_name()).collect();
-                    return Err((
-                        format!("{key}.actions[{k}]"),
-                        format!(
-                            "{pattern:?} matches no action; known actions: {}",
-                            known.join(", ")
-                        ),
-                    ));
-                }
-                set = set.union(matched);
-            }
-            set
-        }
-    };
-    Ok((instances, actions))
 }
 
 /// A managed instance's VM.
@@ -504,6 +475,7 @@ fn is_region(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use console::Action;
 
     fn build_str(text: &str) -> Result<Built, ConfigError> {
         build(&Config::parse(text, "test.toml")?, "test.toml")
@@ -743,6 +715,43 @@ max_headers = 20
         )
     }
 
+    /// Whether `p`'s policies allow `action` (on instance `id` of its account, or on `*` for an
+    /// account-level action), with `context` as the request's keys.
+    fn allows_with(p: &Principal, action: Action, id: &str, context: &iam::Context) -> bool {
+        let arn = format!("arn:aws:ec2:us-east-1:{}:instance/{id}", p.account);
+        let resource = if action.is_account_level() {
+            "*"
+        } else {
+            arn.as_str()
+        };
+        let mut ctx = context.clone();
+        ctx.inherit(Arc::clone(&p.context));
+        let request = iam::Request {
+            principal: &p.arn,
+            action: action.iam_name(),
+            resource,
+            context: &ctx,
+        };
+        iam::evaluate(p.policies.iter().map(AsRef::as_ref), &request).is_allowed()
+    }
+
+    fn allows(p: &Principal, action: Action, id: &str) -> bool {
+        allows_with(p, action, id, &iam::Context::new())
+    }
+
+    /// The actions `p` may perform on instance `id`.
+    fn allowed(p: &Principal, id: &str) -> Vec<&'static str> {
+        Action::ALL
+            .into_iter()
+            .filter(|a| allows(p, *a, id))
+            .map(Action::short_name)
+            .collect()
+    }
+
+    const PUSHES: [&str; 2] = ["SendSerialConsoleSSHPublicKey", "SendSSHPublicKey"];
+    const IN: &str = "i-0123456789abcdef0";
+    const OUT: &str = "i-0fff456789abcdef0";
+
     #[test]
     fn credential_allow_lists() {
         let text = [
@@ -758,41 +767,181 @@ max_headers = 20
         ]
         .concat();
         let b = build_str(&text).unwrap();
-        // No `actions`: the two pushes only, nothing else.
+        // No `actions`: the two pushes only, nothing else, on every instance.
         let plain = principal(&b, "PLAIN");
-        assert_eq!(plain.actions, ActionSet::push_only());
-        assert_eq!(plain.instances, InstanceScope::All);
-        assert!(!plain.may(Action::DescribeInstances));
-        assert!(!plain.may(Action::DisableSerialConsoleAccess));
+        assert_eq!(allowed(&plain, IN), PUSHES);
+        assert_eq!(allowed(&plain, OUT), PUSHES);
         let scoped = principal(&b, "SCOPED");
-        assert_eq!(scoped.actions, ActionSet::push_only());
+        assert_eq!(allowed(&scoped, IN), PUSHES);
+        assert!(allowed(&scoped, OUT).is_empty());
         assert_eq!(
-            scoped.instances,
-            InstanceScope::Matching(vec!["i-0123*".into()])
+            allowed(&principal(&b, "STAR"), OUT).len(),
+            Action::ALL.len()
         );
-        assert_eq!(principal(&b, "STAR").actions, ActionSet::all());
         assert_eq!(
-            principal(&b, "MIXED").actions,
-            [Action::DescribeInstances, Action::SendSSHPublicKey]
-                .into_iter()
-                .collect::<ActionSet>()
+            allowed(&principal(&b, "MIXED"), OUT),
+            ["SendSSHPublicKey", "DescribeInstances"]
         );
-        let ec2 = principal(&b, "EC2").actions;
-        assert!(!ec2.contains(Action::SendSerialConsoleSSHPublicKey));
-        assert!(ec2.contains(Action::DisableSerialConsoleAccess));
+        let ec2 = allowed(&principal(&b, "EC2"), IN);
+        assert!(!ec2.contains(&"SendSerialConsoleSSHPublicKey"));
+        assert!(ec2.contains(&"DisableSerialConsoleAccess"));
+        assert_eq!(ec2.len(), 8);
     }
 
     #[test]
     fn shipped_configurations_allow_lists() {
         // The demo keeps every call; DESIGN.md's example key may push keys only.
         let b = build(&Config::embedded().unwrap(), "<embedded>").unwrap();
-        assert_eq!(principal(&b, "test").actions, ActionSet::all());
+        assert_eq!(allowed(&principal(&b, "test"), IN).len(), Action::ALL.len());
         let text = include_str!("../../../../testdata/config/design-example.toml");
         let b = build_str(text).unwrap();
-        assert_eq!(
-            principal(&b, "AKIAIOSFODNN7EXAMPLE").actions,
-            ActionSet::push_only()
+        assert_eq!(allowed(&principal(&b, "AKIAIOSFODNN7EXAMPLE"), IN), PUSHES);
+    }
+
+    const DENY_PROD: &str = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"NeverProd","Effect":"Deny","Action":"*","Resource":"*",
+         "Condition":{"StringEquals":{"aws:ResourceTag/env":"prod"}}}]}"#;
+
+    #[test]
+    fn policies_attach_to_credentials_and_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("team.json");
+        std::fs::write(
+            &file,
+            r#"{"Version":"2012-10-17","Statement":{"Sid":"Team","Effect":"Allow",
+               "Action":"ec2:*Instances","Resource":"*",
+               "Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:PrincipalTag/team}"}}}}"#,
+        )
+        .unwrap();
+        let text = format!(
+            r#"{ACCOUNT}
+[[accounts.policies]]
+name = "deny-prod"
+document = '''{DENY_PROD}'''
+
+[[accounts.credentials]]
+access_key_id = "FILE"
+secret_access_key = "s"
+policy_file = {file:?}
+tags = {{ team = "db" }}
+
+[[accounts.credentials]]
+access_key_id = "INLINE"
+secret_access_key = "s"
+policy = ['''{{"Statement":{{"Effect":"Allow","Action":"ec2:GetConsoleOutput","Resource":"*"}}}}''']
+
+[[accounts.credentials]]
+access_key_id = "LISTED"
+secret_access_key = "s"
+actions = ["ec2:RebootInstances"]
+
+[[accounts.credentials]]
+access_key_id = "GROUPONLY"
+secret_access_key = "s"
+"#
         );
+        let b = build_str(&text).unwrap();
+        let tags = |team: &str, env: &str| {
+            iam::Context::new()
+                .with("aws:ResourceTag/team", team)
+                .with("aws:ResourceTag/env", env)
+        };
+        // The file's policy compares the instance's tag with the caller's; the account's
+        // Deny wins over it.
+        let file = principal(&b, "FILE");
+        assert!(allows_with(
+            &file,
+            Action::StopInstances,
+            IN,
+            &tags("db", "dev")
+        ));
+        assert!(!allows_with(
+            &file,
+            Action::StopInstances,
+            IN,
+            &tags("web", "dev")
+        ));
+        assert!(!allows_with(
+            &file,
+            Action::StopInstances,
+            IN,
+            &tags("db", "prod")
+        ));
+        // A credential with its own policy gets no push-only default.
+        assert!(!allows(&file, Action::SendSerialConsoleSSHPublicKey, IN));
+        assert_eq!(allowed(&principal(&b, "INLINE"), IN), ["GetConsoleOutput"]);
+        // An allow-list is one more policy, under the account's Deny too.
+        let listed = principal(&b, "LISTED");
+        assert!(allows(&listed, Action::RebootInstances, IN));
+        assert!(!allows_with(
+            &listed,
+            Action::RebootInstances,
+            IN,
+            &tags("x", "prod")
+        ));
+        // The account's policies alone: no default, and its Deny allows nothing.
+        assert!(allowed(&principal(&b, "GROUPONLY"), IN).is_empty());
+        // Each distinct policy is listed once.
+        let sources: Vec<&str> = b.policies.iter().map(|p| p.source.as_str()).collect();
+        assert_eq!(
+            sources,
+            [
+                "accounts[0].policies[0]",
+                "accounts[0].credentials[0].policy_file[0]",
+                "accounts[0].credentials[1].policy[0]",
+                "accounts[0].credentials[2].instances/actions",
+            ]
+        );
+        assert_eq!(b.policies[0].policy.name(), "deny-prod");
+        let generated = b.policies[3].generated.as_deref().unwrap();
+        assert!(generated.contains("ec2:RebootInstances"), "{generated}");
+    }
+
+    #[test]
+    fn policy_errors_name_the_key_the_file_and_the_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.json");
+        std::fs::write(
+            &bad,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},
+               {"Sid":"Oops","Effect":"Block","Action":"*","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.json");
+        let cred = |extra: String| format!("{ACCOUNT}{}", credential("K", &extra));
+        let cases = [
+            (
+                cred(format!("policy_file = {bad:?}")),
+                format!(
+                    "accounts[0].credentials[0].policy_file[0]: policy \"{}\": Statement[1] (Sid \"Oops\"): Effect must be \"Allow\" or \"Deny\", not \"Block\"",
+                    bad.display()
+                ),
+            ),
+            (
+                cred(format!("policy_file = [{missing:?}]")),
+                format!(
+                    "accounts[0].credentials[0].policy_file[0]: cannot read {}",
+                    missing.display()
+                ),
+            ),
+            (
+                cred("policy = '{\"Statement\": []}'".to_owned()),
+                "accounts[0].credentials[0].policy[0]: policy \"K policy[0]\": ".to_owned(),
+            ),
+            (
+                format!("{ACCOUNT}[[accounts.policies]]\nname = \"x\"\n"),
+                "accounts[0].policies[0]: give either document or file".to_owned(),
+            ),
+            (
+                format!("{ACCOUNT}[[accounts.policies]]\ndocument = 'nope'\n"),
+                "accounts[0].policies[0]: policy \"account 111122223333 policies[0]\": invalid JSON"
+                    .to_owned(),
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = build_str(&text).unwrap_err().to_string();
+            assert!(e.contains(&expected), "{e}\n  expected: {expected}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! validation into the domain's types. Errors name the file, the key and the problem.
 
 mod build;
+mod policies;
 #[cfg(test)]
 mod prop_tests;
 mod secrets;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use build::{VmDef, build};
+pub use build::{Built, VmDef, build};
 
 /// The configuration `serialgate serve` runs with when given no `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -398,6 +399,39 @@ pub struct AccountConfig {
     /// Access keys of the account.
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
+    /// IAM policies that apply to every credential of the account, like a group's.
+    #[serde(default)]
+    pub policies: Vec<AccountPolicyConfig>,
+}
+
+/// `[[accounts.policies]]`: one IAM policy document, inline or from a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPolicyConfig {
+    /// Shown in audit records and `serialgate policy` output. Default: the file path, or
+    /// `account ID policies[N]`.
+    pub name: Option<String>,
+    /// The JSON document.
+    pub document: Option<String>,
+    /// A file holding the JSON document.
+    pub file: Option<PathBuf>,
+}
+
+/// One value or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 /// `[[accounts.credentials]]`: one access key. Each secret may be given inline, from a file
@@ -429,8 +463,16 @@ pub struct CredentialConfig {
     /// IAM action names allowed, with or without their prefix (`ec2-instance-connect:`, `ec2:`),
     /// case-insensitive, `*`/`?` wildcards expanded over the known actions at load (`"*"`,
     /// `"ec2:*"`, `"ec2:Describe*"`); a pattern that matches no action is an error. Default:
-    /// `SendSerialConsoleSSHPublicKey` and `SendSSHPublicKey` only.
+    /// `SendSerialConsoleSSHPublicKey` and `SendSSHPublicKey` only. `instances` and `actions`
+    /// are translated into one more policy (see `console::policy::allow_list_policy`).
     pub actions: Option<Vec<String>>,
+    /// IAM policy documents (JSON), one or a list.
+    pub policy: Option<OneOrMany<String>>,
+    /// Files holding IAM policy documents, one or a list.
+    pub policy_file: Option<OneOrMany<PathBuf>>,
+    /// Principal tags (`aws:PrincipalTag/K`).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for CredentialConfig {
@@ -449,6 +491,9 @@ impl std::fmt::Debug for CredentialConfig {
             .field("principal_arn", &self.principal_arn)
             .field("instances", &self.instances)
             .field("actions", &self.actions)
+            .field("policy", &self.policy)
+            .field("policy_file", &self.policy_file)
+            .field("tags", &self.tags)
             .finish()
     }
 }
