@@ -7,6 +7,10 @@
 # directory's filesystem is measured in the same run, and at the end the audit database must
 # hold a record for every answered push.
 #
+# The serialgate runs are two: the key allowed by a one-statement policy, then by the last
+# statement of ten attached policies of twenty statements each (every statement evaluated), to
+# measure what policy evaluation costs a push.
+#
 # Usage: scripts/bench-api.sh
 # Environment:
 #   DURATION=10       seconds of each measured wrk run (at least 10 recommended; all runs
@@ -331,11 +335,53 @@ EOF
 
 # --- serialgate ----------------------------------------------------------------------------------
 
-mkdir -p "$WORK/serialgate" "$WORK/bare" "$WORK/state"
-cat >"$WORK/bench.toml" <<EOF
+# Ten policies of twenty statements each for the second serialgate run: Deny statements whose
+# conditions do not match, Allows for other actions and instances, and the push allowed by the
+# very last statement, so every statement is tested on every request.
+write_policies() { # dir
+    DIR="$1" "$PYTHON" - <<'PYEOF'
+import json, os
+d = os.environ["DIR"]
+for p in range(10):
+    statements = []
+    for s in range(20):
+        n = p * 20 + s
+        if n == 199:
+            statements.append({"Sid": "Push", "Effect": "Allow",
+                               "Action": "ec2-instance-connect:SendSerialConsoleSSHPublicKey",
+                               "Resource": "arn:aws:ec2:*:000000000000:instance/i-0123*",
+                               "Condition": {"Bool": {"aws:SecureTransport": "false"},
+                                             "IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}})
+        elif s % 4 == 0:
+            statements.append({"Sid": f"Deny{n}", "Effect": "Deny", "Action": "*", "Resource": "*",
+                               "Condition": {"StringEquals": {"aws:ResourceTag/env": f"prod-{n}"}}})
+        elif s % 4 == 1:
+            statements.append({"Sid": f"Ip{n}", "Effect": "Deny", "Action": "ec2-instance-connect:*",
+                               "Resource": "*",
+                               "Condition": {"IpAddress": {"aws:SourceIp": f"198.51.{n % 250}.0/24"}}})
+        elif s % 4 == 2:
+            statements.append({"Sid": f"Other{n}", "Effect": "Allow",
+                               "Action": ["ec2:StartInstances", "ec2:StopInstances"],
+                               "Resource": f"arn:aws:ec2:*:000000000000:instance/i-0{n:016x}"})
+        else:
+            statements.append({"Sid": f"Tag{n}", "Effect": "Allow", "Action": "ec2:Reboot*",
+                               "Resource": "*",
+                               "Condition": {"StringLike": {"aws:ResourceTag/team": f"team-{n}-*"},
+                                             "DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}})
+    with open(os.path.join(d, f"policy-{p}.json"), "w") as f:
+        json.dump({"Version": "2012-10-17", "Statement": statements}, f)
+PYEOF
+}
+
+# Runs the measured pushes against serialgate with `extra` added to the key's configuration.
+bench_serialgate() { # name extra-credential-toml
+    local name="$1" extra="$2"
+    local dir="$WORK/$name" state="$WORK/state-$name"
+    mkdir -p "$dir" "$state"
+    cat >"$WORK/$name.toml" <<EOF
 # Written by scripts/bench-api.sh: the embedded demo setup, with a throttle that never bites.
 region = "us-east-1"
-state_dir = "$WORK/state"
+state_dir = "$state"
 
 [api]
 listen = "127.0.0.1:$SG_PORT"
@@ -354,6 +400,7 @@ serial_console_access = true
 [[accounts.credentials]]
 access_key_id = "test"
 secret_access_key = "test"
+$extra
 
 [[instances]]
 id = "i-0123456789abcdef0"
@@ -361,40 +408,50 @@ account = "000000000000"
 instance_type = "t3.micro"
 state = "running"
 console = "sim:"
+tags = { team = "db", env = "dev" }
 EOF
+    local log="$WORK/$name.log"
+    SERIALGATE_LOG="${SERIALGATE_LOG:-info}" NO_COLOR=1 \
+        "$SERIALGATE" serve --config "$WORK/$name.toml" \
+        --api-listen "127.0.0.1:$SG_PORT" --ssh-listen "127.0.0.1:$SSH_PORT" \
+        </dev/null >"$log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_health "$name" "http://127.0.0.1:$SG_PORT/health" "$log" "$pid"
 
-SG_LOG_FILE="$WORK/serialgate.log"
-SERIALGATE_LOG="${SERIALGATE_LOG:-info}" NO_COLOR=1 \
-    "$SERIALGATE" serve --config "$WORK/bench.toml" \
-    --api-listen "127.0.0.1:$SG_PORT" --ssh-listen "127.0.0.1:$SSH_PORT" \
-    </dev/null >"$SG_LOG_FILE" 2>&1 &
-SG_PID=$!
-PIDS+=("$SG_PID")
-wait_health serialgate "http://127.0.0.1:$SG_PORT/health" "$SG_LOG_FILE" "$SG_PID"
+    sign_request "127.0.0.1:$SG_PORT" "$dir"
+    check_once "$name" "http://127.0.0.1:$SG_PORT/" "$dir"
+    ANSWERED=1
+    echo "bench-api: $name: serialgate $("$SERIALGATE" --version | awk '{print $2}') on 127.0.0.1:$SG_PORT, log filter ${SERIALGATE_LOG:-info}; signed request verified (200)"
+    for c in "${CONN_LIST[@]}"; do
+        run_wrk "$name" "http://127.0.0.1:$SG_PORT/" "$dir" "$c" "$pid"
+    done
+    stop_server "$pid"
 
-sign_request "127.0.0.1:$SG_PORT" "$WORK/serialgate"
-check_once serialgate "http://127.0.0.1:$SG_PORT/" "$WORK/serialgate"
-ANSWERED=$((ANSWERED + 1))
-echo "bench-api: serialgate $("$SERIALGATE" --version | awk '{print $2}') on 127.0.0.1:$SG_PORT, log filter ${SERIALGATE_LOG:-info}; signed request verified (200)"
-read -r FSYNC_MS FSYNC_P90_MS < <(fsync_probe "$WORK/state")
-echo "bench-api: fsync on the state directory's disk: median $FSYNC_MS ms, p90 $FSYNC_P90_MS ms ($FSYNC_SAMPLES samples)"
-for c in "${CONN_LIST[@]}"; do
-    run_wrk serialgate "http://127.0.0.1:$SG_PORT/" "$WORK/serialgate" "$c" "$SG_PID"
-done
-stop_server "$SG_PID"
-read -r FSYNC_AFTER_MS FSYNC_AFTER_P90_MS < <(fsync_probe "$WORK/state")
-
-# Every push was answered only after its record was committed: all of them must be there. More
-# records are fine (wrk stops with requests in flight whose answers it never reads).
-RECORDS="$(DB="$WORK/state/audit.db" "$PYTHON" -c '
+    # Every push was answered only after its record was committed: all of them must be there.
+    # More records are fine (wrk stops with requests in flight whose answers it never reads).
+    local records
+    records="$(DB="$state/audit.db" "$PYTHON" -c '
 import os, sqlite3
 db = sqlite3.connect(os.environ["DB"])
 print(db.execute("SELECT count(*) FROM audit WHERE kind = ?", ("api",)).fetchone()[0])')"
-echo "bench-api: audit.db holds $RECORDS API records for $ANSWERED answered pushes"
-((RECORDS >= ANSWERED)) || die "$((ANSWERED - RECORDS)) answered pushes have no audit record"
+    echo "bench-api: $name: audit.db holds $records API records for $ANSWERED answered pushes"
+    ((records >= ANSWERED)) || die "$name: $((ANSWERED - records)) answered pushes have no audit record"
+}
+
+read -r FSYNC_MS FSYNC_P90_MS < <(fsync_probe "$WORK")
+echo "bench-api: fsync on the state directory's disk: median $FSYNC_MS ms, p90 $FSYNC_P90_MS ms ($FSYNC_SAMPLES samples)"
+# The same key both times: allowed by a one-statement policy, then by the last of 200.
+bench_serialgate serialgate 'actions = ["ec2-instance-connect:SendSerialConsoleSSHPublicKey"]'
+mkdir -p "$WORK/policy-files"
+write_policies "$WORK/policy-files"
+POLICY_FILES="$(printf '"%s", ' "$WORK"/policy-files/policy-*.json)"
+bench_serialgate policies "policy_file = [${POLICY_FILES%, }]"
+read -r FSYNC_AFTER_MS FSYNC_AFTER_P90_MS < <(fsync_probe "$WORK")
 
 # --- bare ceiling --------------------------------------------------------------------------------
 
+mkdir -p "$WORK/bare"
 BARE_LOG_FILE="$WORK/bench-bare.log"
 "$BARE" "127.0.0.1:$BARE_PORT" </dev/null >"$BARE_LOG_FILE" 2>&1 &
 BARE_PID=$!
@@ -419,11 +476,21 @@ echo "fsync, 4 KiB, state directory's disk: median $FSYNC_MS ms before the runs,
 printf '%-6s %-22s %12s %10s %10s %12s %9s %12s\n' "conns" "" "requests/s" "p50 ms" "p99 ms" "CPU us/req" "vs bare" "fsync bound"
 for c in "${CONN_LIST[@]}"; do
     read -r _ SG_RPS SG_P50 SG_P99 _ _ SG_CPU <"$WORK/serialgate/result-$c"
+    read -r _ PO_RPS PO_P50 PO_P99 _ _ PO_CPU <"$WORK/policies/result-$c"
     read -r _ BARE_RPS BARE_P50 BARE_P99 _ _ BARE_CPU <"$WORK/bare/result-$c"
     awk -v c="$c" -v s="$SG_RPS" -v sp50="$SG_P50" -v sp99="$SG_P99" -v scpu="$SG_CPU" -v b="$BARE_RPS" \
+        -v p="$PO_RPS" -v pp50="$PO_P50" -v pp99="$PO_P99" -v pcpu="$PO_CPU" \
         -v bp50="$BARE_P50" -v bp99="$BARE_P99" -v bcpu="$BARE_CPU" -v f="$FSYNC_MS" 'BEGIN {
         printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f %8.1f%% %12.0f\n", c, "serialgate (SigV4)", s, sp50, sp99, scpu, s / b * 100, (f > 0 ? c / (f / 1000) : 0)
+        printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f %8.1f%%\n", c, "+ 10x20 policies", p, pp50, pp99, pcpu, p / b * 100
         printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f\n", c, "bench-bare (ceiling)", b, bp50, bp99, bcpu
+    }'
+done
+for c in "${CONN_LIST[@]}"; do
+    read -r _ SG_RPS _ _ _ _ SG_CPU <"$WORK/serialgate/result-$c"
+    read -r _ PO_RPS _ _ _ _ PO_CPU <"$WORK/policies/result-$c"
+    awk -v c="$c" -v s="$SG_RPS" -v p="$PO_RPS" -v scpu="$SG_CPU" -v pcpu="$PO_CPU" 'BEGIN {
+        printf "10x20 policies at %s connections: %.1f%% of the pushes/s with one policy (%+.1f CPU us/req); target >= 95%%: %s\n", c, p / s * 100, pcpu - scpu, (p / s >= 0.95 ? "met" : "NOT met")
     }'
 done
 FIRST="${CONN_LIST[0]}"

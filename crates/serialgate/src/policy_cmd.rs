@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use console::ops::Verdict;
-use console::policy::CONDITION_KEYS;
 use console::{Action, ConsoleService, InstanceId, RequestContext};
 
 use crate::cli::load_config;
@@ -120,45 +119,41 @@ pub fn run(args: PolicyArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// Prints each policy's warnings; returns how many there are.
+/// Prints each policy and its warnings; returns how many there are.
 fn check(built: &Built, show_generated: bool) -> usize {
-    let actions: Vec<&str> = Action::ALL.iter().map(|a| a.iam_name()).collect();
-    let known = iam::Known {
-        actions: Some(&actions),
-        condition_keys: Some(CONDITION_KEYS),
-    };
-    let mut warnings = 0;
+    let findings = config::policies::lint(&built.policies);
     for named in &built.policies {
-        let findings = iam::lint(&named.policy, &known);
-        println!(
-            "{} ({:?}): {}",
-            named.source,
-            named.policy.name(),
-            if findings.is_empty() {
-                "OK".to_owned()
-            } else {
-                format!("{} warning(s)", findings.len())
-            }
-        );
-        for f in &findings {
-            let sid = f
-                .sid
-                .as_deref()
-                .map(|s| format!(" (Sid {s:?})"))
-                .unwrap_or_default();
-            println!(
-                "  warning: Statement[{}]{sid}: {}",
-                f.statement_index, f.kind
-            );
+        let mine: Vec<&iam::Finding> = findings
+            .iter()
+            .filter(|(p, _)| std::ptr::eq(*p, named))
+            .map(|(_, f)| f)
+            .collect();
+        let status = if mine.is_empty() {
+            "OK".to_owned()
+        } else {
+            format!("{} warning(s)", mine.len())
+        };
+        println!("{} ({:?}): {status}", named.source, named.policy.name());
+        for f in mine {
+            println!("  warning: {}", statement_of(f));
         }
-        warnings += findings.len();
         if show_generated && let Some(doc) = &named.generated {
             for line in doc.lines() {
                 println!("  {line}");
             }
         }
     }
-    warnings
+    findings.len()
+}
+
+/// `Statement[I] (Sid "S"): what is wrong`.
+pub fn statement_of(f: &iam::Finding) -> String {
+    let sid = f
+        .sid
+        .as_deref()
+        .map(|s| format!(" (Sid {s:?})"))
+        .unwrap_or_default();
+    format!("Statement[{}]{sid}: {}", f.statement_index, f.kind)
 }
 
 /// Runs one simulation and prints it; returns whether the request is allowed.

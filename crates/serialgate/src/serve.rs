@@ -30,6 +30,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (state_dir, host_key) = host_key(&cfg)?;
     cfg.state_dir = Some(state_dir.clone());
     let mut built = config::build(&cfg, &origin)?;
+    for (policy, finding) in config::policies::lint(&built.policies) {
+        tracing::warn!(
+            policy = %policy.source,
+            "{} (serialgate policy check lists them all)",
+            crate::policy_cmd::statement_of(&finding)
+        );
+    }
     // Before any listener or console opens; the connection caps not configured derive from it.
     let derived = limits::Derived::from_open_files(limits::raise_open_file_limit());
     // Certificate problems stop the start before anything is running.

@@ -2,7 +2,7 @@
 //! validation into the domain's types. Errors name the file, the key and the problem.
 
 mod build;
-mod policies;
+pub mod policies;
 #[cfg(test)]
 mod prop_tests;
 mod secrets;

@@ -22,6 +22,24 @@ pub struct NamedPolicy {
     pub generated: Option<String>,
 }
 
+/// The lint findings of `policies` against what serialgate knows: its actions and the
+/// condition keys its requests carry.
+pub fn lint(policies: &[NamedPolicy]) -> Vec<(&NamedPolicy, iam::Finding)> {
+    let actions: Vec<&str> = Action::ALL.iter().map(|a| a.iam_name()).collect();
+    let known = iam::Known {
+        actions: Some(&actions),
+        condition_keys: Some(console::policy::CONDITION_KEYS),
+    };
+    policies
+        .iter()
+        .flat_map(|p| {
+            iam::lint(&p.policy, &known)
+                .into_iter()
+                .map(move |f| (p, f))
+        })
+        .collect()
+}
+
 /// (key path, problem), as config errors are reported.
 type Problem = (String, String);
 
