@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use console::{ConsoleError, Denial, NotFound};
+use console::{Busy, ConsoleError, Denial, NotFound};
 
 /// The wire codes this service produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +251,20 @@ fn instance_not_found(missing: &NotFound) -> String {
     }
 }
 
+/// Why a port takes no push: a session on it, or the last one tearing down.
+pub(crate) fn port_busy(busy: &Busy) -> String {
+    match busy.tearing_down_for_s {
+        Some(secs) => format!(
+            "The previous session on {}.port{} is being torn down; try again in {secs} s.",
+            busy.instance, busy.port
+        ),
+        None => format!(
+            "A session is connected to {}.port{}.",
+            busy.instance, busy.port
+        ),
+    }
+}
+
 /// Instance ids as EC2 lists them in one message: `i-1, i-2`.
 pub(crate) fn ids(ids: &[console::InstanceId]) -> String {
     let list: Vec<&str> = ids.iter().map(console::InstanceId::as_str).collect();
@@ -276,7 +290,7 @@ impl From<ConsoleError> for ApiError {
             ),
             ConsoleError::InstanceStateInvalid(s) => ApiError::new(
                 EC2InstanceStateInvalidException,
-                format!("The instance is {s}."),
+                format!("The instance is {}.", s.state),
             ),
             ConsoleError::InstanceUnavailable(r) => ApiError {
                 cause: Some(r),
@@ -286,8 +300,8 @@ impl From<ConsoleError> for ApiError {
                 cause: Some(r),
                 ..ApiError::new(SerialConsoleSessionUnsupportedException, "")
             },
-            ConsoleError::SessionLimitExceeded(r) => {
-                ApiError::new(SerialConsoleSessionLimitExceededException, r)
+            ConsoleError::SessionLimitExceeded(busy) => {
+                ApiError::new(SerialConsoleSessionLimitExceededException, port_busy(&busy))
             }
             ConsoleError::SessionUnavailable(r) => ApiError {
                 cause: Some(r),

@@ -4,8 +4,9 @@
 //! the specific reason that completes AWS's documented message; [`ConsoleError::Internal`] carries
 //! a cause for the operator's log that must never be shown to the client.
 
-use crate::ids::{AvailabilityZone, InstanceId};
+use crate::ids::{AvailabilityZone, InstanceId, SerialPort};
 use crate::policy::Action;
+use crate::registry::InstanceState;
 
 /// A store (memory, Redis, SQLite) failed or timed out.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -79,6 +80,25 @@ impl std::fmt::Display for NotFound {
     }
 }
 
+/// An instance whose state does not allow what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateInvalid {
+    pub instance: InstanceId,
+    pub state: InstanceState,
+    /// The state change asked for (`StartInstances`, `StopInstances`, `RebootInstances`);
+    /// `None` for a key push, which needs a running instance.
+    pub change: Option<Action>,
+}
+
+/// A serial port that cannot take a push: a session holds it, or the last one is tearing down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    pub instance: InstanceId,
+    pub port: SerialPort,
+    /// Seconds until the teardown ends (rounded up), when the port is tearing down.
+    pub tearing_down_for_s: Option<u64>,
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConsoleError {
     /// The principal's policies do not allow this action (on this instance). An instance of
@@ -93,14 +113,14 @@ pub enum ConsoleError {
     InstanceNotFound(NotFound),
     #[error("instance type {0} is not supported")]
     InstanceTypeInvalid(String),
-    #[error("instance is {0}")]
-    InstanceStateInvalid(String),
+    #[error("instance {} is {}", .0.instance, .0.state)]
+    InstanceStateInvalid(StateInvalid),
     #[error("console unreachable: {0}")]
     InstanceUnavailable(String),
     #[error("firmware unsupported: {0}")]
     SessionUnsupported(String),
-    #[error("session limit: {0}")]
-    SessionLimitExceeded(String),
+    #[error("session limit: {0:?}")]
+    SessionLimitExceeded(Busy),
     #[error("session slot unavailable: {0}")]
     SessionUnavailable(String),
     #[error("throttled: {0}")]

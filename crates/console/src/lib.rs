@@ -31,7 +31,7 @@ pub use audit::{
     AuditEvent, AuditOutcome, AuditSink, RefusalEvent, SessionEvent, SessionPhase, TracingAudit,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{ConsoleError, Denial, NotFound, StoreError};
+pub use error::{Busy, ConsoleError, Denial, NotFound, StateInvalid, StoreError};
 pub use grants::{Grant, GrantKey, GrantStore, GrantTarget};
 pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};
 pub use keys::{KeyError, SshPublicKey};

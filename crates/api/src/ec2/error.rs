@@ -6,9 +6,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use console::{ConsoleError, Denial, InstanceId};
+use console::{Action, ConsoleError, Denial, InstanceId};
 
-use crate::error::{denial_sentence, ids};
+use crate::error::{denial_sentence, ids, port_busy};
 
 use crate::ec2::xml::Xml;
 
@@ -180,8 +180,20 @@ impl From<ConsoleError> for Ec2Error {
                 )
             },
             ConsoleError::InvalidArgs(reason) => Ec2Error::new(InvalidParameterValue, reason),
-            ConsoleError::InstanceStateInvalid(reason) => {
-                Ec2Error::new(IncorrectInstanceState, reason)
+            ConsoleError::InstanceStateInvalid(s) => {
+                let verb = match s.change {
+                    Some(Action::StartInstances) => "started",
+                    Some(Action::StopInstances) => "stopped",
+                    Some(Action::RebootInstances) => "rebooted",
+                    _ => "used",
+                };
+                Ec2Error::new(
+                    IncorrectInstanceState,
+                    format!(
+                        "The instance '{}' is not in a state from which it can be {verb}.",
+                        s.instance
+                    ),
+                )
             }
             ConsoleError::Throttling(cause) => {
                 Ec2Error::with_cause(RequestLimitExceeded, REQUEST_LIMIT, cause)
@@ -197,8 +209,9 @@ impl From<ConsoleError> for Ec2Error {
                 UnsupportedOperation,
                 format!("The instance type {t} is not supported for this operation."),
             ),
-            ConsoleError::SessionUnsupported(r) | ConsoleError::SessionLimitExceeded(r) => {
-                Ec2Error::new(UnsupportedOperation, r)
+            ConsoleError::SessionUnsupported(r) => Ec2Error::new(UnsupportedOperation, r),
+            ConsoleError::SessionLimitExceeded(busy) => {
+                Ec2Error::new(UnsupportedOperation, port_busy(&busy))
             }
             ConsoleError::InstanceUnavailable(cause) | ConsoleError::SessionUnavailable(cause) => {
                 Ec2Error::with_cause(Unavailable, UNAVAILABLE, cause)
@@ -248,6 +261,27 @@ mod tests {
         assert_eq!(
             e.message,
             "The instance IDs 'i-0000000001, i-0000000002' do not exist"
+        );
+        let e = Ec2Error::from(ConsoleError::InstanceStateInvalid(console::StateInvalid {
+            instance: id("i-0000000001"),
+            state: console::InstanceState::Terminated,
+            change: Some(console::Action::RebootInstances),
+        }));
+        assert_eq!(
+            (e.code.wire_name(), e.message.as_str()),
+            (
+                "IncorrectInstanceState",
+                "The instance 'i-0000000001' is not in a state from which it can be rebooted."
+            )
+        );
+        let e = Ec2Error::from(ConsoleError::SessionLimitExceeded(console::Busy {
+            instance: id("i-0000000001"),
+            port: console::SerialPort::ZERO,
+            tearing_down_for_s: Some(3),
+        }));
+        assert_eq!(
+            e.message,
+            "The previous session on i-0000000001.port0 is being torn down; try again in 3 s."
         );
         let e = Ec2Error::from(ConsoleError::Internal("db on fire".into()));
         assert_eq!(e.code.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditOutcome};
-use crate::error::{ConsoleError, NotFound};
+use crate::error::{Busy, ConsoleError, NotFound};
 use crate::grants::{Grant, GrantKey};
 use crate::ids::InstanceId;
 use crate::keys::SshPublicKey;
@@ -168,19 +168,15 @@ impl ConsoleService {
 
 /// The refusal of a push for a port whose slot is in `state`.
 pub(crate) fn slot_busy(slot: &Slot, state: &SlotState, now_ms: u64) -> ConsoleError {
-    match state {
-        SlotState::TearingDown { until_ms } => {
-            let secs = until_ms.saturating_sub(now_ms).div_ceil(1000);
-            ConsoleError::SessionLimitExceeded(format!(
-                "The previous session on {}.port{} is being torn down; try again in {secs} s.",
-                slot.instance, slot.port
-            ))
-        }
-        SlotState::Held { .. } | SlotState::Free => ConsoleError::SessionLimitExceeded(format!(
-            "A session is connected to {}.port{}.",
-            slot.instance, slot.port
-        )),
-    }
+    let tearing_down_for_s = match state {
+        SlotState::TearingDown { until_ms } => Some(until_ms.saturating_sub(now_ms).div_ceil(1000)),
+        SlotState::Held { .. } | SlotState::Free => None,
+    };
+    ConsoleError::SessionLimitExceeded(Busy {
+        instance: slot.instance.clone(),
+        port: slot.port,
+        tearing_down_for_s,
+    })
 }
 
 impl ConsoleError {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::control::ConsoleSnapshot;
-use crate::error::{ConsoleError, NotFound};
+use crate::error::{ConsoleError, NotFound, StateInvalid};
 use crate::ids::InstanceId;
 use crate::ops::authorize::Target;
 use crate::policy::Action;
@@ -133,11 +133,11 @@ impl ConsoleService {
             if i.state() == InstanceState::Terminated
                 || (starting && i.state() == InstanceState::ShuttingDown)
             {
-                return Err(ConsoleError::InstanceStateInvalid(format!(
-                    "The instance '{}' is not in a state from which it can be {}.",
-                    i.id,
-                    if starting { "started" } else { "stopped" }
-                )));
+                return Err(ConsoleError::InstanceStateInvalid(StateInvalid {
+                    instance: i.id.clone(),
+                    state: i.state(),
+                    change: Some(action),
+                }));
             }
         }
         let mut changes = Vec::with_capacity(instances.len());
@@ -186,10 +186,11 @@ impl ConsoleService {
         let instances = self.find_instances(ctx, ids)?;
         for i in &instances {
             if i.state() != InstanceState::Running && i.state() != InstanceState::Pending {
-                return Err(ConsoleError::InstanceStateInvalid(format!(
-                    "The instance '{}' is not in a state from which it can be rebooted.",
-                    i.id
-                )));
+                return Err(ConsoleError::InstanceStateInvalid(StateInvalid {
+                    instance: i.id.clone(),
+                    state: i.state(),
+                    change: Some(Action::RebootInstances),
+                }));
             }
         }
         for i in &instances {

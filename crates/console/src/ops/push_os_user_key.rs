@@ -1,6 +1,6 @@
 //! `SendSSHPublicKey`: grant a key for an OS user's SSH login on an instance.
 
-use crate::error::{ConsoleError, NotFound};
+use crate::error::{ConsoleError, NotFound, StateInvalid};
 use crate::grants::{Grant, GrantKey, GrantTarget};
 use crate::ids::{AvailabilityZone, InstanceId, OsUser};
 use crate::keys::SshPublicKey;
@@ -63,7 +63,11 @@ impl ConsoleService {
         }
         let state = instance.state();
         if state != InstanceState::Running {
-            return Err(ConsoleError::InstanceStateInvalid(state.to_string()));
+            return Err(ConsoleError::InstanceStateInvalid(StateInvalid {
+                instance: instance.id.clone(),
+                state,
+                change: None,
+            }));
         }
         let key = GrantKey {
             instance: req.instance_id,

@@ -1,6 +1,6 @@
 //! `SendSerialConsoleSSHPublicKey`: grant a key the right to open one serial session.
 
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, StateInvalid};
 use crate::grants::{Grant, GrantKey};
 use crate::ids::{InstanceId, SerialPort};
 use crate::instance_type::supports_serial_console;
@@ -76,7 +76,11 @@ impl ConsoleService {
         }
         let state = instance.state();
         if state != InstanceState::Running {
-            return Err(ConsoleError::InstanceStateInvalid(state.to_string()));
+            return Err(ConsoleError::InstanceStateInvalid(StateInvalid {
+                instance: instance.id.clone(),
+                state,
+                change: None,
+            }));
         }
 
         let slot = Slot {
