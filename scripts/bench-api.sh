@@ -7,9 +7,10 @@
 # directory's filesystem is measured in the same run, and at the end the audit database must
 # hold a record for every answered push.
 #
-# The serialgate runs are two: the key allowed by a one-statement policy, then by the last
-# statement of ten attached policies of twenty statements each (every statement evaluated), to
-# measure what policy evaluation costs a push.
+# The serialgate runs are three: the key allowed by a one-statement policy, then by the last
+# statement of ten attached policies of twenty statements each, in the two shapes of the policy
+# micro benchmark (crates/iam/benches/eval.rs: mixed, and worst), to measure what policy
+# evaluation costs a push.
 #
 # Usage: scripts/bench-api.sh
 # Environment:
@@ -335,39 +336,50 @@ EOF
 
 # --- serialgate ----------------------------------------------------------------------------------
 
-# Ten policies of twenty statements each for the second serialgate run: Deny statements whose
-# conditions do not match, Allows for other actions and instances, and the push allowed by the
-# very last statement, so every statement is tested on every request.
-write_policies() { # dir
-    DIR="$1" "$PYTHON" - <<'PYEOF'
+# Ten policies of twenty statements each, the shapes of crates/iam/benches/eval.rs:
+# - mixed: statements over assorted actions and resources (most ruled out by their action), the
+#   push allowed by the very last statement (its tag compared with the caller's), so every Deny
+#   is still tested after the Allow is found;
+# - worst: every statement names the push and the instance, with four conditions each, every one
+#   evaluated; the Denies never apply and the last statement allows.
+write_policies() { # dir kind
+    DIR="$1" KIND="$2" "$PYTHON" - <<'PYEOF'
 import json, os
-d = os.environ["DIR"]
+d, kind = os.environ["DIR"], os.environ["KIND"]
+PUSH = "ec2-instance-connect:SendSerialConsoleSSHPublicKey"
+LAST = {"Sid": "Serial", "Effect": "Allow", "Action": PUSH,
+        "Resource": "arn:aws:ec2:*:000000000000:instance/*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/Team": "${aws:PrincipalTag/Team}"}}}
+def mixed(p, s):
+    k = s % 5
+    if k == 0:
+        return {"Effect": "Allow", "Action": ["ec2:Describe*", "ec2:GetSerialConsoleAccessStatus"], "Resource": "*"}
+    if k == 1:
+        return {"Effect": "Deny", "Action": "ec2:TerminateInstances", "Resource": "*"}
+    if k == 2:
+        return {"Effect": "Allow", "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances"],
+                "Resource": "arn:aws:ec2:us-east-1:000000000000:instance/i-0*",
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}
+    if k == 3:
+        return {"Effect": "Deny", "Action": "ec2-instance-connect:*", "Resource": "arn:aws:ec2:*:*:instance/i-prod*",
+                "Condition": {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}}}
+    return {"Effect": "Allow", "Action": "ec2-instance-connect:SendSSHPublicKey",
+            "Resource": "arn:aws:ec2:*:000000000000:instance/*",
+            "Condition": {"StringEquals": {"ec2:osuser": "ec2-user"}}}
+def worst(p, s):
+    # Denies fail on their date (never before 2000), Allows on the address block.
+    deny = s % 2 == 1
+    return {"Effect": "Deny" if deny else "Allow", "Action": "ec2-instance-connect:Send*",
+            "Resource": ["arn:aws:ec2:us-west-2:*:instance/*", "arn:aws:ec2:*:000000000000:instance/i-*"],
+            "Condition": {"StringEquals": {"aws:ResourceTag/Team": "${aws:PrincipalTag/Team}"},
+                          "IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"] if deny else ["192.0.2.0/24"]},
+                          "DateLessThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z" if deny else "2100-01-01T00:00:00Z"},
+                          "ForAllValues:StringLike": {"aws:TagKeys": ["team", "env-*"]}}}
 for p in range(10):
     statements = []
     for s in range(20):
-        n = p * 20 + s
-        if n == 199:
-            statements.append({"Sid": "Push", "Effect": "Allow",
-                               "Action": "ec2-instance-connect:SendSerialConsoleSSHPublicKey",
-                               "Resource": "arn:aws:ec2:*:000000000000:instance/i-0123*",
-                               "Condition": {"Bool": {"aws:SecureTransport": "false"},
-                                             "IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}})
-        elif s % 4 == 0:
-            statements.append({"Sid": f"Deny{n}", "Effect": "Deny", "Action": "*", "Resource": "*",
-                               "Condition": {"StringEquals": {"aws:ResourceTag/env": f"prod-{n}"}}})
-        elif s % 4 == 1:
-            statements.append({"Sid": f"Ip{n}", "Effect": "Deny", "Action": "ec2-instance-connect:*",
-                               "Resource": "*",
-                               "Condition": {"IpAddress": {"aws:SourceIp": f"198.51.{n % 250}.0/24"}}})
-        elif s % 4 == 2:
-            statements.append({"Sid": f"Other{n}", "Effect": "Allow",
-                               "Action": ["ec2:StartInstances", "ec2:StopInstances"],
-                               "Resource": f"arn:aws:ec2:*:000000000000:instance/i-0{n:016x}"})
-        else:
-            statements.append({"Sid": f"Tag{n}", "Effect": "Allow", "Action": "ec2:Reboot*",
-                               "Resource": "*",
-                               "Condition": {"StringLike": {"aws:ResourceTag/team": f"team-{n}-*"},
-                                             "DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}})
+        st = LAST if (p, s) == (9, 19) else (mixed if kind == "mixed" else worst)(p, s)
+        statements.append(dict(st, Sid=st.get("Sid", f"P{p}S{s}")))
     with open(os.path.join(d, f"policy-{p}.json"), "w") as f:
         json.dump({"Version": "2012-10-17", "Statement": statements}, f)
 PYEOF
@@ -408,7 +420,7 @@ account = "000000000000"
 instance_type = "t3.micro"
 state = "running"
 console = "sim:"
-tags = { team = "db", env = "dev" }
+tags = { Team = "db", env = "dev" }
 EOF
     local log="$WORK/$name.log"
     SERIALGATE_LOG="${SERIALGATE_LOG:-info}" NO_COLOR=1 \
@@ -443,10 +455,13 @@ read -r FSYNC_MS FSYNC_P90_MS < <(fsync_probe "$WORK")
 echo "bench-api: fsync on the state directory's disk: median $FSYNC_MS ms, p90 $FSYNC_P90_MS ms ($FSYNC_SAMPLES samples)"
 # The same key both times: allowed by a one-statement policy, then by the last of 200.
 bench_serialgate serialgate 'actions = ["ec2-instance-connect:SendSerialConsoleSSHPublicKey"]'
-mkdir -p "$WORK/policy-files"
-write_policies "$WORK/policy-files"
-POLICY_FILES="$(printf '"%s", ' "$WORK"/policy-files/policy-*.json)"
-bench_serialgate policies "policy_file = [${POLICY_FILES%, }]"
+for kind in mixed worst; do
+    mkdir -p "$WORK/policy-files-$kind"
+    write_policies "$WORK/policy-files-$kind" "$kind"
+    files="$(printf '"%s", ' "$WORK/policy-files-$kind"/policy-*.json)"
+    bench_serialgate "policies-$kind" "policy_file = [${files%, }]
+tags = { Team = \"db\" }"
+done
 read -r FSYNC_AFTER_MS FSYNC_AFTER_P90_MS < <(fsync_probe "$WORK")
 
 # --- bare ceiling --------------------------------------------------------------------------------
@@ -476,22 +491,27 @@ echo "fsync, 4 KiB, state directory's disk: median $FSYNC_MS ms before the runs,
 printf '%-6s %-22s %12s %10s %10s %12s %9s %12s\n' "conns" "" "requests/s" "p50 ms" "p99 ms" "CPU us/req" "vs bare" "fsync bound"
 for c in "${CONN_LIST[@]}"; do
     read -r _ SG_RPS SG_P50 SG_P99 _ _ SG_CPU <"$WORK/serialgate/result-$c"
-    read -r _ PO_RPS PO_P50 PO_P99 _ _ PO_CPU <"$WORK/policies/result-$c"
+    read -r _ MI_RPS MI_P50 MI_P99 _ _ MI_CPU <"$WORK/policies-mixed/result-$c"
+    read -r _ WO_RPS WO_P50 WO_P99 _ _ WO_CPU <"$WORK/policies-worst/result-$c"
     read -r _ BARE_RPS BARE_P50 BARE_P99 _ _ BARE_CPU <"$WORK/bare/result-$c"
     awk -v c="$c" -v s="$SG_RPS" -v sp50="$SG_P50" -v sp99="$SG_P99" -v scpu="$SG_CPU" -v b="$BARE_RPS" \
-        -v p="$PO_RPS" -v pp50="$PO_P50" -v pp99="$PO_P99" -v pcpu="$PO_CPU" \
+        -v m="$MI_RPS" -v mp50="$MI_P50" -v mp99="$MI_P99" -v mcpu="$MI_CPU" \
+        -v w="$WO_RPS" -v wp50="$WO_P50" -v wp99="$WO_P99" -v wcpu="$WO_CPU" \
         -v bp50="$BARE_P50" -v bp99="$BARE_P99" -v bcpu="$BARE_CPU" -v f="$FSYNC_MS" 'BEGIN {
         printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f %8.1f%% %12.0f\n", c, "serialgate (SigV4)", s, sp50, sp99, scpu, s / b * 100, (f > 0 ? c / (f / 1000) : 0)
-        printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f %8.1f%%\n", c, "+ 10x20 policies", p, pp50, pp99, pcpu, p / b * 100
+        printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f %8.1f%%\n", c, "+ 10x20 mixed policies", m, mp50, mp99, mcpu, m / b * 100
+        printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f %8.1f%%\n", c, "+ 10x20 worst policies", w, wp50, wp99, wcpu, w / b * 100
         printf "%-6s %-22s %12.1f %10.3f %10.3f %12.1f\n", c, "bench-bare (ceiling)", b, bp50, bp99, bcpu
     }'
 done
 for c in "${CONN_LIST[@]}"; do
     read -r _ SG_RPS _ _ _ _ SG_CPU <"$WORK/serialgate/result-$c"
-    read -r _ PO_RPS _ _ _ _ PO_CPU <"$WORK/policies/result-$c"
-    awk -v c="$c" -v s="$SG_RPS" -v p="$PO_RPS" -v scpu="$SG_CPU" -v pcpu="$PO_CPU" 'BEGIN {
-        printf "10x20 policies at %s connections: %.1f%% of the pushes/s with one policy (%+.1f CPU us/req); target >= 95%%: %s\n", c, p / s * 100, pcpu - scpu, (p / s >= 0.95 ? "met" : "NOT met")
-    }'
+    for kind in mixed worst; do
+        read -r _ PO_RPS _ _ _ _ PO_CPU <"$WORK/policies-$kind/result-$c"
+        awk -v c="$c" -v k="$kind" -v s="$SG_RPS" -v p="$PO_RPS" -v scpu="$SG_CPU" -v pcpu="$PO_CPU" 'BEGIN {
+            printf "10x20 %s policies at %s connections: %.1f%% of the pushes/s with one policy (%+.1f CPU us/req); target >= 95%%: %s\n", k, c, p / s * 100, pcpu - scpu, (p / s >= 0.95 ? "met" : "NOT met")
+        }'
+    done
 done
 FIRST="${CONN_LIST[0]}"
 LAST="${CONN_LIST[${#CONN_LIST[@]} - 1]}"

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use iam::{Context, Policy};
+use iam::{Context, Policy, PolicySet};
 
 use crate::ids::{AccountId, InstanceId};
 
@@ -187,9 +187,9 @@ pub struct Principal {
     /// `arn:aws:iam::ACCOUNT:user/NAME` or `arn:aws:iam::ACCOUNT:root`.
     pub arn: String,
     pub account: AccountId,
-    /// The identity-based policies that decide what this principal may do: its own, then its
-    /// account's. None attached allows nothing.
-    pub policies: Arc<[Arc<Policy>]>,
+    /// The identity-based policies that decide what this principal may do (its own, then its
+    /// account's), indexed by action. None attached allows nothing.
+    pub policies: Arc<PolicySet>,
     /// The condition keys that describe the caller (`aws:PrincipalArn`, `aws:PrincipalAccount`,
     /// `aws:PrincipalTag/K`, `aws:username`, `aws:userid`), converted once.
     pub context: Arc<Context>,
@@ -233,10 +233,11 @@ impl Principal {
         for (k, v) in identity.tags {
             context.insert(&format!("aws:PrincipalTag/{k}"), v.clone());
         }
+        let actions: Vec<&str> = Action::ALL.iter().map(|a| a.iam_name()).collect();
         Self {
             arn,
             account,
-            policies: policies.into(),
+            policies: Arc::new(PolicySet::new(policies, &actions)),
             context: Arc::new(context),
         }
     }

@@ -2,10 +2,11 @@
 //! policy wins; otherwise any `Allow` allows; otherwise the request is implicitly denied.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::context::{Env, Request};
 use crate::policy::Policy;
-use crate::statement::Effect;
+use crate::statement::{Effect, Statement};
 
 /// The statement that decided a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,25 +98,117 @@ where
     I: IntoIterator<Item = &'p Policy>,
 {
     let env = Env::new(request);
+    let candidates = policies
+        .into_iter()
+        .enumerate()
+        .flat_map(|(policy_index, policy)| {
+            policy
+                .statements
+                .iter()
+                .enumerate()
+                .map(move |(statement_index, statement)| {
+                    (policy_index, policy, statement_index, statement)
+                })
+        })
+        .filter(|(.., statement)| statement.names_action(&env.action));
+    decide(candidates, &env)
+}
+
+/// The policies attached to one principal, with, for each action the service knows, the
+/// statements whose `Action`/`NotAction` take it in, found once: evaluating a known action
+/// tests those statements only. Decides exactly as [`evaluate`] over the same policies.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    policies: Vec<Arc<Policy>>,
+    by_action: Vec<Named>,
+}
+
+/// The statements that name one action.
+#[derive(Debug, Clone)]
+struct Named {
+    /// ASCII lowercase.
+    action: Box<str>,
+    /// (policy index, statement index), in evaluation order.
+    statements: Box<[(u32, u32)]>,
+}
+
+impl PolicySet {
+    /// `policies`, in evaluation order, indexed for `actions` (`service:Name`).
+    pub fn new(policies: Vec<Arc<Policy>>, actions: &[&str]) -> Self {
+        let by_action = actions
+            .iter()
+            .map(|action| {
+                let action = action.to_ascii_lowercase();
+                let mut named = Vec::new();
+                for (p, policy) in policies.iter().enumerate() {
+                    for (s, statement) in policy.statements.iter().enumerate() {
+                        if statement.names_action(&action) {
+                            named.push((index(p), index(s)));
+                        }
+                    }
+                }
+                Named {
+                    action: action.into_boxed_str(),
+                    statements: named.into_boxed_slice(),
+                }
+            })
+            .collect();
+        Self {
+            policies,
+            by_action,
+        }
+    }
+
+    pub fn policies(&self) -> &[Arc<Policy>] {
+        &self.policies
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The decision on `request`, as [`evaluate`] gives it.
+    pub fn evaluate(&self, request: &Request<'_>) -> Decision<'_> {
+        let env = Env::new(request);
+        let Some(named) = self.by_action.iter().find(|n| *n.action == *env.action) else {
+            return evaluate(self.policies.iter().map(AsRef::as_ref), request);
+        };
+        let candidates = named.statements.iter().filter_map(|&(p, s)| {
+            let policy = self.policies.get(p as usize)?;
+            let statement = policy.statements.get(s as usize)?;
+            Some((p as usize, policy.as_ref(), s as usize, statement))
+        });
+        decide(candidates, &env)
+    }
+}
+
+/// A policy or statement position; policies are far smaller than 2^32 statements.
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// The decision over `candidates`: statements that name the request's action, in order.
+fn decide<'p>(
+    candidates: impl Iterator<Item = (usize, &'p Policy, usize, &'p Statement)>,
+    env: &Env<'_>,
+) -> Decision<'p> {
     let mut allow = None;
-    for (policy_index, policy) in policies.into_iter().enumerate() {
-        for (statement_index, statement) in policy.statements.iter().enumerate() {
-            if allow.is_some() && statement.effect == Effect::Allow {
-                continue;
-            }
-            if !statement.applies(&env) {
-                continue;
-            }
-            let at = StatementRef {
-                policy_index,
-                policy_name: policy.name(),
-                statement_index,
-                sid: statement.sid.as_deref(),
-            };
-            match statement.effect {
-                Effect::Deny => return Decision::ExplicitDeny(at),
-                Effect::Allow => allow = Some(at),
-            }
+    for (policy_index, policy, statement_index, statement) in candidates {
+        if allow.is_some() && statement.effect == Effect::Allow {
+            continue;
+        }
+        if !statement.applies_to_named_action(env) {
+            continue;
+        }
+        let at = StatementRef {
+            policy_index,
+            policy_name: policy.name(),
+            statement_index,
+            sid: statement.sid.as_deref(),
+        };
+        match statement.effect {
+            Effect::Deny => return Decision::ExplicitDeny(at),
+            Effect::Allow => allow = Some(at),
         }
     }
     allow.map_or(Decision::ImplicitDeny, Decision::Allow)

@@ -79,7 +79,7 @@ mod values;
 
 pub use context::{Context, Request};
 pub use error::{ParseError, ParseErrorKind};
-pub use eval::{Decision, StatementRef, denial_sentence, evaluate};
+pub use eval::{Decision, PolicySet, StatementRef, denial_sentence, evaluate};
 pub use lint::{Finding, FindingKind, Known, lint};
 pub use pattern::VariableError;
 pub use policy::{Policy, Version};

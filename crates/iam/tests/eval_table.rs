@@ -3,7 +3,9 @@
 //! test action, so a case names exactly the statement it expects to decide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use iam::{Context, Decision, Policy, Request, evaluate};
+use std::sync::Arc;
+
+use iam::{Context, Decision, Policy, PolicySet, Request, evaluate};
 
 const PRINCIPAL: &str = "arn:aws:iam::111122223333:user/alice";
 const I0: &str = "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0";
@@ -471,6 +473,17 @@ fn evaluation_table() {
             context: &context,
         };
         let decision = evaluate(&policies, &request);
+        // The indexed set decides the same, whether it knows the action or not.
+        let shared: Vec<Arc<Policy>> = policies.iter().cloned().map(Arc::new).collect();
+        for known in [&[case.action][..], &["svc:Other"][..]] {
+            let set = PolicySet::new(shared.clone(), known);
+            assert_eq!(
+                format!("{:?}", set.evaluate(&request)),
+                format!("{decision:?}"),
+                "{}",
+                case.name
+            );
+        }
         let got = match decision {
             Decision::Allow(at) => {
                 format!("Allow({}, {:?})", at.policy_index, at.sid.unwrap_or(""))

@@ -2,7 +2,9 @@
 //! arbitrary JSON-ish input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use iam::{Context, Decision, Effect, Known, Policy, Request, evaluate, lint};
+use std::sync::Arc;
+
+use iam::{Context, Decision, Effect, Known, Policy, PolicySet, Request, evaluate, lint};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -208,6 +210,13 @@ fn decide(policies: &[Policy], req: &Req) -> (bool, Option<Effect>) {
         context: &context,
     };
     let decision = evaluate(policies, &request);
+    let shared: Vec<Arc<Policy>> = policies.iter().cloned().map(Arc::new).collect();
+    let indexed = PolicySet::new(shared, ACTIONS);
+    assert_eq!(
+        indexed.evaluate(&request),
+        decision,
+        "the indexed set decides alike"
+    );
     let effect = decision.statement().map(|at| {
         let policy = &policies[at.policy_index];
         assert_eq!(policy.name(), at.policy_name);

@@ -130,7 +130,7 @@ impl ConsoleService {
             resource: &resource,
             context: &context,
         };
-        let decision = iam::evaluate(principal.policies.iter().map(AsRef::as_ref), &request);
+        let decision = principal.policies.evaluate(&request);
         let denial = || Denial {
             principal_arn: principal.arn.clone(),
             action,

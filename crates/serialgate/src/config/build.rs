@@ -732,7 +732,7 @@ max_headers = 20
             resource,
             context: &ctx,
         };
-        iam::evaluate(p.policies.iter().map(AsRef::as_ref), &request).is_allowed()
+        p.policies.evaluate(&request).is_allowed()
     }
 
     fn allows(p: &Principal, action: Action, id: &str) -> bool {
