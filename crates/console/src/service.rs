@@ -74,6 +74,9 @@ pub struct ConsoleService {
     pub(crate) history: Arc<dyn ConsoleHistory>,
     pub(crate) persistence: Arc<dyn StatePersistence>,
     pub(crate) settings: Settings,
+    /// The condition keys every request has alike (`aws:RequestedRegion`, `ec2:Region`),
+    /// converted once.
+    pub(crate) iam_context: Arc<iam::Context>,
     /// Paces the warnings about refused calls whose record could not be written.
     pub(crate) refusal_warnings: SampledWarning,
 }
@@ -84,7 +87,13 @@ impl ConsoleService {
     pub fn new(registry: Registry, settings: Settings, throttle: ThrottleConfig) -> Self {
         let teardown_ms = u64::try_from(settings.teardown.as_millis()).unwrap_or(u64::MAX);
         let registry = Arc::new(registry);
+        // Requests signed for another Region are refused before they get here.
+        let mut iam_context = iam::Context::new();
+        iam_context
+            .insert("aws:RequestedRegion", settings.region.clone())
+            .insert("ec2:Region", settings.region.clone());
         Self {
+            iam_context: Arc::new(iam_context),
             // The embedded account switch is the registry's own.
             accounts: Arc::clone(&registry) as Arc<dyn AccountSettings>,
             registry,

@@ -117,7 +117,9 @@ impl ConsoleService {
         if let Some(user) = target.os_user {
             context.insert("ec2:osuser", user);
         }
-        context.inherit(Arc::clone(&principal.context));
+        context
+            .inherit(Arc::clone(&principal.context))
+            .inherit(Arc::clone(&self.iam_context));
         for (key, values) in extra {
             context.insert_all(key, values.iter().cloned());
         }
