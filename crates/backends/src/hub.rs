@@ -82,6 +82,7 @@ pub struct Hub {
     activity: watch::Receiver<u64>,
     state: watch::Receiver<HubState>,
     kick: Arc<Notify>,
+    stop: Arc<watch::Sender<bool>>,
 }
 
 impl Hub {
@@ -97,8 +98,10 @@ impl Hub {
         let (activity_tx, activity) = watch::channel(0u64);
         let (state_tx, state) = watch::channel(HubState::Connecting);
         let kick = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(false);
         let task = HubTask {
             kick: Arc::clone(&kick),
+            stopped,
             uri,
             opts,
             history: Arc::clone(&history),
@@ -115,7 +118,19 @@ impl Hub {
             activity,
             state,
             kick,
+            stop: Arc::new(stop),
         }
+    }
+
+    /// Closes the console connection, whoever else holds this hub, and returns once it is
+    /// closed (the connection task has ended). The attached user sees its output end; every
+    /// later attachment fails. For a node that must let go of a console before another may
+    /// connect to it.
+    pub async fn stop(&self) {
+        let _ = self.stop.send(true);
+        let mut state = self.state.clone();
+        // The task owns the sending half: the channel closes when the task has ended.
+        while state.changed().await.is_ok() {}
     }
 
     /// Retries the connection now instead of at the end of the backoff: the console has just
@@ -176,6 +191,8 @@ type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 struct HubTask {
     kick: Arc<Notify>,
+    /// Turns true when the hub must stop ([`Hub::stop`]).
+    stopped: watch::Receiver<bool>,
     uri: ConsoleUri,
     opts: ConsoleOptions,
     history: Arc<Mutex<History>>,
@@ -193,7 +210,12 @@ impl HubTask {
     async fn run(mut self) {
         let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX, RETRY_STABLE);
         loop {
-            let wait = match crate::open(&self.uri, &self.opts).await {
+            let mut stopped = self.stopped.clone();
+            let opened = tokio::select! {
+                opened = crate::open(&self.uri, &self.opts) => opened,
+                _ = stopped.wait_for(|s| *s) => return,
+            };
+            let wait = match opened {
                 Ok(console) => {
                     backoff.opened(tokio::time::Instant::now());
                     let _ = self.state.send(HubState::Connected);
@@ -220,6 +242,7 @@ impl HubTask {
             tokio::pin!(retry);
             loop {
                 tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => return,
                     () = &mut retry => break,
                     () = self.kick.notified() => {
                         // The console is (about to be) there: keep trying at the fastest pace.
@@ -246,8 +269,10 @@ impl HubTask {
         let mut user: Option<TaskEnds> = None;
         let mut to_user: Option<BoxFut<bool>> = None;
         let mut to_console: Option<BoxFut<bool>> = None;
+        let mut stopped = self.stopped.clone();
         loop {
             tokio::select! {
+                _ = stopped.wait_for(|s| *s) => return false,
                 req = self.attach_rx.recv() => match req {
                     Some(reply) => {
                         // The newest user wins; the old one sees its output end.

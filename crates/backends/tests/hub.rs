@@ -146,3 +146,35 @@ async fn the_simulator_behind_a_hub_keeps_running_between_users() {
     user.input.write(Bytes::from_static(b"\r")).await.unwrap();
     read_until(&mut user.output, b"login: ").await;
 }
+
+#[tokio::test]
+async fn stop_closes_the_connection_whoever_holds_the_hub() {
+    let path = socket_path("hub-stop.sock");
+    let listener = UnixListener::bind(&*path).unwrap();
+    let hub = Hub::start(ConsoleUri::Unix(path.to_path_buf()), opts(), 64);
+    let other = hub.clone();
+    let (mut conn, _) = within("hub connects", listener.accept()).await.unwrap();
+    wait_for("connected", || hub.is_connected()).await;
+    let mut user = hub.attach().await.unwrap();
+    // Stopped while another handle and an attached user remain: when stop returns, the
+    // console side sees its connection closed and the user its output end.
+    within("stop", hub.stop()).await;
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        within("console closed", conn.read(&mut buf)).await.unwrap(),
+        0
+    );
+    assert!(within("user detached", user.output.recv()).await.is_none());
+    // The connection task has ended (stop waited for it): nothing can attach or reconnect.
+    assert!(other.attach().await.is_err());
+}
+
+#[tokio::test]
+async fn stop_ends_a_hub_that_is_retrying() {
+    let path = socket_path("hub-stop-retry.sock");
+    let hub = Hub::start(ConsoleUri::Unix(path.to_path_buf()), opts(), 64);
+    within("first attempt", hub.first_attempt(Duration::from_secs(5))).await;
+    // Returns although the retry backoff has not run out: the task ended.
+    within("stop while retrying", hub.stop()).await;
+    assert!(hub.attach().await.is_err());
+}
