@@ -20,8 +20,9 @@ struct FixedHistory;
 
 const HISTORY_MS: u64 = 1_700_000_000_123;
 
+#[async_trait::async_trait]
 impl ConsoleHistory for FixedHistory {
-    fn snapshot(&self, instance: &InstanceId) -> Option<ConsoleSnapshot> {
+    async fn snapshot(&self, instance: &InstanceId) -> Option<ConsoleSnapshot> {
         (instance.as_str() == RUNNING).then(|| ConsoleSnapshot {
             bytes: b"login: \xff<&>\r\n".to_vec(),
             updated_ms: HISTORY_MS,

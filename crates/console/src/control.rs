@@ -51,16 +51,19 @@ pub struct ConsoleSnapshot {
 }
 
 /// Console output kept whether or not anyone is connected.
+#[async_trait]
 pub trait ConsoleHistory: Send + Sync + std::fmt::Debug {
-    fn snapshot(&self, instance: &InstanceId) -> Option<ConsoleSnapshot>;
+    /// The instance's kept console output; it may live on another node.
+    async fn snapshot(&self, instance: &InstanceId) -> Option<ConsoleSnapshot>;
 }
 
 /// No history at all (tests, or consoles nobody watches).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoHistory;
 
+#[async_trait]
 impl ConsoleHistory for NoHistory {
-    fn snapshot(&self, _instance: &InstanceId) -> Option<ConsoleSnapshot> {
+    async fn snapshot(&self, _instance: &InstanceId) -> Option<ConsoleSnapshot> {
         None
     }
 }

@@ -1,11 +1,16 @@
-//! Where sessions get their consoles: a permanently connected hub per instance (which also
-//! keeps the console history), or a fresh connection per session.
+//! Where sessions get their consoles: a permanently connected hub per instance this node holds
+//! (which also keeps the console history), a fresh connection per session, or, in a cluster,
+//! the node that holds the console.
 //!
 //! Hubs are the default under `serialgate serve` for every console except `exec:` (holding a
 //! command such as `ipmitool sol activate` open between sessions would lock others out). A
 //! console without a hub is opened when a session starts and closed when it ends.
+//!
+//! In a cluster a node holds only the consoles it owns ([`Consoles::own`], [`Consoles::disown`]),
+//! and reaches the others through [`RemoteConsoles`] (the relay to their owner).
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use backends::{Console, ConsoleOptions, ConsoleUri, Hub};
@@ -15,62 +20,162 @@ use console::{ConsoleProbe, Instance, InstanceId, Registry};
 /// History kept per console: what `GetConsoleOutput` returns (as EC2: the latest 64 KiB).
 pub const HISTORY_BYTES: usize = 64 * 1024;
 
+/// The consoles this node does not hold, reached through the node that does.
+#[async_trait]
+pub trait RemoteConsoles: Send + Sync + std::fmt::Debug {
+    /// A console for a session, from the node that owns it. The error is for the log.
+    async fn open(&self, id: &InstanceId) -> Result<Console, String>;
+    /// The console history kept by the owner.
+    async fn history(&self, id: &InstanceId) -> Option<ConsoleSnapshot>;
+    /// Whether some node holds the console and has it connected.
+    async fn probe(&self, id: &InstanceId) -> Result<(), String>;
+}
+
+/// What this node holds of one console it owns.
+#[derive(Debug, Clone)]
+enum Held {
+    /// A permanent connection.
+    Hub(Hub),
+    /// An `exec:` console: opened per session, here.
+    PerSession,
+}
+
 /// The consoles of all instances.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Consoles {
-    hubs: HashMap<InstanceId, Hub>,
+    /// Every instance's console, parsed once.
+    uris: HashMap<InstanceId, ConsoleUri>,
     options: ConsoleOptions,
+    /// The consoles this node holds now.
+    held: RwLock<HashMap<InstanceId, Held>>,
+    /// How to reach the others; `None` for a node on its own, which holds every console.
+    remote: Option<Arc<dyn RemoteConsoles>>,
 }
 
 impl Consoles {
     /// Every console opened per session; no history.
     pub fn direct(options: ConsoleOptions) -> Self {
         Self {
-            hubs: HashMap::new(),
             options,
+            ..Self::default()
         }
     }
 
-    /// A hub for every instance whose console is not `exec:`. Must run inside a tokio runtime.
+    /// A node on its own: a hub for every instance whose console is not `exec:`. Must run
+    /// inside a tokio runtime.
     pub fn with_hubs(registry: &Registry, options: ConsoleOptions) -> Self {
-        let mut hubs = HashMap::new();
-        for instance in registry.instances() {
-            match instance.console.parse::<ConsoleUri>() {
-                Ok(ConsoleUri::Exec(_)) => {}
-                Ok(uri) => {
-                    hubs.insert(
-                        instance.id.clone(),
-                        Hub::start(uri, options.clone(), HISTORY_BYTES),
-                    );
-                }
-                Err(e) => {
-                    tracing::error!(instance = %instance.id, error = %e, "invalid console URI")
-                }
-            }
+        let consoles = Self {
+            uris: parse_all(registry),
+            options,
+            ..Self::default()
+        };
+        for id in consoles.uris.keys() {
+            consoles.start(id);
         }
-        Self { hubs, options }
+        consoles
+    }
+
+    /// A node of a cluster: holds nothing until it [owns](Self::own) a console, and reaches
+    /// the rest through `remote`.
+    pub fn clustered(
+        registry: &Registry,
+        options: ConsoleOptions,
+        remote: Arc<dyn RemoteConsoles>,
+    ) -> Self {
+        Self {
+            uris: parse_all(registry),
+            options,
+            held: RwLock::default(),
+            remote: Some(remote),
+        }
+    }
+
+    /// Starts holding `id`'s console: its hub connects (an `exec:` console is opened per
+    /// session). No-op if held already. Must run inside a tokio runtime.
+    pub fn own(&self, id: &InstanceId) {
+        if self.read().contains_key(id) {
+            return;
+        }
+        self.start(id);
+    }
+
+    /// Stops holding `id`'s console and returns once its connection is closed: attached users
+    /// see their output end (and reconnect through the new owner).
+    pub async fn disown(&self, id: &InstanceId) {
+        let held = self
+            .held
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        if let Some(Held::Hub(hub)) = held {
+            hub.stop().await;
+        }
+    }
+
+    /// Whether this node holds `id`'s console.
+    pub fn holds(&self, id: &InstanceId) -> bool {
+        self.remote.is_none() || self.read().contains_key(id)
+    }
+
+    fn start(&self, id: &InstanceId) {
+        let Some(uri) = self.uris.get(id) else {
+            return;
+        };
+        let held = match uri {
+            ConsoleUri::Exec(_) => Held::PerSession,
+            uri => Held::Hub(Hub::start(uri.clone(), self.options.clone(), HISTORY_BYTES)),
+        };
+        self.held
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.clone())
+            .or_insert(held);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<InstanceId, Held>> {
+        self.held.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits (at most `wait` in all) until every hub has made its first connection attempt,
     /// so startup can report a console that is missing rather than the first push.
     pub async fn first_attempts(&self, wait: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + wait;
-        for hub in self.hubs.values() {
+        let hubs: Vec<Hub> = self.read().values().filter_map(Held::hub).collect();
+        for hub in hubs {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             hub.first_attempt(left).await;
         }
     }
 
-    /// The hub of an instance, if it has one.
-    pub fn hub(&self, id: &InstanceId) -> Option<&Hub> {
-        self.hubs.get(id)
+    /// The hub of an instance, if this node holds it with one.
+    pub fn hub(&self, id: &InstanceId) -> Option<Hub> {
+        self.read().get(id).and_then(Held::hub)
     }
 
-    /// A console for a session. The error is for the operator's log.
+    /// A console for a session: this node's, or the owner's. The error is for the log.
     pub async fn open(&self, instance: &Instance) -> Result<Console, String> {
-        if let Some(hub) = self.hubs.get(&instance.id) {
-            return hub.attach().await.map_err(|e| e.to_string());
+        match (&self.remote, self.holds(&instance.id)) {
+            (Some(remote), false) => remote.open(&instance.id).await,
+            _ => self.open_held(instance).await,
         }
+    }
+
+    /// A console this node holds, for one of its sessions or a relayed one. The error is for
+    /// the log.
+    pub async fn open_held(&self, instance: &Instance) -> Result<Console, String> {
+        let held = self.read().get(&instance.id).cloned();
+        match held {
+            Some(Held::Hub(hub)) => hub.attach().await.map_err(|e| e.to_string()),
+            Some(Held::PerSession) => self.open_fresh(instance).await,
+            None if self.remote.is_none() => self.open_fresh(instance).await,
+            None => Err(format!(
+                "this node does not hold the console of {}",
+                instance.id
+            )),
+        }
+    }
+
+    async fn open_fresh(&self, instance: &Instance) -> Result<Console, String> {
         let uri: ConsoleUri = instance
             .console
             .parse()
@@ -79,13 +184,52 @@ impl Consoles {
             .await
             .map_err(|e| e.to_string())
     }
+
+    /// The history of a console this node holds.
+    pub fn held_history(&self, id: &InstanceId) -> Option<ConsoleSnapshot> {
+        self.hub(id).map(|h| {
+            let s = h.snapshot();
+            ConsoleSnapshot {
+                bytes: s.bytes,
+                updated_ms: s.updated_ms,
+            }
+        })
+    }
+}
+
+impl Held {
+    fn hub(&self) -> Option<Hub> {
+        match self {
+            Held::Hub(hub) => Some(hub.clone()),
+            Held::PerSession => None,
+        }
+    }
+}
+
+/// Every instance's console URI; one that does not parse is logged and left out.
+fn parse_all(registry: &Registry) -> HashMap<InstanceId, ConsoleUri> {
+    let mut uris = HashMap::new();
+    for instance in registry.instances() {
+        match instance.console.parse::<ConsoleUri>() {
+            Ok(uri) => {
+                uris.insert(instance.id.clone(), uri);
+            }
+            Err(e) => {
+                tracing::error!(instance = %instance.id, error = %e, "invalid console URI")
+            }
+        }
+    }
+    uris
 }
 
 #[async_trait]
 impl ConsoleProbe for Consoles {
     async fn probe(&self, instance: &Instance) -> Result<(), String> {
+        if let (Some(remote), false) = (&self.remote, self.holds(&instance.id)) {
+            return remote.probe(&instance.id).await;
+        }
         // A hub holds the only connection: ask it instead of connecting a second time.
-        if let Some(hub) = self.hubs.get(&instance.id) {
+        if let Some(hub) = self.hub(&instance.id) {
             return if hub.is_connected() {
                 Ok(())
             } else {
@@ -102,14 +246,12 @@ impl ConsoleProbe for Consoles {
     }
 }
 
+#[async_trait]
 impl ConsoleHistory for Consoles {
-    fn snapshot(&self, instance: &InstanceId) -> Option<ConsoleSnapshot> {
-        self.hubs.get(instance).map(|h| {
-            let s = h.snapshot();
-            ConsoleSnapshot {
-                bytes: s.bytes,
-                updated_ms: s.updated_ms,
-            }
-        })
+    async fn snapshot(&self, instance: &InstanceId) -> Option<ConsoleSnapshot> {
+        match (&self.remote, self.holds(instance)) {
+            (Some(remote), false) => remote.history(instance).await,
+            _ => self.held_history(instance),
+        }
     }
 }

@@ -41,7 +41,7 @@ pub async fn start_vms(
         let Some(instance) = registry.instance(&def.id).cloned() else {
             continue;
         };
-        let hub = consoles.hub(&def.id).cloned();
+        let hub = consoles.hub(&def.id);
         let wanted = instance.state();
         instance.set_state(InstanceState::Stopped);
         let machine = Machine::spawn(Arc::clone(&instance), def.spec, def.paths, hub);

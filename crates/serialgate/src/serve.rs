@@ -25,6 +25,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(a) = args.ssh_listen {
         cfg.ssh.listen = a;
     }
+    // A configuration that cannot serve stops the start before anything is written.
+    config::build(&cfg, &origin)?;
     // The state directory first: a configured one this user cannot write falls back to the
     // per-user one, and everything below (VM sockets, state.db) must agree on it.
     let (state_dir, host_key) = host_key(&cfg)?;

@@ -243,7 +243,7 @@ impl ConsoleService {
         self.throttle(ctx).await?;
         self.authorize_ec2(ctx, Action::GetConsoleOutput, std::slice::from_ref(id))?;
         self.find_instances(ctx, std::slice::from_ref(id))?;
-        Ok(self.history.snapshot(id).unwrap_or(ConsoleSnapshot {
+        Ok(self.history.snapshot(id).await.unwrap_or(ConsoleSnapshot {
             bytes: Vec::new(),
             updated_ms: 0,
         }))

@@ -52,13 +52,22 @@ pub(super) fn account_policies(
     let mut out = Vec::with_capacity(account.policies.len());
     for (n, p) in account.policies.iter().enumerate() {
         let key = format!("accounts[{index}].policies[{n}]");
-        let (document, default_name) = match (&p.document, &p.file) {
-            (Some(doc), None) => (doc.clone(), format!("account {id} policies[{n}]")),
-            (None, Some(path)) => (read(&key, path)?, path.display().to_string()),
+        let (document, default_name, file) = match (&p.document, &p.file) {
+            (Some(doc), None) => (doc.clone(), format!("account {id} policies[{n}]"), None),
+            (None, Some(path)) => (
+                read(&key, path)?,
+                path.display().to_string(),
+                Some(path.as_path()),
+            ),
             _ => return Err((key, "give either document or file".into())),
         };
         let name = p.name.clone().unwrap_or(default_name);
-        out.push(compile(&key, &name, &document)?);
+        let named = compile(&key, &name, &document).map_err(|(k, problem)| match file {
+            // A named policy's errors still say which file to open.
+            Some(path) if p.name.is_some() => (k, format!("{}: {problem}", path.display())),
+            _ => (k, problem),
+        })?;
+        out.push(named);
     }
     Ok(out)
 }
