@@ -1,7 +1,8 @@
 //! The audit trail as the front door fills it: every authenticated call, allowed or refused, is
 //! one record carrying the error code its caller received; requests whose signature did not
 //! verify are counted per source and reason and written as one record each when the window
-//! ends (here: when the server stops).
+//! ends (here: when the server stops). A call the caller's policies refused is stored with the
+//! action, the resource and the statement that decided it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -11,13 +12,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use api::{CredentialEntry, Credentials};
 use async_trait::async_trait;
+use audit::{AuditLog, AuditQuery, AuditRecord, SqliteAudit};
 use common::ec2::{Req, Resp, call, call_as, form, form_headers, send, signed};
 use common::*;
 use console::{
-    AccountId, AuditEvent, AuditOutcome, AuditSink, InstanceId, RefusalEvent, SerialPort,
-    SshPublicKey, StoreError, Throttle, ThrottleConfig,
+    AccountId, ActionSet, AuditEvent, AuditOutcome, AuditSink, Identity, InstanceId, Principal,
+    RefusalEvent, SerialPort, SshPublicKey, StoreError, Throttle, ThrottleConfig,
 };
+use sigv4::SecretKey;
 
 const SERIAL: &str = "AWSEC2InstanceConnectService.SendSerialConsoleSSHPublicKey";
 const OS_USER: &str = "AWSEC2InstanceConnectService.SendSSHPublicKey";
@@ -472,4 +476,144 @@ async fn unauthenticated_refusals_are_counted_per_source_and_reason() {
             ),
         ]
     );
+}
+
+/// Allowed everything but the console of [`RUNNING`] and its console output, which an explicit
+/// `Deny` refuses.
+const AK_DENIED: &str = "AKIDDENIED";
+const NO_CONSOLE: &str = r#"{"Version": "2012-10-17", "Statement": [
+    {"Sid": "Everything", "Effect": "Allow", "Action": "*", "Resource": "*"},
+    {"Sid": "NoConsole", "Effect": "Deny",
+     "Action": ["ec2-instance-connect:SendSerialConsoleSSHPublicKey", "ec2:GetConsoleOutput"],
+     "Resource": "arn:aws:ec2:*:111122223333:instance/i-0123456789abcdef0"}]}"#;
+const NO_CONSOLE_STATEMENT: &str = r#"policy "no-console" Statement[1] (Sid "NoConsole")"#;
+
+/// [`AK_DENIED`], and [`AK_LIMITED`] (allowed on `i-fff*` only: any other instance is an
+/// implicit deny).
+fn policy_credentials() -> Credentials {
+    let acct = AccountId::parse(ACCT).unwrap();
+    let policy = iam::Policy::parse("no-console", NO_CONSOLE).unwrap();
+    let denied = Principal::new(
+        format!("arn:aws:iam::{ACCT}:user/denied"),
+        acct.clone(),
+        &Identity {
+            user: Some("denied"),
+            user_id: AK_DENIED,
+            tags: &[],
+        },
+        vec![Arc::new(policy)],
+    );
+    let limited =
+        Principal::with_allow_list("limited", acct, Some(&["i-fff*".into()]), ActionSet::all());
+    Credentials::new(
+        [(AK_DENIED, denied), (AK_LIMITED, limited)].map(|(ak, principal)| CredentialEntry {
+            access_key_id: ak.into(),
+            secret_access_key: SecretKey::new(SK),
+            session_token: None,
+            principal,
+        }),
+    )
+}
+
+/// The stored record of the call `r` answered with `code`.
+async fn stored(store: &SqliteAudit, r: &Resp, code: &str) -> AuditRecord {
+    let (id, got) = answer(r);
+    assert_eq!(got, code, "{}", r.body);
+    let mut records: Vec<_> = store
+        .query(&AuditQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|rec| rec.request_id.as_deref() == Some(id.as_str()))
+        .collect();
+    assert_eq!(records.len(), 1, "one record per call: {records:#?}");
+    records.remove(0)
+}
+
+/// What the audit store keeps of a refusal by policy: the action and resource the caller asked
+/// for, and the `Deny` statement that refused it or none for an implicit deny.
+fn denial(r: &AuditRecord) -> (Option<&str>, Option<&str>, Option<&str>) {
+    (
+        r.action.as_deref(),
+        r.resource.as_deref(),
+        r.statement.as_deref(),
+    )
+}
+
+/// A call the caller's policies refused leaves, in the durable store, the action, the resource
+/// and the deciding statement (none for an implicit deny), for a push and for an EC2 call; an
+/// allowed call leaves none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_denials_are_stored_with_action_resource_and_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteAudit::open(&dir.path().join("audit.db"), "node-a").unwrap());
+    let sink = Arc::clone(&store) as Arc<dyn AuditSink>;
+    let s = start_custom(
+        ROOMY,
+        |svc| svc.with_audit(sink),
+        |state| state.credentials = policy_credentials(),
+    )
+    .await;
+    let running_arn = format!("arn:aws:ec2:{REGION}:{ACCT}:instance/{RUNNING}");
+
+    // An explicit Deny refuses the push.
+    let push = push_body(RUNNING, 0, ED25519);
+    let r = send(&s, &json(&s, AK_DENIED, SK, SERIAL, &push)).await;
+    let rec = stored(&store, &r, "AuthException").await;
+    assert_eq!(
+        denial(&rec),
+        (
+            Some("ec2-instance-connect:SendSerialConsoleSSHPublicKey"),
+            Some(running_arn.as_str()),
+            Some(NO_CONSOLE_STATEMENT)
+        )
+    );
+    assert_eq!(
+        rec.principal_arn.as_deref(),
+        Some("arn:aws:iam::111122223333:user/denied")
+    );
+
+    // And an EC2 call.
+    let r = call_as(
+        &s,
+        AK_DENIED,
+        "GetConsoleOutput",
+        &[("InstanceId", RUNNING)],
+    )
+    .await;
+    let rec = stored(&store, &r, "UnauthorizedOperation").await;
+    assert_eq!(
+        denial(&rec),
+        (
+            Some("ec2:GetConsoleOutput"),
+            Some(running_arn.as_str()),
+            Some(NO_CONSOLE_STATEMENT)
+        )
+    );
+
+    // No statement allows it: an implicit deny, recorded with no statement.
+    let r = send(&s, &json(&s, AK_LIMITED, SK, SERIAL, &push)).await;
+    let rec = stored(&store, &r, "AuthException").await;
+    assert_eq!(
+        denial(&rec),
+        (
+            Some("ec2-instance-connect:SendSerialConsoleSSHPublicKey"),
+            Some(running_arn.as_str()),
+            None
+        )
+    );
+
+    // Allowed, or refused for another reason: nothing of the kind.
+    let r = call_as(&s, AK_DENIED, "GetSerialConsoleAccessStatus", &[]).await;
+    assert_eq!(
+        denial(&stored(&store, &r, "success").await),
+        (None, None, None)
+    );
+    let r = send(
+        &s,
+        &json(&s, AK_DENIED, SK, SERIAL, &push_body(ABSENT, 0, ED25519)),
+    )
+    .await;
+    let rec = stored(&store, &r, "EC2InstanceNotFoundException").await;
+    assert_eq!(denial(&rec), (None, None, None));
 }

@@ -1,5 +1,7 @@
-//! serialgate's durable audit trail: every authenticated API call, the unauthenticated refusals
-//! counted per source and reason, and every SSH session, in a database that survives the process.
+//! serialgate's durable audit trail: every authenticated API call (for one the caller's
+//! policies refused, the action, the resource and the deciding statement), the unauthenticated
+//! refusals counted per source and reason, and every SSH session, in a database that survives
+//! the process.
 //!
 //! Two stores, one table layout ([`AuditRecord`]): [`SqliteAudit`] (the default, `audit.db` in
 //! `state_dir`, one node) and [`PgAudit`] (`[audit] postgres`, one table that every node of a

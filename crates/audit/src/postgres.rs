@@ -41,7 +41,10 @@ CREATE TABLE IF NOT EXISTS serialgate_audit (
     count BIGINT,
     last_time_ms BIGINT,
     reason TEXT,
-    access_key_id TEXT
+    access_key_id TEXT,
+    action TEXT,
+    resource TEXT,
+    statement TEXT
 );
 CREATE INDEX IF NOT EXISTS serialgate_audit_time ON serialgate_audit (time_ms);
 CREATE INDEX IF NOT EXISTS serialgate_audit_instance_time
@@ -67,13 +70,15 @@ fn migration() -> String {
 
 const INSERT: &str = "INSERT INTO serialgate_audit (time_ms, kind, request_id, operation, \
     session_id, principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, \
-    duration_ms, bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id) VALUES \
-    ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+    duration_ms, bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id, action, \
+    resource, statement) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+    $15, $16, $17, $18, $19, $20, $21, $22)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node, count, last_time_ms, reason, access_key_id FROM serialgate_audit WHERE ($1::TEXT IS \
-    NULL OR instance_id = $1) AND time_ms >= $2 AND time_ms < $3 ORDER BY time_ms, id LIMIT $4";
+    node, count, last_time_ms, reason, access_key_id, action, resource, statement FROM \
+    serialgate_audit WHERE ($1::TEXT IS NULL OR instance_id = $1) AND time_ms >= $2 \
+    AND time_ms < $3 ORDER BY time_ms, id LIMIT $4";
 
 /// A live connection and its prepared insert.
 #[derive(Debug)]
@@ -182,7 +187,7 @@ impl PgAudit {
     async fn write(&self, r: AuditRecord) -> Result<(), StoreError> {
         let conn = self.conn().await?;
         let (count, last_time_ms) = (r.count.map(sql_int), r.last_time_ms.map(sql_int));
-        let params: [&(dyn ToSql + Sync); 19] = [
+        let params: [&(dyn ToSql + Sync); 22] = [
             &sql_int(r.time_ms),
             &r.kind,
             &r.request_id,
@@ -202,6 +207,9 @@ impl PgAudit {
             &last_time_ms,
             &r.reason,
             &r.access_key_id,
+            &r.action,
+            &r.resource,
+            &r.statement,
         ];
         tokio::time::timeout(self.timeout, conn.client.execute(&conn.insert, &params))
             .await
@@ -275,6 +283,9 @@ impl AuditLog for PgAudit {
                     last_time_ms: int(16)?,
                     reason: row.try_get(17)?,
                     access_key_id: row.try_get(18)?,
+                    action: row.try_get(19)?,
+                    resource: row.try_get(20)?,
+                    statement: row.try_get(21)?,
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()

@@ -46,10 +46,20 @@ pub struct AuditRecord {
     /// `api-refused`: the access key id the requests named, when every one that named a
     /// well-formed id named this one (never a secret or a signature).
     pub access_key_id: Option<String>,
+    /// A call the caller's policies refused: the IAM action asked for
+    /// (`ec2-instance-connect:SendSerialConsoleSSHPublicKey`, `ec2:GetConsoleOutput`, …).
+    pub action: Option<String>,
+    /// A call the caller's policies refused: the resource asked for (an instance ARN, or `*`).
+    pub resource: Option<String>,
+    /// A call the caller's policies refused: the `Deny` statement that refused it
+    /// (`policy "NAME" Statement[I] (Sid "S")`); none, with `action` set, when no statement
+    /// allowed it (an implicit deny).
+    pub statement: Option<String>,
 }
 
 impl AuditRecord {
     pub fn from_api(e: &AuditEvent, node: &str) -> Self {
+        let denial = e.denial.as_ref();
         Self {
             time_ms: e.time_ms,
             kind: "api".to_owned(),
@@ -73,6 +83,9 @@ impl AuditRecord {
             last_time_ms: None,
             reason: None,
             access_key_id: None,
+            action: denial.map(|d| d.action.iam_name().to_owned()),
+            resource: denial.map(|d| d.resource.clone()),
+            statement: denial.and_then(|d| d.denied_by.clone()),
         }
     }
 
@@ -97,6 +110,9 @@ impl AuditRecord {
             last_time_ms: Some(e.last_ms),
             reason: Some(e.reason.to_owned()),
             access_key_id: e.access_key_id.clone(),
+            action: None,
+            resource: None,
+            statement: None,
         }
     }
 
@@ -136,6 +152,9 @@ impl AuditRecord {
             last_time_ms: None,
             reason: None,
             access_key_id: None,
+            action: None,
+            resource: None,
+            statement: None,
         }
     }
 }
@@ -198,13 +217,17 @@ const TEXT: SqlType = SqlType {
     postgres: "TEXT",
 };
 
-/// The columns added after the table's first layout (for `api-refused`), in table order: both
-/// stores add those an existing table lacks when they open it.
-pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 4] = [
+/// The columns added after the table's first layout (for `api-refused`, then for calls the
+/// caller's policies refused), in table order: both stores add those an existing table lacks
+/// when they open it.
+pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 7] = [
     ("count", INTEGER),
     ("last_time_ms", INTEGER),
     ("reason", TEXT),
     ("access_key_id", TEXT),
+    ("action", TEXT),
+    ("resource", TEXT),
+    ("statement", TEXT),
 ];
 
 /// u64 → i64 for SQL integers (times and counters never come near the limit).

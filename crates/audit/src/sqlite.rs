@@ -50,7 +50,10 @@ CREATE TABLE IF NOT EXISTS audit (
     count INTEGER,
     last_time_ms INTEGER,
     reason TEXT,
-    access_key_id TEXT
+    access_key_id TEXT,
+    action TEXT,
+    resource TEXT,
+    statement TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
 CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
@@ -58,13 +61,15 @@ CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
 
 const INSERT: &str = "INSERT INTO audit (time_ms, kind, request_id, operation, session_id, \
     principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, \
-    bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id) VALUES (?1, ?2, ?3, \
-    ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+    bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id, action, resource, \
+    statement) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+    ?17, ?18, ?19, ?20, ?21, ?22)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node, count, last_time_ms, reason, access_key_id FROM audit WHERE (?1 IS NULL OR \
-    instance_id = ?1) AND time_ms >= ?2 AND time_ms < ?3 ORDER BY time_ms, id LIMIT ?4";
+    node, count, last_time_ms, reason, access_key_id, action, resource, statement FROM audit \
+    WHERE (?1 IS NULL OR instance_id = ?1) AND time_ms >= ?2 AND time_ms < ?3 \
+    ORDER BY time_ms, id LIMIT ?4";
 
 /// Jobs that may wait for the thread; beyond that, callers wait for room.
 const QUEUE_CAPACITY: usize = 4096;
@@ -265,6 +270,9 @@ fn insert_all<'a>(
                 r.last_time_ms.map(sql_int),
                 r.reason,
                 r.access_key_id,
+                r.action,
+                r.resource,
+                r.statement,
             ])?;
         }
     }
@@ -303,6 +311,9 @@ fn select(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreEr
                     last_time_ms: row.get::<_, Option<i64>>(16)?.map(from_sql_int),
                     reason: row.get(17)?,
                     access_key_id: row.get(18)?,
+                    action: row.get(19)?,
+                    resource: row.get(20)?,
+                    statement: row.get(21)?,
                 })
             },
         )?;

@@ -182,14 +182,19 @@ async fn postgres_store() {
     let got = store.query(&AuditQuery::default()).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(
-        (got[0].request_id.as_deref(), got[0].count),
-        (Some("old-1"), None)
+        (
+            got[0].request_id.as_deref(),
+            got[0].count,
+            got[0].statement.as_deref()
+        ),
+        (Some("old-1"), None, None)
     );
     old.batch_execute("DELETE FROM serialgate_audit")
         .await
         .unwrap();
     common::records_round_trip(&store).await;
     common::refusals_round_trip(&store).await;
+    common::denials_round_trip(&store).await;
     // A second connection finds the columns there (nothing to add, no error).
     PgAudit::new(&cluster.url(), "node-c")
         .unwrap()
@@ -202,7 +207,7 @@ async fn postgres_store() {
     common::concurrent_writes_are_all_kept(Arc::clone(&other)).await;
     assert_eq!(
         store.query(&AuditQuery::default()).await.unwrap().len(),
-        206
+        209
     );
 
     // PostgreSQL away: writes fail (so pushes fail closed), within the bound.

@@ -24,23 +24,39 @@ async fn refusals_round_trip() {
     assert_eq!(store.commit_stats().commits, 1);
 }
 
-/// A database written by a version without the refusal columns opens: its rows read back with
-/// the new fields empty, and new records, counted refusals included, are written beside them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_of_the_first_layout_is_migrated_on_open() {
+async fn denials_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteAudit::open(&dir.path().join("audit.db"), "node-a").unwrap();
+    common::denials_round_trip(&store).await;
+}
+
+/// The table as the first version created it.
+const FIRST_LAYOUT: &str = "id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, \
+    kind TEXT NOT NULL, request_id TEXT, operation TEXT, session_id TEXT, principal_arn TEXT, \
+    source_ip TEXT, instance_id TEXT, target TEXT, key_fingerprint TEXT, outcome TEXT NOT NULL, \
+    duration_ms INTEGER, bytes_in INTEGER, bytes_out INTEGER, node TEXT NOT NULL";
+
+/// The table as the version that counted refusals created it, before policy denials.
+const REFUSAL_LAYOUT: &str = "id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, \
+    kind TEXT NOT NULL, request_id TEXT, operation TEXT, session_id TEXT, principal_arn TEXT, \
+    source_ip TEXT, instance_id TEXT, target TEXT, key_fingerprint TEXT, outcome TEXT NOT NULL, \
+    duration_ms INTEGER, bytes_in INTEGER, bytes_out INTEGER, node TEXT NOT NULL, \
+    count INTEGER, last_time_ms INTEGER, reason TEXT, access_key_id TEXT";
+
+/// A database written by an older version (table `columns`, one record) opens: its row reads
+/// back with the new fields empty, and new records, counted refusals and policy denials
+/// included, are written beside it; opening again finds nothing to add.
+async fn migrates_on_open(columns: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     {
         let old = rusqlite::Connection::open(&path).unwrap();
-        old.execute_batch(
-            "CREATE TABLE audit (id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, \
-             kind TEXT NOT NULL, request_id TEXT, operation TEXT, session_id TEXT, \
-             principal_arn TEXT, source_ip TEXT, instance_id TEXT, target TEXT, \
-             key_fingerprint TEXT, outcome TEXT NOT NULL, duration_ms INTEGER, bytes_in INTEGER, \
-             bytes_out INTEGER, node TEXT NOT NULL);
+        old.execute_batch(&format!(
+            "CREATE TABLE audit ({columns});
              INSERT INTO audit (time_ms, kind, request_id, operation, outcome, node) \
              VALUES (1, 'api', 'old-1', 'SendSerialConsoleSSHPublicKey', 'success', 'node-0');",
-        )
+        ))
         .unwrap();
     }
     let store = SqliteAudit::open(&path, "node-a").unwrap();
@@ -48,7 +64,16 @@ async fn a_database_of_the_first_layout_is_migrated_on_open() {
     assert_eq!(old.len(), 1);
     assert_eq!(old[0].request_id.as_deref(), Some("old-1"));
     assert_eq!((old[0].count, old[0].reason.as_deref()), (None, None));
+    assert_eq!(
+        (
+            old[0].action.as_deref(),
+            old[0].resource.as_deref(),
+            old[0].statement.as_deref()
+        ),
+        (None, None, None)
+    );
     common::refusals_round_trip(&store).await;
+    common::denials_round_trip(&store).await;
     store
         .record(&common::api(
             9,
@@ -58,11 +83,32 @@ async fn a_database_of_the_first_layout_is_migrated_on_open() {
         .await
         .unwrap();
     drop(store);
-    // Opening again finds nothing to add, and everything is there.
     let again = SqliteAudit::open(&path, "node-a").unwrap();
     let all = again.query(&AuditQuery::default()).await.unwrap();
     let kinds: Vec<_> = all.iter().map(|r| r.kind.as_str()).collect();
-    assert_eq!(kinds, ["api", "api-refused", "api-refused", "api"]);
+    assert_eq!(
+        kinds,
+        [
+            "api",
+            "api-refused",
+            "api-refused",
+            "api",
+            "api",
+            "api",
+            "api"
+        ]
+    );
+    assert_eq!(all[4].statement.as_deref(), Some(common::DENY_STATEMENT));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_first_layout_is_migrated_on_open() {
+    migrates_on_open(FIRST_LAYOUT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_the_denial_columns_is_migrated_on_open() {
+    migrates_on_open(REFUSAL_LAYOUT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

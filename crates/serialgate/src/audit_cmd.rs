@@ -104,7 +104,8 @@ fn headline(r: &AuditRecord) -> String {
     )
 }
 
-/// Everything else that is known, as `name value` items.
+/// Everything else that is known, as `name value` items: first, for a call the caller's
+/// policies refused, why (the outcome on the line above is only an error code).
 fn facts(r: &AuditRecord) -> Vec<String> {
     let named = |name: &str, v: &Option<String>| v.as_ref().map(|v| format!("{name} {v}"));
     let source = if r.kind == "api-refused" && r.source_ip.is_none() {
@@ -112,15 +113,35 @@ fn facts(r: &AuditRecord) -> Vec<String> {
     } else {
         named("source", &r.source_ip)
     };
-    [
-        named("instance", &r.instance_id),
-        source,
-        named("request", &r.request_id),
-    ]
-    .into_iter()
-    .flatten()
-    .chain([details(r)])
-    .collect()
+    denial(r)
+        .into_iter()
+        .flatten()
+        .chain(
+            [
+                named("instance", &r.instance_id),
+                source,
+                named("request", &r.request_id),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .chain([details(r)])
+        .collect()
+}
+
+/// For a call the caller's policies refused: the action, the resource, and the `Deny`
+/// statement that decided it or `implicit deny` when no statement allowed it.
+fn denial(r: &AuditRecord) -> Option<[String; 3]> {
+    let action = r.action.as_ref()?;
+    let decided = match &r.statement {
+        Some(statement) => format!("denied by {statement}"),
+        None => "implicit deny".to_owned(),
+    };
+    Some([
+        format!("action {action}"),
+        format!("resource {}", r.resource.as_deref().unwrap_or("-")),
+        decided,
+    ])
 }
 
 /// Joins `items` with ", " into lines of at most `width` characters (an item longer than the
@@ -222,11 +243,103 @@ mod tests {
             last_time_ms: Some(1_800_000_059_000),
             reason: Some("signature-mismatch".into()),
             access_key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+            action: None,
+            resource: None,
+            statement: None,
         };
         assert_eq!(
             details(&r),
             "12 unauthenticated requests until 2027-01-15T08:00:59Z, access key \
              AKIAIOSFODNN7EXAMPLE, node node-a"
         );
+    }
+
+    /// A push the caller's policies refused, as the API records it.
+    fn denied(statement: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            time_ms: 1_800_000_000_000,
+            kind: "api".into(),
+            request_id: Some("3162".into()),
+            operation: Some("SendSerialConsoleSSHPublicKey".into()),
+            session_id: None,
+            principal_arn: Some("arn:aws:iam::111122223333:user/alice".into()),
+            source_ip: Some("127.0.0.1".into()),
+            instance_id: Some("i-0123456789abcdef0".into()),
+            target: Some("port0".into()),
+            key_fingerprint: None,
+            outcome: "AuthException".into(),
+            duration_ms: None,
+            bytes_in: None,
+            bytes_out: None,
+            node: "node-a".into(),
+            count: None,
+            last_time_ms: None,
+            reason: None,
+            access_key_id: None,
+            action: Some("ec2-instance-connect:SendSerialConsoleSSHPublicKey".into()),
+            resource: Some(
+                "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0".into(),
+            ),
+            statement: statement.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_policy_denial_shows_action_resource_and_statement_on_the_second_line() {
+        let r = denied(Some(
+            r#"policy "no-console" Statement[1] (Sid "NoConsole")"#,
+        ));
+        let lines = wrap(&facts(&r), 96);
+        // Right under the outcome they explain, before the other facts.
+        assert!(
+            lines.join(" ").starts_with(
+                "action ec2-instance-connect:SendSerialConsoleSSHPublicKey, resource \
+                 arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0, denied by \
+                 policy \"no-console\" Statement[1] (Sid \"NoConsole\"), instance "
+            ),
+            "{lines:#?}"
+        );
+        // The headline stays one line; nothing else moves.
+        assert_eq!(
+            headline(&r),
+            "2027-01-15T08:00:00Z  api            SendSerialConsoleSSHPublicKey  AuthException"
+        );
+        for line in &lines {
+            assert!(line.chars().count() <= 96, "{line}");
+        }
+
+        let implicit = facts(&denied(None));
+        assert_eq!(implicit[2], "implicit deny");
+        let allowed = AuditRecord {
+            action: None,
+            resource: None,
+            outcome: "success".into(),
+            ..denied(None)
+        };
+        let items = facts(&allowed);
+        assert!(
+            !items
+                .iter()
+                .any(|i| i.starts_with("action") || i.contains("deny")),
+            "{items:?}"
+        );
+    }
+
+    #[test]
+    fn json_carries_the_denial() {
+        let statement = r#"policy "no-console" Statement[1] (Sid "NoConsole")"#;
+        let v = serde_json::to_value(denied(Some(statement))).unwrap();
+        assert_eq!(
+            v["action"],
+            "ec2-instance-connect:SendSerialConsoleSSHPublicKey"
+        );
+        assert_eq!(
+            v["resource"],
+            "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0"
+        );
+        assert_eq!(v["statement"], statement);
+        // An implicit deny: the statement is there, and null.
+        let v = serde_json::to_value(denied(None)).unwrap();
+        assert!(v["statement"].is_null() && v.get("statement").is_some());
     }
 }

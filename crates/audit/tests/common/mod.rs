@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use audit::{AuditLog, AuditQuery, AuditRecord};
-use console::{AuditEvent, AuditOutcome, RefusalEvent, SessionEvent, SessionPhase};
+use console::{Action, AuditEvent, AuditOutcome, Denial, RefusalEvent, SessionEvent, SessionPhase};
 
 pub const T0: u64 = 1_800_000_000_000;
 
@@ -95,6 +95,9 @@ pub async fn records_round_trip(store: &dyn AuditLog) {
             last_time_ms: None,
             reason: None,
             access_key_id: None,
+            action: None,
+            resource: None,
+            statement: None,
         }
     );
     assert_eq!(all[1].outcome, "ThrottlingException");
@@ -196,6 +199,9 @@ pub async fn refusals_round_trip(store: &dyn AuditLog) {
             last_time_ms: Some(T0 + 1 + 59_000),
             reason: Some("signature-mismatch".into()),
             access_key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+            action: None,
+            resource: None,
+            statement: None,
         }
     );
     assert_eq!(
@@ -205,6 +211,71 @@ pub async fn refusals_round_trip(store: &dyn AuditLog) {
             got[1].access_key_id.as_deref()
         ),
         (None, Some(3), None)
+    );
+}
+
+pub const DENY_STATEMENT: &str = r#"policy "no-console" Statement[1] (Sid "NoConsole")"#;
+
+/// A push the caller's policies refused: by `statement`, or implicitly when `None`.
+pub fn denied(n: u64, instance: &str, statement: Option<&str>) -> AuditEvent {
+    let principal_arn = "arn:aws:iam::111122223333:user/alice".to_owned();
+    AuditEvent {
+        denial: Some(Denial {
+            principal_arn: principal_arn.clone(),
+            action: Action::SendSerialConsoleSSHPublicKey,
+            resource: format!("arn:aws:ec2:us-east-1:111122223333:instance/{instance}"),
+            denied_by: statement.map(str::to_owned),
+        }),
+        principal_arn: Some(principal_arn),
+        ..api(n, instance, AuditOutcome::Error("AuthException".to_owned()))
+    }
+}
+
+/// Calls the caller's policies refused are read back with the action, the resource and the
+/// deciding statement (none for an implicit deny); other calls carry none of the three.
+pub async fn denials_round_trip(store: &dyn AuditLog) {
+    let a = "i-0123456789abcdef0";
+    store
+        .record(&denied(21, a, Some(DENY_STATEMENT)))
+        .await
+        .unwrap();
+    store.record(&denied(22, a, None)).await.unwrap();
+    store
+        .record(&api(23, a, AuditOutcome::Success))
+        .await
+        .unwrap();
+    let got = store
+        .query(&AuditQuery {
+            since_ms: T0 + 21,
+            until_ms: T0 + 24,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let denial = |r: &AuditRecord| {
+        (
+            r.action.clone(),
+            r.resource.clone(),
+            r.statement.clone(),
+            r.outcome.clone(),
+        )
+    };
+    let action = Some("ec2-instance-connect:SendSerialConsoleSSHPublicKey".to_owned());
+    let resource = Some(format!("arn:aws:ec2:us-east-1:111122223333:instance/{a}"));
+    let refused = "AuthException".to_owned();
+    assert_eq!(
+        got.iter().map(denial).collect::<Vec<_>>(),
+        vec![
+            (
+                action.clone(),
+                resource.clone(),
+                Some(DENY_STATEMENT.to_owned()),
+                refused.clone()
+            ),
+            (action, resource, None, refused),
+            (None, None, None, "success".to_owned()),
+        ],
+        "{got:#?}"
     );
 }
 
