@@ -4,8 +4,8 @@
 //! wire format into calls on [`ConsoleService`] and map [`ConsoleError`] back to their protocol.
 //! Nothing here performs I/O except through the store traits ([`SlotStore`] with its
 //! [`GrantStore`] and [`SessionLeases`], [`Throttle`], [`AccountSettings`], [`AuditSink`],
-//! [`ConsoleProbe`]), and time is always read from an injected [`Clock`], so expiry, teardown
-//! and session caps are tested without sleeping.
+//! [`ConsoleProbe`], [`ConsoleOwnership`]), and time is always read from an injected [`Clock`],
+//! so expiry, teardown and session caps are tested without sleeping.
 
 pub mod accounts;
 pub mod audit;
@@ -19,6 +19,7 @@ pub mod keys;
 pub mod leases;
 pub mod memory;
 pub mod ops;
+pub mod ownership;
 pub mod policy;
 pub mod probe;
 pub mod registry;
@@ -36,8 +37,9 @@ pub use grants::{Grant, GrantKey, GrantStore, GrantTarget};
 pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};
 pub use keys::{KeyError, SshPublicKey};
 pub use leases::{Lease, SessionLeases, SlotState, slot_state};
-pub use memory::MemorySlotStore;
+pub use memory::{MemoryOwnership, MemorySlotStore};
 pub use ops::CallSubject;
+pub use ownership::{ConsoleOwnership, NodeInfo, Owner, check_node_name};
 pub use policy::{Action, ActionSet, Identity, Principal};
 pub use probe::{AlwaysReachable, ConsoleProbe};
 pub use registry::{Account, Instance, InstanceState, Registry};

@@ -3,15 +3,19 @@
 //! One lock for both is what makes [`SlotStore::push_grant`] and
 //! [`SlotStore::open_with_grant`] atomic: each reads one map and writes the other inside a
 //! single critical section. Critical sections are hash lookups, never I/O or `.await`.
+//! [`MemoryOwnership`] keeps console ownership and the node registry the same way, under a
+//! mutex of its own (no step reads or writes both it and the slots).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::grants::{Grant, GrantKey, GrantStore};
+use crate::ids::InstanceId;
 use crate::leases::{Lease, SessionLeases, Slot, SlotState, slot_state};
+use crate::ownership::{ConsoleOwnership, NodeInfo, Owner, check_node_name};
 use crate::slots::{OpenDenied, OpenOutcome, PushOutcome, SlotStore};
 
 /// What the store keeps for a slot that is not free.
@@ -236,6 +240,135 @@ impl SlotStore for MemorySlotStore {
             g.used = true;
         }
         Ok(OpenOutcome::Opened(lease))
+    }
+}
+
+/// An instance's ownership lease, as [`MemoryOwnership`] keeps it.
+#[derive(Debug)]
+struct OwnerEntry {
+    node: String,
+    token: u64,
+    expires_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct OwnershipInner {
+    owners: HashMap<InstanceId, OwnerEntry>,
+    /// Last fencing token handed out, for every instance.
+    last_token: u64,
+    /// Announcements by node name (sorted, as `nodes` lists them), with their expiry.
+    nodes: BTreeMap<String, (NodeInfo, u64)>,
+}
+
+impl OwnershipInner {
+    /// The instance's lease if it is live at `now_ms`.
+    fn live(&self, instance: &InstanceId, now_ms: u64) -> Option<&OwnerEntry> {
+        self.owners.get(instance).filter(|o| now_ms < o.expires_ms)
+    }
+}
+
+/// Console ownership and the node registry in memory, for a node that runs alone, under one
+/// mutex (critical sections are map operations, never I/O or `.await`).
+#[derive(Debug, Default)]
+pub struct MemoryOwnership {
+    inner: Mutex<OwnershipInner>,
+}
+
+impl MemoryOwnership {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OwnershipInner> {
+        // As for `MemorySlotStore`: no critical section leaves the maps inconsistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl ConsoleOwnership for MemoryOwnership {
+    async fn hold(
+        &self,
+        instance: &InstanceId,
+        node: &str,
+        held: Option<u64>,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        check_node_name(node)?;
+        let mut inner = self.lock();
+        let expires_ms = now_ms.saturating_add(ttl_ms);
+        let live = inner.live(instance, now_ms);
+        let Some(token) = held else {
+            if live.is_some() {
+                return Ok(None);
+            }
+            inner.last_token += 1;
+            let token = inner.last_token;
+            inner.owners.insert(
+                instance.clone(),
+                OwnerEntry {
+                    node: node.to_owned(),
+                    token,
+                    expires_ms,
+                },
+            );
+            return Ok(Some(token));
+        };
+        if !live.is_some_and(|o| o.node == node && o.token == token) {
+            return Ok(None);
+        }
+        if let Some(o) = inner.owners.get_mut(instance) {
+            o.expires_ms = expires_ms;
+        }
+        Ok(Some(token))
+    }
+
+    async fn release(
+        &self,
+        instance: &InstanceId,
+        node: &str,
+        token: u64,
+    ) -> Result<(), StoreError> {
+        check_node_name(node)?;
+        let mut inner = self.lock();
+        if inner
+            .owners
+            .get(instance)
+            .is_some_and(|o| o.node == node && o.token == token)
+        {
+            inner.owners.remove(instance);
+        }
+        Ok(())
+    }
+
+    async fn owner(&self, instance: &InstanceId, now_ms: u64) -> Result<Option<Owner>, StoreError> {
+        Ok(self.lock().live(instance, now_ms).map(|o| Owner {
+            node: o.node.clone(),
+            token: o.token,
+            expires_ms: o.expires_ms,
+        }))
+    }
+
+    async fn announce(&self, info: &NodeInfo, ttl_ms: u64, now_ms: u64) -> Result<(), StoreError> {
+        check_node_name(&info.node)?;
+        let info = NodeInfo {
+            renewed_ms: now_ms,
+            ..info.clone()
+        };
+        let expires_ms = now_ms.saturating_add(ttl_ms);
+        self.lock()
+            .nodes
+            .insert(info.node.clone(), (info, expires_ms));
+        Ok(())
+    }
+
+    async fn nodes(&self, now_ms: u64) -> Result<Vec<NodeInfo>, StoreError> {
+        let mut inner = self.lock();
+        inner
+            .nodes
+            .retain(|_, (_, expires_ms)| now_ms < *expires_ms);
+        Ok(inner.nodes.values().map(|(info, _)| info.clone()).collect())
     }
 }
 

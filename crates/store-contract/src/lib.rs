@@ -14,6 +14,7 @@
 mod accounts;
 mod grants;
 mod leases;
+mod ownership;
 pub mod redis_server;
 mod slots;
 mod throttle;
@@ -22,12 +23,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use console::{
-    AccountSettings, InstanceId, Registry, SerialPort, SlotStore, Throttle, ThrottleConfig,
+    AccountSettings, ConsoleOwnership, InstanceId, Registry, SerialPort, SlotStore, Throttle,
+    ThrottleConfig,
 };
 
 pub use accounts::*;
 pub use grants::*;
 pub use leases::*;
+pub use ownership::*;
 pub use slots::*;
 pub use throttle::*;
 
@@ -38,6 +41,8 @@ pub trait Backend: Send + Sync {
     fn throttle(&self, config: ThrottleConfig) -> Arc<dyn Throttle>;
     /// The account switch store for accounts configured in `registry`.
     fn accounts(&self, registry: Arc<Registry>) -> Arc<dyn AccountSettings>;
+    /// Console ownership and the node registry.
+    fn ownership(&self) -> Arc<dyn ConsoleOwnership>;
 }
 
 /// The in-memory implementations from `console`.
@@ -55,6 +60,10 @@ impl Backend for Memory {
 
     fn accounts(&self, registry: Arc<Registry>) -> Arc<dyn AccountSettings> {
         registry
+    }
+
+    fn ownership(&self) -> Arc<dyn ConsoleOwnership> {
+        Arc::new(console::MemoryOwnership::new())
     }
 }
 
@@ -107,6 +116,15 @@ macro_rules! contract_tests {
             throttle_refills_at_the_rate,
             throttle_buckets_are_per_account,
             accounts_switch_is_shared_and_falls_back_to_config,
+            ownership_one_owner_at_a_time,
+            ownership_one_winner_among_concurrent_takes,
+            ownership_fencing_tokens_increase,
+            ownership_renewal_keeps_the_token,
+            ownership_a_stale_token_cannot_renew,
+            ownership_expires_at_the_edge,
+            ownership_release_by_the_holder_only,
+            ownership_node_names_are_checked,
+            nodes_lists_the_announced_and_drops_the_expired,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

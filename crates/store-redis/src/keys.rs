@@ -55,6 +55,28 @@ impl Keys {
         format!("{}:{{{instance}}}:epoch", self.ns)
     }
 
+    /// The instance's console ownership lease.
+    pub(crate) fn owner(&self, instance: &InstanceId) -> String {
+        format!("{}:{{{instance}}}:owner", self.ns)
+    }
+
+    /// The last fencing token handed out for the instance's console ownership.
+    pub(crate) fn owner_fence(&self, instance: &InstanceId) -> String {
+        format!("{}:{{{instance}}}:owner_fence", self.ns)
+    }
+
+    /// A node's announcement. The name is checked (`console::check_node_name`): no separator
+    /// or hash tag can come from it. Every registry key shares the `{nodes}` hash tag, so one
+    /// script can read the names and the announcements together.
+    pub(crate) fn node(&self, name: &str) -> String {
+        format!("{}:{{nodes}}:node:{name}", self.ns)
+    }
+
+    /// The set of announced node names.
+    pub(crate) fn node_names(&self) -> String {
+        format!("{}:{{nodes}}:names", self.ns)
+    }
+
     pub(crate) fn bucket(&self, account: &AccountId) -> String {
         format!("{}:{{acct:{account}}}:bucket", self.ns)
     }
@@ -93,6 +115,13 @@ mod tests {
         assert_eq!(k.teardown(&slot), "sg:{i-0123456789abcdef0}:port0:teardown");
         assert_eq!(k.fence(&slot), "sg:{i-0123456789abcdef0}:port0:fence");
         assert_eq!(k.epoch(&slot.instance), "sg:{i-0123456789abcdef0}:epoch");
+        assert_eq!(k.owner(&slot.instance), "sg:{i-0123456789abcdef0}:owner");
+        assert_eq!(
+            k.owner_fence(&slot.instance),
+            "sg:{i-0123456789abcdef0}:owner_fence"
+        );
+        assert_eq!(k.node("n-1.a"), "sg:{nodes}:node:n-1.a");
+        assert_eq!(k.node_names(), "sg:{nodes}:names");
         let a = AccountId::parse("111122223333").unwrap();
         assert_eq!(k.bucket(&a), "sg:{acct:111122223333}:bucket");
         assert_eq!(

@@ -3,7 +3,8 @@
 //! [`RedisStore`] is one connection (a `redis` [`ConnectionManager`]: multiplexed, cloneable,
 //! reconnecting by itself) from which the store traits of `console` are built: [`RedisSlots`]
 //! ([`console::SlotStore`] with its [`console::GrantStore`] and [`console::SessionLeases`]),
-//! [`RedisThrottle`] ([`console::Throttle`]) and [`RedisAccounts`] ([`console::AccountSettings`]).
+//! [`RedisThrottle`] ([`console::Throttle`]), [`RedisAccounts`] ([`console::AccountSettings`])
+//! and [`RedisOwnership`] ([`console::ConsoleOwnership`]).
 //!
 //! Invariants:
 //! - Every step that reads and then writes is one Lua script (`EVALSHA`), so it is atomic on the
@@ -34,15 +35,21 @@
 //! | `sg:{i-…}:port0:teardown` | string (ms) | end of the teardown block after a release | teardown |
 //! | `sg:{i-…}:port0:fence` | counter | last fencing token handed out for the port | none |
 //! | `sg:{i-…}:epoch` | string (ms) | when this Redis first saw the instance | none |
+//! | `sg:{i-…}:owner` | hash `node token exp` | the node that owns the instance's console | the lease |
+//! | `sg:{i-…}:owner_fence` | counter | last fencing token handed out for the console | none |
+//! | `sg:{nodes}:node:NAME` | hash `address version renewed exp` | a node's announcement | the announcement |
+//! | `sg:{nodes}:names` | set | names of announced nodes (pruned when their hash is gone) | none |
 //! | `sg:{acct:ID}:bucket` | hash `tokens ts` | the account's API token bucket | time to refill |
 //! | `sg:{acct:ID}:serial-console-access` | `1` / `0` | the account switch, when changed at run time | none |
 //!
 //! The hash tag is per instance (`{i-…}`) or per account (`{acct:ID}`): the scripts of one
 //! session slot (a push and an open included: grant, lease, teardown and fence of one port)
-//! touch only its instance's keys and the throttle only its account's, so the
-//! layout already spreads over a Redis Cluster's slots. Fencing tokens increase per port (the
-//! counter starts at the current time in ms, so they keep increasing even when Redis loses the
-//! counter), which is all fencing needs: tokens are only ever compared for the same port.
+//! and of a console's ownership touch only its instance's keys and the throttle only its
+//! account's, so the layout already spreads over a Redis Cluster's slots. The node registry,
+//! a handful of small keys, shares one tag (`{nodes}`). Fencing tokens increase per port, and per
+//! instance for console ownership (each counter starts at the current time in ms, so they keep
+//! increasing even when Redis loses the counter), which is all fencing needs: tokens are only
+//! ever compared for the same port or console.
 //!
 //! # When Redis loses its data
 //!
@@ -51,10 +58,10 @@
 //! out at their next renewal (the lease and its fence are gone: "lost") or fail to renew and
 //! close before their lease would have expired; either way they are gone one lease time after
 //! the loss. The epoch key makes every other node wait that long: it never expires, so it is
-//! missing only after a loss (or on a new Redis), and the scripts that open a slot write it as
-//! now and keep the instance's slots closed for one lease time after it (they read as tearing
-//! down until then). The remaining assumption is the one the leases already make: node clocks
-//! agree to well within the renewal margin. Eviction must be off (`maxmemory-policy
+//! missing only after a loss (or on a new Redis), and the scripts that open a slot or take a
+//! console's ownership write it as now and keep the instance's slots closed (they read as
+//! tearing down) and its console untaken for one lease time after it. The remaining assumption
+//! is the one the leases already make: node clocks agree to well within the renewal margin. Eviction must be off (`maxmemory-policy
 //! noeviction`, Redis's default), since an evicted lease with a surviving epoch is not seen as
 //! a loss.
 
@@ -62,6 +69,7 @@ mod accounts;
 mod grants;
 mod keys;
 mod leases;
+mod ownership;
 mod scripts;
 mod slots;
 mod throttle;
@@ -74,6 +82,7 @@ use console::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use accounts::RedisAccounts;
+pub use ownership::RedisOwnership;
 pub use slots::RedisSlots;
 pub use throttle::RedisThrottle;
 
@@ -157,6 +166,13 @@ impl RedisStore {
     /// The account switches.
     pub fn accounts(&self) -> RedisAccounts {
         RedisAccounts::new(self.clone())
+    }
+
+    /// Console ownership and the node registry. `lease_ttl` is the longest ownership lease any
+    /// node of the cluster hands out: after Redis lost its data, an instance's console cannot
+    /// be taken for that long (see the crate docs).
+    pub fn ownership(&self, lease_ttl: Duration) -> RedisOwnership {
+        RedisOwnership::new(self.clone(), lease_ttl)
     }
 
     /// Runs one Redis call within the timeout; `what` names it in errors.

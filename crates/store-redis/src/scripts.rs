@@ -5,17 +5,31 @@
 
 use redis::Script;
 
-/// The slot functions every script that takes a slot or checks it starts with, so the rule is
-/// written once in Lua (and once in Rust, `console::slot_state`, which reads the same raw
-/// fields; the store contract checks the two agree at every edge).
+/// The epoch function, which every script that takes a lease on an instance (a session slot,
+/// its console's ownership) starts with, so the rule is written once.
 ///
-/// `epoch_end(epoch, now, wait)`: when the instance's epoch lets sessions open. The epoch key
+/// `epoch_end(epoch, now, wait)`: when the instance's epoch lets leases be taken. The epoch key
 /// is the time this Redis first saw the instance; it never expires, so it goes missing only
 /// when Redis lost its data (a restart without persistence, a flush). Leases from before that
 /// loss are gone too, yet their holders may still be writing until they renew and find out,
 /// or fail to renew and close: both happen before their lease would have expired, at most one
-/// lease time after the loss. So a missing epoch is written as now, and no slot of the
-/// instance opens until one lease time (`wait`) after it.
+/// lease time after the loss. So a missing epoch is written as now, and no lease of the
+/// instance is taken until one lease time (`wait`) after it.
+const EPOCH_FN: &str = r"
+local function epoch_end(epoch, now, wait)
+  local e = tonumber(redis.call('GET', epoch))
+  if not e then
+    redis.call('SET', epoch, string.format('%d', now))
+    e = now
+  end
+  return e + wait
+end
+";
+
+/// The slot functions every script that takes a slot or checks it starts with (after
+/// [`EPOCH_FN`]), so the rule is written once in Lua (and once in Rust, `console::slot_state`,
+/// which reads the same raw fields; the store contract checks the two agree at every edge).
+///
 /// `slot_free(lease, teardown, epoch, now, teardown_ms, wait)`: whether nobody holds the slot,
 /// no teardown block is running and the epoch has opened. A lease that lapsed without a
 /// release blocks the slot until its expiry plus the teardown, as a released one does.
@@ -25,14 +39,6 @@ use redis::Script;
 /// `take_slot(lease, teardown, fence, now, holder, exp, lifetime)`: gives the slot to `holder`
 /// with the next fencing token and returns the token. The caller has checked it is free.
 const SLOT: &str = r"
-local function epoch_end(epoch, now, wait)
-  local e = tonumber(redis.call('GET', epoch))
-  if not e then
-    redis.call('SET', epoch, string.format('%d', now))
-    e = now
-  end
-  return e + wait
-end
 local function slot_free(lease, teardown, epoch, now, teardown_ms, wait)
   if now < epoch_end(epoch, now, wait) then return false end
   local v = redis.call('HMGET', lease, 'holder', 'exp')
@@ -195,6 +201,76 @@ end
 return 0
 ";
 
+/// Takes or renews an instance's console ownership. KEYS: owner, owner fence, epoch. ARGV: now,
+/// node, the token the caller holds (empty for a take), new expiry, key lifetime (ms), epoch
+/// wait (ms). Returns the token the node holds after the call, or nil. A lease whose expiry has
+/// passed is gone for both: a renewal never brings it back, a take may replace it. Like the
+/// slot fences, the counter starts at the current time, so tokens keep increasing when Redis
+/// loses it.
+const HOLD: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'node', 'token', 'exp')
+local exp = tonumber(v[3])
+local live = v[1] and exp and now < exp
+if ARGV[3] ~= '' then
+  if not (live and v[1] == ARGV[2] and v[2] == ARGV[3]) then return false end
+  redis.call('HSET', KEYS[1], 'exp', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return v[2]
+end
+if live or now < epoch_end(KEYS[3], now, tonumber(ARGV[6])) then return false end
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local token = string.format('%d', redis.call('INCR', KEYS[2]))
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'node', ARGV[2], 'token', token, 'exp', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return token
+";
+
+/// Gives an instance's console up if the node holds it with the token. KEYS: owner. ARGV: node,
+/// token. Returns 1 when released.
+const DISOWN: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'node', 'token')
+if v[1] == ARGV[1] and v[2] == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
+/// A node's announcement: its hash, wholly rewritten, then its name in the set (in that order
+/// within the script, so `NODES` never finds the name without the hash it announces). KEYS:
+/// node, names. ARGV: name, address, version, now, expiry, key lifetime (ms).
+const ANNOUNCE: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'address', ARGV[2], 'version', ARGV[3], 'renewed', ARGV[4],
+  'exp', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+";
+
+/// Reads the announcements of the named nodes and removes from the set the names whose hash
+/// Redis dropped. KEYS: names, then each node's hash. ARGV: the names, in the same order.
+/// Returns name, address, version, renewed, expiry for each hash found; the caller compares
+/// the expiries with its clock.
+const NODES: &str = r"
+local out = {}
+for i, name in ipairs(ARGV) do
+  local v = redis.call('HMGET', KEYS[i + 1], 'address', 'version', 'renewed', 'exp')
+  if v[1] and v[2] and v[3] and v[4] then
+    table.insert(out, name)
+    table.insert(out, v[1])
+    table.insert(out, v[2])
+    table.insert(out, v[3])
+    table.insert(out, v[4])
+  else
+    redis.call('SREM', KEYS[1], name)
+  end
+end
+return out
+";
+
 /// The compiled scripts (their SHA1s); sent with `EVALSHA`, loaded again after a Redis restart.
 #[derive(Debug)]
 pub(crate) struct Scripts {
@@ -207,11 +283,15 @@ pub(crate) struct Scripts {
     pub epoch: Script,
     pub bucket: Script,
     pub take: Script,
+    pub hold: Script,
+    pub disown: Script,
+    pub announce: Script,
+    pub nodes: Script,
 }
 
 impl Scripts {
     pub(crate) fn new() -> Self {
-        let with_slot = |body: &str| Script::new(&format!("{SLOT}{body}"));
+        let with_slot = |body: &str| Script::new(&format!("{EPOCH_FN}{SLOT}{body}"));
         Self {
             push: with_slot(PUSH),
             open: with_slot(OPEN),
@@ -222,6 +302,10 @@ impl Scripts {
             epoch: with_slot(EPOCH),
             bucket: Script::new(BUCKET),
             take: Script::new(TAKE),
+            hold: Script::new(&format!("{EPOCH_FN}{HOLD}")),
+            disown: Script::new(DISOWN),
+            announce: Script::new(ANNOUNCE),
+            nodes: Script::new(NODES),
         }
     }
 }

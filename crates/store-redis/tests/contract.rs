@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use console::{AccountSettings, Registry, SlotStore, Throttle, ThrottleConfig};
+use console::{AccountSettings, ConsoleOwnership, Registry, SlotStore, Throttle, ThrottleConfig};
 use store_contract::{Backend, redis_server};
 use store_redis::{RedisConfig, RedisStore};
 
@@ -33,6 +33,11 @@ impl Backend for Redis {
 
     fn accounts(&self, _registry: Arc<Registry>) -> Arc<dyn AccountSettings> {
         Arc::new(self.0.accounts())
+    }
+
+    fn ownership(&self) -> Arc<dyn ConsoleOwnership> {
+        // No epoch wait, as for the slots.
+        Arc::new(self.0.ownership(Duration::ZERO))
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use console::leases::Slot;
 use console::{
-    AccountId, GrantKey, GrantStore, InstanceId, SerialPort, SessionLeases, SlotState, Throttle,
+    AccountId, ConsoleOwnership, GrantKey, GrantStore, InstanceId, SerialPort, SessionLeases,
+    SlotState, Throttle,
 };
 use store_contract::{now_ms, redis_server};
 use store_redis::{RedisConfig, RedisStore};
@@ -153,5 +154,91 @@ async fn a_killed_redis_fails_fast_and_recovers_when_back() {
         .unwrap()
         .expect("free one lease time after the restart");
     assert!(again.token > lease.token, "fencing survives the restart");
+    back.kill();
+}
+
+/// Waits until `store` answers again after a restart of its Redis.
+async fn reconnected(store: &RedisStore) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.ping().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no recovery within 10 s: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_is_not_taken_for_a_lease_time_after_redis_lost_its_data() {
+    let server = redis_server::start();
+    let s = store(server.url());
+    let ownership = s.ownership(LEASE);
+    let instance = slot().instance;
+    // The epoch is the instance's, shared with its slots: opened by a node that started a lease
+    // time ago.
+    let slots = s.slots(Duration::from_secs(30), LEASE);
+    let started = now_ms() - ms(LEASE);
+    assert!(
+        slots
+            .open_epochs(std::slice::from_ref(&instance), started)
+            .await
+            .unwrap()
+            <= now_ms()
+    );
+    let taken = now_ms();
+    let token = ownership
+        .hold(&instance, "n1", None, 15_000, taken)
+        .await
+        .unwrap()
+        .expect("free in an open epoch");
+
+    server.kill();
+    fails_quickly(
+        "renew",
+        ownership.hold(&instance, "n1", Some(token), 15_000, taken + 1),
+    )
+    .await;
+    let back = redis_server::start_on(server.port).unwrap();
+    reconnected(&s).await;
+
+    // The lease died with Redis's memory: the holder's renewal says so, and is no take.
+    let found = now_ms();
+    assert_eq!(
+        ownership
+            .hold(&instance, "n1", Some(token), 15_000, found)
+            .await
+            .unwrap(),
+        None
+    );
+    // Nobody takes the console while the old holder may still be using it.
+    for (node, at) in [
+        ("n2", found),
+        ("n1", found + 1),
+        ("n2", found + ms(LEASE) - 1),
+    ] {
+        assert_eq!(
+            ownership
+                .hold(&instance, node, None, 15_000, at)
+                .await
+                .unwrap(),
+            None,
+            "{node} at +{}",
+            at - found
+        );
+    }
+    assert_eq!(ownership.owner(&instance, found).await.unwrap(), None);
+    let again = ownership
+        .hold(&instance, "n2", None, 15_000, found + ms(LEASE))
+        .await
+        .unwrap()
+        .expect("free one lease time after the loss was found");
+    assert!(
+        again > token,
+        "fencing survives the restart: {token} then {again}"
+    );
     back.kill();
 }
