@@ -1,0 +1,92 @@
+//! The internal node-to-node console relay: a node that does not own an instance's console
+//! reaches it through the node that does.
+//!
+//! The owner runs a [`RelayServer`] on its cluster listener and lends its consoles through a
+//! [`ConsoleProvider`]; any other node uses a [`RelayClient`], which hands out an ordinary
+//! [`backends::Console`] (output from the owner's console, input and BREAK to it) or the owner's
+//! console history. The accepting node keeps the SSH session and everything around it; the relay
+//! only carries bytes.
+//!
+//! Invariants: no I/O besides the TCP streams it is given, and no knowledge of the shared store
+//! or of ownership (the caller says which address owns what); nothing but the handshake is read
+//! from a peer that has not proved it knows the cluster secret, and the provider is never
+//! consulted for one; a peer that is not authenticated within [`RelayLimits::handshake_timeout`]
+//! is dropped; no unbounded buffering (bounded channels both ways, frames capped at
+//! [`MAX_PAYLOAD`]), so a slow reader slows the console as with a local [`backends::Hub`].
+//!
+//! # Wire protocol (version 1)
+//!
+//! TCP, one request per connection. Everything is a frame:
+//!
+//! ```text
+//! type: u8 | length: u32, big-endian | payload: `length` bytes (at most 65536)
+//! ```
+//!
+//! A frame announcing more than 65536 bytes, an unknown type, or a frame the other side may not
+//! send at that point is a protocol error: the receiver closes the connection without a reply.
+//!
+//! | type | name           | payload                                                     |
+//! |------|----------------|-------------------------------------------------------------|
+//! | 0x01 | HELLO          | version (u8, 1), client nonce (32 bytes), client node name (UTF-8) |
+//! | 0x02 | CHALLENGE      | server nonce (32 bytes)                                     |
+//! | 0x03 | PROOF          | HMAC-SHA256 (32 bytes)                                      |
+//! | 0x10 | ATTACH         | instance id (UTF-8)                                         |
+//! | 0x11 | HISTORY        | instance id (UTF-8)                                         |
+//! | 0x12 | OK             | flags (u8; bit 0: the console can carry a BREAK)            |
+//! | 0x13 | ERROR          | the reason, UTF-8, for the operator's log                   |
+//! | 0x14 | NONE           | empty: the owner keeps no history for that instance         |
+//! | 0x15 | HISTORY_DATA   | the next bytes of the history                               |
+//! | 0x16 | HISTORY_END    | time of the last byte, ms since the Unix epoch (u64, big-endian) |
+//! | 0x20 | DATA           | console bytes (1 to 65536)                                  |
+//! | 0x21 | BREAK          | empty; client to server only                                |
+//! | 0x22 | CLOSE          | empty: the sender ends the session                          |
+//! | 0x23 | PING           | empty: the sender is alive                                  |
+//!
+//! **Authentication**, mutual, before anything else:
+//!
+//! 1. client → HELLO (version, `Nc`, name); a server that does not speak the version answers
+//!    ERROR and closes;
+//! 2. server → CHALLENGE (`Ns`);
+//! 3. client → PROOF: `HMAC-SHA256(secret, "serialgate relay v1 client" || Nc || Ns || name)`;
+//! 4. the server checks it in constant time and, if it is wrong, closes the connection with no
+//!    reply; else server → PROOF: the same with the label `"serialgate relay v1 server"`;
+//! 5. the client checks it the same way and closes if it is wrong.
+//!
+//! The client proves itself first, so a peer without the secret never gets anything computed
+//! with it. The nonces are 32 bytes from the system's generator, one pair per connection, so a
+//! recorded proof is worth nothing on another connection; the labels differ per direction, so a
+//! proof cannot be reflected back. The server gives the whole setup (handshake, request, reply)
+//! [`RelayLimits::handshake_timeout`].
+//!
+//! **Requests** (client → server, once, after authentication):
+//!
+//! - ATTACH: the server answers OK and the session starts, or ERROR and closes. In the session,
+//!   DATA flows both ways in order, BREAK goes from client to server, and either side sends PING
+//!   after [`RelayLimits::keepalive`] without sending anything else. A side that receives nothing
+//!   (not even PING) for three keepalive intervals while it is waiting to read considers the
+//!   peer dead and closes. The side that ends the session (its console or its user went away,
+//!   or the server shuts down) sends CLOSE, then reads and discards until the peer closes (at
+//!   most a second), so nothing it sent is lost to a reset; the receiver of CLOSE closes.
+//! - HISTORY: the server answers NONE, or HISTORY_DATA frames followed by HISTORY_END, then
+//!   closes.
+//!
+//! The relay authenticates peers; it neither encrypts nor signs the frames that follow, so it
+//! belongs on a network the cluster trusts (or inside a tunnel).
+
+mod client;
+mod error;
+mod frame;
+mod handshake;
+mod limits;
+mod provider;
+mod secret;
+mod server;
+mod session;
+
+pub use client::RelayClient;
+pub use error::RelayError;
+pub use frame::MAX_PAYLOAD;
+pub use limits::RelayLimits;
+pub use provider::ConsoleProvider;
+pub use secret::{ClusterSecret, MIN_SECRET_BYTES, SecretTooShort};
+pub use server::RelayServer;

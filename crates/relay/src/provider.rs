@@ -1,0 +1,15 @@
+//! The seam through which a relay server reaches the consoles its node owns.
+
+use async_trait::async_trait;
+
+/// The consoles a node lends to other nodes: in the server, its hubs.
+#[async_trait]
+pub trait ConsoleProvider: Send + Sync + 'static {
+    /// The owner's console for a relayed session (its hub's `attach()`). The error text goes
+    /// back to the requesting node for its log.
+    async fn attach(&self, instance: &str) -> Result<backends::Console, String>;
+
+    /// The owner's console history (GetConsoleOutput): the bytes and the time of the last byte
+    /// (ms since the Unix epoch); `None` when this node keeps none for `instance`.
+    fn history(&self, instance: &str) -> Option<(Vec<u8>, u64)>;
+}
