@@ -124,12 +124,15 @@ start_nodes() { # setup-name n redis(0/1)
     for ((i = 0; i < n; i++)); do
         local dir="$WORK/$name/node$i" api ssh
         mkdir -p "$dir"
-        read -r api ssh < <(free_ports 2)
+        read -r api ssh relay < <(free_ports 3)
         {
             echo "region = \"us-east-1\""
             echo "state_dir = \"$dir/state\""
             if ((redis)); then
                 printf '[store]\nredis = "redis://127.0.0.1:%s/0"\n' "$REDIS_PORT"
+                # One owner per console; the other nodes relay to it.
+                printf '[cluster]\nnode = "%s-%s"\nlisten = "127.0.0.1:%s"\nsecret = "bench-cluster-secret-0123456789"\n' \
+                    "$name" "$i" "$relay"
             fi
             printf '[sessions]\nteardown_seconds = 1\n'
             printf '[throttle]\nrate_per_second = 1000000.0\nburst = 1000000\n'

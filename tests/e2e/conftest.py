@@ -317,7 +317,8 @@ def _serve(name: str, config_path: Path, workdir: Path, **what):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SERIALGATE_"))}
     env.update(
         {
-            "SERIALGATE_LOG": "info,serialgate::audit=debug",
+            # SERIALGATE_E2E_LOG overrides the servers' log filter when debugging a test.
+            "SERIALGATE_LOG": os.environ.get("SERIALGATE_E2E_LOG", "info,serialgate::audit=debug"),
             "NO_COLOR": "1",
             # Configurations without state_dir must not touch the real home.
             "HOME": str(workdir),

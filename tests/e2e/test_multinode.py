@@ -14,6 +14,7 @@ programs are missing: CI installs them.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -39,6 +40,9 @@ ACCOUNT = "111122223333"
 AK, SK = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 LEASE_S = 3
 TEARDOWN_S = 1
+CLUSTER_SECRET = "multinode-test-cluster-secret"
+# Node names are unique in a cluster; the tests' clusters share one Redis.
+_NODE_NAMES = itertools.count(1)
 # Instances: one per test, so one test's teardown never meets another's push.
 INSTANCES = [f"i-0f{n:015x}" for n in range(1, 9)]
 
@@ -171,6 +175,11 @@ redis = "{redis.url}"
 lease_seconds = {LEASE_S}
 timeout_ms = 500
 
+[cluster]
+node = "{name}-{next(_NODE_NAMES)}"
+listen = "127.0.0.1:{_free_ports(1)[0]}"
+secret = "{CLUSTER_SECRET}"
+
 [sessions]
 teardown_seconds = {TEARDOWN_S}
 
@@ -213,7 +222,24 @@ def cluster(workdir: Path, redis: Redis, n: int, **kw):
         # for one lease time; `/ready` says when that is over.
         for node in nodes:
             wait_for(f"{node['server'].url}/ready", lambda: ready(node)[0] == 200, timeout=LEASE_S + 10)
+        # Each console is taken by one node as soon as the store lets it.
+        wait_for("every console to have an owner", lambda: all(owners(nodes[0]).values()), timeout=10)
         yield nodes
+
+
+def cluster_status(node) -> tuple[list[dict], dict[str, dict]]:
+    """`serialgate cluster status --json`: the nodes, and each console's ownership."""
+    r = subprocess.run(
+        [str(_binary()), "cluster", "status", "--config", str(node["config"]), "--json"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return [x for x in lines if "node" in x], {x["instance"]: x for x in lines if "instance" in x}
+
+
+def owners(node) -> dict[str, str | None]:
+    return {i: x["owner"] for i, x in cluster_status(node)[1].items()}
 
 
 def ready(node) -> tuple[int, dict]:

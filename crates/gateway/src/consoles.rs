@@ -20,6 +20,9 @@ use console::{ConsoleProbe, Instance, InstanceId, Registry};
 /// History kept per console: what `GetConsoleOutput` returns (as EC2: the latest 64 KiB).
 pub const HISTORY_BYTES: usize = 64 * 1024;
 
+/// How long a push waits for a hub that has just started to make its first connection.
+const FIRST_ATTEMPT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The consoles this node does not hold, reached through the node that does.
 #[async_trait]
 pub trait RemoteConsoles: Send + Sync + std::fmt::Debug {
@@ -228,8 +231,10 @@ impl ConsoleProbe for Consoles {
         if let (Some(remote), false) = (&self.remote, self.holds(&instance.id)) {
             return remote.probe(&instance.id).await;
         }
-        // A hub holds the only connection: ask it instead of connecting a second time.
+        // A hub holds the only connection: ask it instead of connecting a second time. One
+        // that has just started (this node has just taken the console) gets its first attempt.
         if let Some(hub) = self.hub(&instance.id) {
+            hub.first_attempt(FIRST_ATTEMPT_WAIT).await;
             return if hub.is_connected() {
                 Ok(())
             } else {

@@ -36,7 +36,7 @@ use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
 pub use config::GatewayConfig;
-pub use consoles::Consoles;
+pub use consoles::{Consoles, RemoteConsoles};
 
 use crate::handler::Connection;
 use crate::limits::{Caps, Limiter, RefusalLog};

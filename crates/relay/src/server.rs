@@ -198,7 +198,7 @@ async fn setup(
     let node = match handshake::accept(reader, writer, &shared.secret).await {
         Ok(node) => node,
         Err(refusal @ (Refusal::WrongProof | Refusal::Version(_))) => {
-            tracing::info!(%peer, reason = %refusal, "relay: peer refused");
+            tracing::debug!(%peer, reason = %refusal, "relay: peer refused");
             return None;
         }
         Err(refusal) => {

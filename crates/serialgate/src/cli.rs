@@ -52,6 +52,8 @@ pub enum Command {
     /// that can never match; `serialgate policy simulate -c FILE --access-key-id ID --action A
     /// --resource ARN [--context KEY=VALUE]…` prints the decision and the deciding statement.
     Policy(crate::policy_cmd::PolicyArgs),
+    /// The nodes of a cluster and which one owns each console (`serialgate cluster status`).
+    Cluster(crate::cluster_cmd::ClusterArgs),
     /// Open an instance's serial console in one step (AWS or a serialgate).
     ///
     /// Resolves credentials through the standard AWS chain, generates an ephemeral ed25519 key
@@ -136,6 +138,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::PushOsUserKey(args) => exit_with(client::push_os_user_key(args).await),
         Command::Audit(args) => crate::audit_cmd::run(args).await,
         Command::Policy(args) => crate::policy_cmd::run(args),
+        Command::Cluster(args) => crate::cluster_cmd::run(args).await,
         Command::Config(args) => {
             let Some(path) = &args.config else {
                 print!("{}", config::EMBEDDED_DEFAULT);

@@ -2,6 +2,8 @@
 
 mod audit_cmd;
 mod cli;
+mod cluster;
+mod cluster_cmd;
 mod config;
 mod instances;
 mod limits;

@@ -63,19 +63,10 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // A session that cannot renew its lease closes at least this long (but at most half the
     // lease time) before the lease would lapse; a lease release waits no longer.
     gw_config.store_timeout = Duration::from_millis(cfg.store.timeout_ms);
-    // One connection per console, kept open between sessions: it feeds GetConsoleOutput and
-    // answers the push-time reachability check without connecting a second time.
-    let consoles = Arc::new(gateway::Consoles::with_hubs(
-        &built.registry,
-        backends::ConsoleOptions {
-            // A session start waits for this: keep it short.
-            connect_timeout: Duration::from_secs(2),
-            ..gw_config.console.clone()
-        },
-    ));
-    gw_config.consoles = Arc::clone(&consoles);
-    let supervisor =
-        instances::start_vms(&built.registry, std::mem::take(&mut built.vms), &consoles).await?;
+    if let Some(def) = &built.cluster {
+        // Sessions and their audit records name the node by its cluster name.
+        gw_config.node_id.clone_from(&def.node);
+    }
     let stores = Stores::open(
         &cfg,
         &state_dir,
@@ -83,6 +74,49 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         &built.settings,
         built.throttle,
     )?;
+    let console_options = backends::ConsoleOptions {
+        // A session start waits for this: keep it short.
+        connect_timeout: Duration::from_secs(2),
+        ..gw_config.console.clone()
+    };
+    // One connection per console, kept open between sessions: it feeds GetConsoleOutput and
+    // answers the push-time reachability check without connecting a second time. In a
+    // cluster, only the console's owner keeps it; the other nodes reach it through the owner.
+    let cluster_node = match (&built.cluster, stores.ownership()) {
+        (Some(def), Some(ownership)) => Some(crate::cluster::Node {
+            def: Arc::new(def.clone()),
+            ownership,
+            clock: Arc::new(console::SystemClock),
+            lease: built.settings.lease_ttl,
+            store_timeout: Duration::from_millis(cfg.store.timeout_ms),
+        }),
+        _ => None,
+    };
+    let consoles = Arc::new(match &cluster_node {
+        Some(node) => gateway::Consoles::clustered(
+            &built.registry,
+            console_options,
+            crate::cluster::relayed(node)? as Arc<dyn gateway::RemoteConsoles>,
+        ),
+        None => gateway::Consoles::with_hubs(&built.registry, console_options),
+    });
+    gw_config.consoles = Arc::clone(&consoles);
+    let supervisor =
+        instances::start_vms(&built.registry, std::mem::take(&mut built.vms), &consoles).await?;
+    let cluster = match (&cluster_node, &built.cluster) {
+        (Some(node), Some(def)) => {
+            let listener = crate::listen::bind(def.listen)
+                .map_err(|e| format!("cannot listen on {} ([cluster] listen): {e}", def.listen))?;
+            Some(crate::cluster::start(
+                node,
+                listener,
+                &built.registry,
+                &built.eligible,
+                &consoles,
+            )?)
+        }
+        _ => None,
+    };
     let instance_ids: Vec<_> = built.registry.instances().map(|i| i.id.clone()).collect();
     let service = Arc::new(
         stores
@@ -161,7 +195,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // written its end record (or its drain deadline passed): nothing below may cut that short.
     let (api_result, ssh_result) = tokio::join!(api, ssh);
     purger.abort();
-    // Sessions are gone; now the VMs (a clean quit, then kill).
+    // Sessions are gone: the consoles this node owns go to the other nodes at once.
+    if let Some(cluster) = cluster {
+        cluster.stop().await;
+    }
+    // Now the VMs (a clean quit, then kill).
     supervisor.shutdown().await;
     tracing::info!("serialgate stopped");
     api_result

@@ -78,6 +78,13 @@ impl Stores {
         }
     }
 
+    /// Console ownership and the node registry, shared by a cluster (Redis only).
+    pub fn ownership(&self) -> Option<Arc<dyn console::ConsoleOwnership>> {
+        self.redis
+            .as_ref()
+            .map(|r| Arc::new(r.ownership(self.lease_ttl)) as Arc<dyn console::ConsoleOwnership>)
+    }
+
     /// What `/ready` asks of the stores: the Redis slots (their epochs) and the audit trail.
     pub fn for_readiness(&self) -> (Option<store_redis::RedisSlots>, Arc<dyn AuditLog>) {
         let slots = self

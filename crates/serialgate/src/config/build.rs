@@ -1,7 +1,7 @@
 //! Turns a parsed [`Config`] into the domain's registry, the API's credentials and the settings,
 //! checking every cross-reference. The first problem found is reported with its key path.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use console::{
 };
 use sigv4::SecretKey;
 
+use super::cluster::{ClusterDef, valid_node_name};
 use super::policies::{NamedPolicy, account_policies, credential_policies};
 use super::secrets::resolve;
 use super::{Config, ConfigError};
@@ -27,6 +28,10 @@ pub struct Built {
     pub credentials: Credentials,
     /// Every policy attached to a credential or an account, once each.
     pub policies: Vec<NamedPolicy>,
+    /// This node's place in a cluster; `None` on its own.
+    pub cluster: Option<ClusterDef>,
+    /// The nodes that may own each console (`[[instances]] nodes`); absent: any node.
+    pub eligible: HashMap<InstanceId, Vec<String>>,
     pub settings: Settings,
     pub throttle: ThrottleConfig,
 }
@@ -122,6 +127,8 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         ));
     }
 
+    let cluster = super::cluster::build(cfg, origin)?;
+    let mut eligible = HashMap::new();
     let mut registry = Registry::new();
     let mut entries = Vec::new();
     let mut policies = Vec::new();
@@ -241,6 +248,27 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 format!("instance {id} is defined twice"),
             ));
         }
+        if let Some(nodes) = &inst.nodes {
+            if cluster.is_none() {
+                return Err(err(
+                    format!("{key}.nodes"),
+                    "needs [cluster]: on its own, a node owns every console".into(),
+                ));
+            }
+            if nodes.is_empty() {
+                return Err(err(
+                    format!("{key}.nodes"),
+                    "must name at least one node; leave it out for any node".into(),
+                ));
+            }
+            if let Some((k, n)) = nodes.iter().enumerate().find(|(_, n)| !valid_node_name(n)) {
+                return Err(err(
+                    format!("{key}.nodes[{k}]"),
+                    format!("{n:?} is not 1 to 64 of A-Z a-z 0-9 . _ -"),
+                ));
+            }
+            eligible.insert(id.clone(), nodes.clone());
+        }
         let account =
             AccountId::parse(&inst.account).map_err(|p| err(format!("{key}.account"), p))?;
         if !accounts.contains(&account) {
@@ -288,6 +316,14 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                     return Err(err(format!("{key}.console"), e.to_string()));
                 }
                 uri.clone()
+            }
+            (None, Some(_)) if cluster.is_some() => {
+                return Err(err(
+                    format!("{key}.qemu"),
+                    "VMs serialgate runs are not supported with [cluster] yet: every node would \
+                     start one; give the VM's console as `unix:` to a VM run outside serialgate"
+                        .into(),
+                ));
             }
             (None, Some(q)) => {
                 let spec = qemu_spec(q, &format!("{key}.qemu")).map_err(|(k, p)| err(k, p))?;
@@ -342,6 +378,8 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         registry,
         credentials: Credentials::new(entries),
         policies,
+        cluster,
+        eligible,
         settings,
         throttle: ThrottleConfig {
             rate_per_second: cfg.throttle.rate_per_second,
@@ -518,6 +556,11 @@ burst = 3
 redis = "redis://127.0.0.1:6379/0"
 lease_seconds = 9
 timeout_ms = 500
+[cluster]
+node = "gate-1"
+listen = "0.0.0.0:4600"
+advertise = "10.0.0.11:4600"
+secret = "0123456789abcdef"
 [audit]
 postgres = "postgres://serialgate@127.0.0.1:5432/serialgate"
 [[accounts]]
@@ -533,9 +576,22 @@ availability_zone = "eu-west-1b"
 tags = { Team = "infra" }
 unsupported_bios = true
 console = "sim:"
+nodes = ["gate-1", "gate-2"]
 "#,
         )
         .unwrap();
+        let cluster = b.cluster.as_ref().unwrap();
+        assert_eq!(
+            (cluster.node.as_str(), cluster.advertise.as_str()),
+            ("gate-1", "10.0.0.11:4600")
+        );
+        assert_eq!(cluster.secret, b"0123456789abcdef");
+        assert_eq!(
+            b.eligible
+                .get(&InstanceId::parse("i-0123456789abcdef0").unwrap())
+                .map(Vec::as_slice),
+            Some(&["gate-1".to_owned(), "gate-2".to_owned()][..])
+        );
         assert_eq!(b.settings.key_ttl, Duration::from_secs(5));
         assert_eq!(b.settings.max_session, Duration::from_secs(120));
         assert_eq!(b.settings.teardown, Duration::from_secs(7));
@@ -554,6 +610,66 @@ console = "sim:"
             .account(&AccountId::parse("111122223333").unwrap())
             .unwrap();
         assert!(!acct.serial_console_access(), "default is off, as on AWS");
+    }
+
+    #[test]
+    fn cluster_errors_name_the_key() {
+        let redis = "[store]\nredis = \"redis://127.0.0.1:6379/0\"\n";
+        let cluster = |extra: &str| {
+            format!("{redis}[cluster]\nlisten = \"127.0.0.1:4600\"\nnode = \"n1\"\n{extra}")
+        };
+        let instance = "[[accounts]]\nid = \"111122223333\"\n[[instances]]\nid = \"i-0123456789abcdef0\"\naccount = \"111122223333\"\nconsole = \"sim:\"\n";
+        let cases = [
+            (redis.to_owned(), "cluster: missing: with [store] redis"),
+            (
+                "[cluster]\nlisten = \"127.0.0.1:4600\"\nsecret = \"0123456789abcdef\"\n"
+                    .to_owned(),
+                "cluster: needs [store] redis",
+            ),
+            (
+                cluster("secret = \"short\"\n"),
+                "cluster.secret: must be at least 16 bytes",
+            ),
+            (cluster(""), "cluster.secret: missing"),
+            (
+                format!(
+                    "{redis}[cluster]\nlisten = \"0.0.0.0:4600\"\nnode = \"n1\"\nsecret = \"0123456789abcdef\"\n"
+                ),
+                "cluster.advertise: missing: listen 0.0.0.0:4600 is every address",
+            ),
+            (
+                cluster("secret = \"0123456789abcdef\"\nadvertise = \"nohost\"\n"),
+                "cluster.advertise: \"nohost\" is not HOST:PORT",
+            ),
+            (
+                format!(
+                    "{redis}[cluster]\nlisten = \"127.0.0.1:4600\"\nnode = \"a b\"\nsecret = \"0123456789abcdef\"\n"
+                ),
+                "cluster.node: \"a b\" is not 1 to 64",
+            ),
+            (
+                format!("{instance}nodes = [\"n1\"]\n"),
+                "instances[0].nodes: needs [cluster]",
+            ),
+            (
+                format!(
+                    "{}{instance}nodes = []\n",
+                    cluster("secret = \"0123456789abcdef\"\n")
+                ),
+                "instances[0].nodes: must name at least one node",
+            ),
+            (
+                format!(
+                    "{}{instance}nodes = [\"ok\", \"no/t\"]\n",
+                    cluster("secret = \"0123456789abcdef\"\n")
+                ),
+                "instances[0].nodes[1]: \"no/t\" is not 1 to 64",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = build_str(&text).unwrap_err().to_string();
+            assert!(e.contains(expected), "{e}\n  expected: {expected}");
+        }
     }
 
     #[test]

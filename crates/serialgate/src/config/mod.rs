@@ -2,6 +2,7 @@
 //! validation into the domain's types. Errors name the file, the key and the problem.
 
 mod build;
+pub mod cluster;
 pub mod policies;
 #[cfg(test)]
 mod prop_tests;
@@ -55,6 +56,9 @@ pub struct Config {
     pub store: StoreSection,
     #[serde(default)]
     pub audit: AuditSection,
+    /// This node among others sharing `[store] redis`.
+    #[serde(default)]
+    pub cluster: Option<ClusterSection>,
     /// AWS accounts and their credentials.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
@@ -387,6 +391,41 @@ pub struct AuditSection {
     pub postgres: Option<String>,
 }
 
+/// `[cluster]`: the nodes sharing one `[store] redis` own each console one at a time; a
+/// session accepted by a node that does not own its console is relayed to the node that does,
+/// over an internal channel authenticated by the shared secret. Required with `[store] redis`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This node's name, unique in the cluster (1 to 64 of `A-Z a-z 0-9 . _ -`). Default: the
+    /// host name.
+    pub node: Option<String>,
+    /// Where the internal relay listens; other nodes reach the consoles this node owns there.
+    /// Required.
+    pub listen: SocketAddr,
+    /// The `HOST:PORT` other nodes use to reach `listen`. Default: `listen`, which must then be
+    /// a specific address (not 0.0.0.0 or ::).
+    pub advertise: Option<String>,
+    /// The secret every node shares, at least 16 bytes (inline, `_file` or `_env`).
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub secret_env: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterSection {
+    /// The inline secret is redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSection")
+            .field("node", &self.node)
+            .field("listen", &self.listen)
+            .field("advertise", &self.advertise)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("secret_file", &self.secret_file)
+            .field("secret_env", &self.secret_env)
+            .finish()
+    }
+}
+
 /// `[[accounts]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -526,6 +565,9 @@ pub struct InstanceConfig {
     /// Marks firmware without serial console support (SerialConsoleSessionUnsupportedException).
     #[serde(default)]
     pub unsupported_bios: bool,
+    /// With `[cluster]`: the nodes that may own this console (its socket or device exists on
+    /// those hosts only). Default: any node.
+    pub nodes: Option<Vec<String>>,
 }
 
 /// `[instances.qemu]`: a VM serialgate starts, supervises and stops.
