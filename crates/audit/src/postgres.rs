@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS serialgate_audit (
     access_key_id TEXT,
     action TEXT,
     resource TEXT,
-    statement TEXT
+    statement TEXT,
+    console_node TEXT
 );
 CREATE INDEX IF NOT EXISTS serialgate_audit_time ON serialgate_audit (time_ms);
 CREATE INDEX IF NOT EXISTS serialgate_audit_instance_time
@@ -71,12 +72,12 @@ fn migration() -> String {
 const INSERT: &str = "INSERT INTO serialgate_audit (time_ms, kind, request_id, operation, \
     session_id, principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, \
     duration_ms, bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id, action, \
-    resource, statement) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-    $15, $16, $17, $18, $19, $20, $21, $22)";
+    resource, statement, console_node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+    $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node, count, last_time_ms, reason, access_key_id, action, resource, statement FROM \
+    node, count, last_time_ms, reason, access_key_id, action, resource, statement, console_node FROM \
     serialgate_audit WHERE ($1::TEXT IS NULL OR instance_id = $1) AND time_ms >= $2 \
     AND time_ms < $3 ORDER BY time_ms, id LIMIT $4";
 
@@ -187,7 +188,7 @@ impl PgAudit {
     async fn write(&self, r: AuditRecord) -> Result<(), StoreError> {
         let conn = self.conn().await?;
         let (count, last_time_ms) = (r.count.map(sql_int), r.last_time_ms.map(sql_int));
-        let params: [&(dyn ToSql + Sync); 22] = [
+        let params: [&(dyn ToSql + Sync); 23] = [
             &sql_int(r.time_ms),
             &r.kind,
             &r.request_id,
@@ -210,6 +211,7 @@ impl PgAudit {
             &r.action,
             &r.resource,
             &r.statement,
+            &r.console_node,
         ];
         tokio::time::timeout(self.timeout, conn.client.execute(&conn.insert, &params))
             .await
@@ -286,6 +288,7 @@ impl AuditLog for PgAudit {
                     action: row.try_get(19)?,
                     resource: row.try_get(20)?,
                     statement: row.try_get(21)?,
+                    console_node: row.try_get(22)?,
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()

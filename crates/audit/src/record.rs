@@ -55,6 +55,8 @@ pub struct AuditRecord {
     /// (`policy "NAME" Statement[I] (Sid "S")`); none, with `action` set, when no statement
     /// allowed it (an implicit deny).
     pub statement: Option<String>,
+    /// Sessions in a cluster: the node that owned the console when the session started.
+    pub console_node: Option<String>,
 }
 
 impl AuditRecord {
@@ -86,6 +88,7 @@ impl AuditRecord {
             action: denial.map(|d| d.action.iam_name().to_owned()),
             resource: denial.map(|d| d.resource.clone()),
             statement: denial.and_then(|d| d.denied_by.clone()),
+            console_node: None,
         }
     }
 
@@ -113,6 +116,7 @@ impl AuditRecord {
             action: None,
             resource: None,
             statement: None,
+            console_node: None,
         }
     }
 
@@ -155,6 +159,7 @@ impl AuditRecord {
             action: None,
             resource: None,
             statement: None,
+            console_node: e.console_node.clone(),
         }
     }
 }
@@ -220,7 +225,7 @@ const TEXT: SqlType = SqlType {
 /// The columns added after the table's first layout (for `api-refused`, then for calls the
 /// caller's policies refused), in table order: both stores add those an existing table lacks
 /// when they open it.
-pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 7] = [
+pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 8] = [
     ("count", INTEGER),
     ("last_time_ms", INTEGER),
     ("reason", TEXT),
@@ -228,6 +233,7 @@ pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 7] = [
     ("action", TEXT),
     ("resource", TEXT),
     ("statement", TEXT),
+    ("console_node", TEXT),
 ];
 
 /// u64 → i64 for SQL integers (times and counters never come near the limit).

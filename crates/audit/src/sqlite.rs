@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS audit (
     access_key_id TEXT,
     action TEXT,
     resource TEXT,
-    statement TEXT
+    statement TEXT,
+    console_node TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
 CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
@@ -62,12 +63,12 @@ CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
 const INSERT: &str = "INSERT INTO audit (time_ms, kind, request_id, operation, session_id, \
     principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, \
     bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id, action, resource, \
-    statement) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-    ?17, ?18, ?19, ?20, ?21, ?22)";
+    statement, console_node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+    ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node, count, last_time_ms, reason, access_key_id, action, resource, statement FROM audit \
+    node, count, last_time_ms, reason, access_key_id, action, resource, statement, console_node FROM audit \
     WHERE (?1 IS NULL OR instance_id = ?1) AND time_ms >= ?2 AND time_ms < ?3 \
     ORDER BY time_ms, id LIMIT ?4";
 
@@ -273,6 +274,7 @@ fn insert_all<'a>(
                 r.action,
                 r.resource,
                 r.statement,
+                r.console_node,
             ])?;
         }
     }
@@ -314,6 +316,7 @@ fn select(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreEr
                     action: row.get(19)?,
                     resource: row.get(20)?,
                     statement: row.get(21)?,
+                    console_node: row.get(22)?,
                 })
             },
         )?;

@@ -73,6 +73,9 @@ pub struct SessionEvent {
     /// `port0`.
     pub target: String,
     pub key_fingerprint: String,
+    /// In a cluster, the node that owned the console when the session started (the node that
+    /// accepted the connection writes the record); none on a node alone.
+    pub console_node: Option<String>,
     pub phase: SessionPhase,
 }
 

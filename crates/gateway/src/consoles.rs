@@ -32,6 +32,8 @@ pub trait RemoteConsoles: Send + Sync + std::fmt::Debug {
     async fn history(&self, id: &InstanceId) -> Option<ConsoleSnapshot>;
     /// Whether some node holds the console and has it connected.
     async fn probe(&self, id: &InstanceId) -> Result<(), String>;
+    /// The node that owns the console now, as the cluster's store has it.
+    async fn owner(&self, id: &InstanceId) -> Option<String>;
 }
 
 /// What this node holds of one console it owns.
@@ -112,6 +114,15 @@ impl Consoles {
             .remove(id);
         if let Some(Held::Hub(hub)) = held {
             hub.stop().await;
+        }
+    }
+
+    /// In a cluster, the node that owns `id`'s console now (possibly this one); `None` on a
+    /// node alone, or when no node owns it.
+    pub async fn owner(&self, id: &InstanceId) -> Option<String> {
+        match &self.remote {
+            Some(remote) => remote.owner(id).await,
+            None => None,
         }
     }
 

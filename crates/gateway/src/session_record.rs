@@ -78,6 +78,7 @@ impl SessionRecord {
         lease: LeaseGuard,
     ) -> Result<Self, (ConsoleError, LeaseGuard)> {
         let started = Instant::now();
+        let console_node = shared.config.consoles.owner(&opened.instance.id).await;
         let event = SessionEvent {
             time_ms: shared.service.clock().now_ms(),
             session_id: opened.lease.holder.clone(),
@@ -87,6 +88,7 @@ impl SessionRecord {
             instance_id: opened.instance.id.to_string(),
             target: format!("port{}", opened.lease.slot.port),
             key_fingerprint: opened.grant.key.fingerprint().to_owned(),
+            console_node,
             phase: SessionPhase::Started,
         };
         if let Err(e) = shared.service.record_session(&event).await {

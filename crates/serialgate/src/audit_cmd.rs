@@ -178,15 +178,22 @@ fn details(r: &AuditRecord) -> String {
             r.node
         );
     }
+    // In a cluster, a session names the node that owned the console (the writer, `node`, is
+    // the node that accepted the connection).
+    let console = r
+        .console_node
+        .as_ref()
+        .map(|n| format!(", console on {n}"))
+        .unwrap_or_default();
     match (r.duration_ms, r.bytes_in, r.bytes_out) {
         (Some(d), Some(i), Some(o)) => format!(
-            "{:.1} s, {i} B in, {o} B out, session {}, key {}",
+            "{:.1} s, {i} B in, {o} B out, session {}, key {}{console}",
             d as f64 / 1000.0,
             dash(&r.session_id),
             dash(&r.key_fingerprint)
         ),
         _ => format!(
-            "principal {}, key {}, node {}",
+            "principal {}, key {}, node {}{console}",
             dash(&r.principal_arn),
             dash(&r.key_fingerprint),
             r.node
@@ -246,6 +253,7 @@ mod tests {
             action: None,
             resource: None,
             statement: None,
+            console_node: None,
         };
         assert_eq!(
             details(&r),
@@ -281,6 +289,7 @@ mod tests {
                 "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0".into(),
             ),
             statement: statement.map(str::to_owned),
+            console_node: None,
         }
     }
 

@@ -34,6 +34,7 @@ pub fn session(n: u64, phase: SessionPhase) -> SessionEvent {
         instance_id: "i-0123456789abcdef0".to_owned(),
         target: "port0".to_owned(),
         key_fingerprint: "SHA256:abc".to_owned(),
+        console_node: Some("node-b".to_owned()),
         phase,
     }
 }
@@ -98,10 +99,13 @@ pub async fn records_round_trip(store: &dyn AuditLog) {
             action: None,
             resource: None,
             statement: None,
+            console_node: None,
         }
     );
     assert_eq!(all[1].outcome, "ThrottlingException");
     assert_eq!(all[2].kind, "session-start");
+    // A session names the node that owned the console, kept apart from the writer.
+    assert_eq!(all[2].console_node.as_deref(), Some("node-b"));
     assert_eq!(all[2].source_ip.as_deref(), Some("::1"));
     let end = &all[3];
     assert_eq!(
@@ -202,6 +206,7 @@ pub async fn refusals_round_trip(store: &dyn AuditLog) {
             action: None,
             resource: None,
             statement: None,
+            console_node: None,
         }
     );
     assert_eq!(

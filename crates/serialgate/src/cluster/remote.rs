@@ -85,6 +85,16 @@ impl RemoteConsoles for RelayedConsoles {
         }
     }
 
+    async fn owner(&self, id: &InstanceId) -> Option<String> {
+        let now = self.node.clock.now_ms();
+        let owner =
+            tokio::time::timeout(self.node.store_timeout, self.node.ownership.owner(id, now));
+        match owner.await {
+            Ok(Ok(owner)) => owner.map(|o| o.node),
+            _ => None,
+        }
+    }
+
     async fn probe(&self, id: &InstanceId) -> Result<(), String> {
         // An owner exists and has announced itself; whether its console answers is its hub's
         // business (a session through it reconnects like any other).
