@@ -30,12 +30,9 @@ impl std::fmt::Debug for ClusterDef {
     }
 }
 
-/// Whether `name` can name a node: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+/// Whether `name` can name a node: 1 to 64 of `A-Z a-z 0-9 . _ -` (the store's rule).
 pub fn valid_node_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    console::check_node_name(name).is_ok()
 }
 
 /// The host name, as a node name: the default for `[cluster] node`.
