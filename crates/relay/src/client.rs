@@ -4,7 +4,10 @@
 //! Invariants: every request is bounded by the handshake deadline until the owner has answered;
 //! nothing is sent about the request (not even the instance id) before the owner has proved it
 //! knows the secret; a relayed console's task ends when the user drops the console, the owner's
-//! console ends, or the peer goes silent.
+//! console ends, the peer goes silent, or a frame fails its authentication check (logged at
+//! warn at most once per [`crate::sampled::WARN_EVERY`] for the whole client).
+
+use std::sync::Arc;
 
 use backends::{Capabilities, Console, TaskEnds};
 use tokio::io::BufReader;
@@ -16,6 +19,7 @@ use crate::error::RelayError;
 use crate::frame::{FrameReader, FrameWriter, Kind, clip};
 use crate::handshake::{self, text};
 use crate::limits::RelayLimits;
+use crate::sampled::Sampled;
 use crate::secret::ClusterSecret;
 use crate::session::{self, End, Timing};
 
@@ -33,6 +37,7 @@ pub struct RelayClient {
     secret: ClusterSecret,
     node: String,
     limits: RelayLimits,
+    forgeries: Arc<Sampled>,
 }
 
 impl std::fmt::Debug for RelayClient {
@@ -54,6 +59,7 @@ impl RelayClient {
             secret,
             node,
             limits,
+            forgeries: Arc::default(),
         }
     }
 
@@ -77,7 +83,8 @@ impl RelayClient {
         };
         let (reader, writer, can_break) = timeout(self.limits.handshake_timeout, setup)
             .await
-            .map_err(|_| RelayError::Timeout)??;
+            .map_err(|_| RelayError::Timeout)?
+            .inspect_err(|e| self.note(e, address))?;
         let capabilities = Capabilities {
             can_break,
             kind: KIND,
@@ -93,6 +100,7 @@ impl RelayClient {
             writer,
             timing,
             ends,
+            Arc::clone(&self.forgeries),
             address.to_owned(),
             instance.to_owned(),
         ));
@@ -138,6 +146,15 @@ impl RelayClient {
         timeout(self.limits.handshake_timeout, request)
             .await
             .map_err(|_| RelayError::Timeout)?
+            .inspect_err(|e| self.note(e, address))
+    }
+
+    /// Counts a failed authentication check towards the sampled warning; the caller gets the
+    /// error to log as it sees fit.
+    fn note(&self, error: &RelayError, address: &str) {
+        if matches!(error, RelayError::Tampered) {
+            forged(&self.forgeries, address);
+        }
     }
 
     /// Connects and authenticates both ways.
@@ -155,6 +172,22 @@ impl RelayClient {
     }
 }
 
+/// A frame from the owner at `address` failed its authentication check.
+fn forged(forgeries: &Sampled, address: &str) {
+    tracing::debug!(
+        address,
+        "relay: a frame failed its authentication check; connection closed"
+    );
+    if let Some(unlogged) = forgeries.due() {
+        tracing::warn!(
+            address,
+            failed_since_last_report = unlogged,
+            "relay: a frame failed its authentication check (altered, replayed or dropped on \
+             the network?); connection closed"
+        );
+    }
+}
+
 fn unexpected(kind: Kind) -> RelayError {
     RelayError::Protocol(format!("unexpected {kind:?} frame"))
 }
@@ -164,6 +197,7 @@ async fn relay_session(
     mut writer: Writer,
     timing: Timing,
     ends: TaskEnds,
+    forgeries: Arc<Sampled>,
     address: String,
     instance: String,
 ) {
@@ -180,6 +214,7 @@ async fn relay_session(
     )
     .await;
     match end {
+        End::Forged => forged(&forgeries, &address),
         End::Protocol(_) | End::Io(_) | End::PeerSilent | End::PeerGone => {
             tracing::info!(address, instance, reason = %end, "relay: session lost")
         }

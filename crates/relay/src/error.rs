@@ -21,6 +21,10 @@ pub enum RelayError {
     /// The peer closed the connection before answering.
     #[error("the relay closed the connection")]
     Closed,
+    /// A frame from the peer failed its authentication check: altered, replayed, reordered or
+    /// dropped on the way (or sent by something that does not know the keys).
+    #[error("a relay frame failed its authentication check; connection closed")]
+    Tampered,
     /// The peer sent something the protocol does not allow there.
     #[error("relay protocol error: {0}")]
     Protocol(String),
@@ -36,6 +40,7 @@ impl From<crate::frame::FrameError> for RelayError {
     fn from(e: crate::frame::FrameError) -> Self {
         match e {
             crate::frame::FrameError::Io(e) => RelayError::Io(e),
+            crate::frame::FrameError::BadTag => RelayError::Tampered,
             other => RelayError::Protocol(other.to_string()),
         }
     }

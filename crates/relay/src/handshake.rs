@@ -3,7 +3,8 @@
 //!
 //! Invariants: proofs are checked in constant time (`Mac::verify_slice`); a server sends
 //! nothing computed with the secret before the client's proof has checked out; nonces come from
-//! the system's generator, fresh for every connection.
+//! the system's generator, fresh for every connection; both sides leave the handshake with their
+//! reader and writer keyed (see [`crate::mac`]), so every later frame is authenticated.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -11,14 +12,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::RelayError;
 use crate::frame::{Frame, FrameError, FrameReader, FrameWriter, Kind};
+use crate::mac::{Direction, FrameMac};
 use crate::secret::ClusterSecret;
 
-/// The protocol version HELLO carries.
-pub(crate) const VERSION: u8 = 1;
+/// The protocol version HELLO carries. 2: frames after the handshake carry tags.
+pub(crate) const VERSION: u8 = 2;
 const NONCE: usize = 32;
 const MAC: usize = 32;
-const CLIENT_LABEL: &[u8] = b"serialgate relay v1 client";
-const SERVER_LABEL: &[u8] = b"serialgate relay v1 server";
+const CLIENT_LABEL: &[u8] = b"serialgate relay v2 client";
+const SERVER_LABEL: &[u8] = b"serialgate relay v2 server";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -38,6 +40,16 @@ impl Transcript<'_> {
         mac.update(self.server_nonce);
         mac.update(self.client_name);
         Some(mac)
+    }
+
+    /// The keys of the frames that follow: (client to server, server to client).
+    fn frame_keys(&self, secret: &ClusterSecret) -> Option<(FrameMac, FrameMac)> {
+        let key =
+            |direction| FrameMac::derive(secret, direction, self.client_nonce, self.server_nonce);
+        Some((
+            key(Direction::ClientToServer)?,
+            key(Direction::ServerToClient)?,
+        ))
     }
 
     fn prove(&self, secret: &ClusterSecret, label: &[u8]) -> Option<[u8; MAC]> {
@@ -119,10 +131,13 @@ where
     let ours = transcript
         .prove(secret, SERVER_LABEL)
         .ok_or(Refusal::WrongProof)?;
+    let (to_us, to_them) = transcript.frame_keys(secret).ok_or(Refusal::WrongProof)?;
     writer
         .send(Kind::Proof, &ours)
         .await
         .map_err(FrameError::from)?;
+    reader.authenticate(to_us);
+    writer.authenticate(to_them);
     Ok(String::from_utf8_lossy(client_name).into_owned())
 }
 
@@ -176,14 +191,15 @@ where
     writer.send(Kind::Proof, &ours).await?;
     match reader.read().await {
         Ok(Some(f))
-            if f.kind == Kind::Proof && transcript.check(secret, SERVER_LABEL, &f.payload) =>
-        {
-            Ok(())
-        }
+            if f.kind == Kind::Proof && transcript.check(secret, SERVER_LABEL, &f.payload) => {}
         // A server refuses a wrong proof by closing (a reset counts the same); a server that
         // answers anything but the right proof does not know the secret either.
-        _ => Err(RelayError::Auth),
+        _ => return Err(RelayError::Auth),
     }
+    let (to_them, to_us) = transcript.frame_keys(secret).ok_or(RelayError::Auth)?;
+    writer.authenticate(to_them);
+    reader.authenticate(to_us);
+    Ok(())
 }
 
 /// Text from the peer, for a log line.
@@ -224,6 +240,32 @@ mod tests {
         let (client, server) = run(secret(1), secret(1)).await;
         client.unwrap();
         assert_eq!(server.unwrap(), "node-a");
+    }
+
+    #[tokio::test]
+    async fn both_sides_leave_with_each_others_frame_keys() {
+        let (c, s) = tokio::io::duplex(4096);
+        let (cr, cw) = tokio::io::split(c);
+        let (sr, sw) = tokio::io::split(s);
+        let client = async move {
+            let (mut r, mut w) = (FrameReader::new(cr), FrameWriter::new(cw));
+            connect(&mut r, &mut w, &secret(1), "node-a").await.unwrap();
+            w.send(Kind::Attach, b"i-1").await.unwrap();
+            r.read().await.unwrap().unwrap()
+        };
+        let server = async move {
+            let (mut r, mut w) = (FrameReader::new(sr), FrameWriter::new(sw));
+            accept(&mut r, &mut w, &secret(1)).await.unwrap();
+            let request = r.read().await.unwrap().unwrap();
+            w.send(Kind::Ok, &[1]).await.unwrap();
+            request
+        };
+        let (reply, request) = tokio::join!(client, server);
+        assert_eq!(
+            (request.kind, &request.payload[..]),
+            (Kind::Attach, &b"i-1"[..])
+        );
+        assert_eq!((reply.kind, &reply.payload[..]), (Kind::Ok, &[1][..]));
     }
 
     #[tokio::test]

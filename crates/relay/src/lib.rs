@@ -10,24 +10,28 @@
 //! Invariants: no I/O besides the TCP streams it is given, and no knowledge of the shared store
 //! or of ownership (the caller says which address owns what); nothing but the handshake is read
 //! from a peer that has not proved it knows the cluster secret, and the provider is never
-//! consulted for one; a peer that is not authenticated within [`RelayLimits::handshake_timeout`]
+//! consulted for one; nothing after the handshake is delivered or acted on unless its tag checks
+//! out; a peer that is not authenticated within [`RelayLimits::handshake_timeout`]
 //! is dropped; no unbounded buffering (bounded channels both ways, frames capped at
 //! [`MAX_PAYLOAD`]), so a slow reader slows the console as with a local [`backends::Hub`].
 //!
-//! # Wire protocol (version 1)
+//! # Wire protocol (version 2)
 //!
 //! TCP, one request per connection. Everything is a frame:
 //!
 //! ```text
-//! type: u8 | length: u32, big-endian | payload: `length` bytes (at most 65536)
+//! handshake:  type: u8 | length: u32, big-endian | payload: `length` bytes
+//! after it:   type: u8 | length: u32, big-endian | payload: `length` bytes | tag: 16 bytes
 //! ```
 //!
-//! A frame announcing more than 65536 bytes, an unknown type, or a frame the other side may not
-//! send at that point is a protocol error: the receiver closes the connection without a reply.
+//! `length` counts the payload only, at most 65536 bytes; the tag is not counted (see
+//! **Frame authentication** below). A frame announcing more than 65536 bytes, an unknown type,
+//! or a frame the other side may not send at that point is a protocol error: the receiver closes
+//! the connection without a reply.
 //!
 //! | type | name           | payload                                                     |
 //! |------|----------------|-------------------------------------------------------------|
-//! | 0x01 | HELLO          | version (u8, 1), client nonce (32 bytes), client node name (UTF-8) |
+//! | 0x01 | HELLO          | version (u8, 2), client nonce (32 bytes), client node name (UTF-8) |
 //! | 0x02 | CHALLENGE      | server nonce (32 bytes)                                     |
 //! | 0x03 | PROOF          | HMAC-SHA256 (32 bytes)                                      |
 //! | 0x10 | ATTACH         | instance id (UTF-8)                                         |
@@ -42,14 +46,16 @@
 //! | 0x22 | CLOSE          | empty: the sender ends the session                          |
 //! | 0x23 | PING           | empty: the sender is alive                                  |
 //!
-//! **Authentication**, mutual, before anything else:
+//! **Authentication**, mutual, before anything else (the handshake: these four frames carry no
+//! tag):
 //!
 //! 1. client → HELLO (version, `Nc`, name); a server that does not speak the version answers
-//!    ERROR and closes;
+//!    ERROR (saying which version it speaks) and closes, and so a node of version 1 and one of
+//!    version 2 refuse each other with that message;
 //! 2. server → CHALLENGE (`Ns`);
-//! 3. client → PROOF: `HMAC-SHA256(secret, "serialgate relay v1 client" || Nc || Ns || name)`;
+//! 3. client → PROOF: `HMAC-SHA256(secret, "serialgate relay v2 client" || Nc || Ns || name)`;
 //! 4. the server checks it in constant time and, if it is wrong, closes the connection with no
-//!    reply; else server → PROOF: the same with the label `"serialgate relay v1 server"`;
+//!    reply; else server → PROOF: the same with the label `"serialgate relay v2 server"`;
 //! 5. the client checks it the same way and closes if it is wrong.
 //!
 //! The client proves itself first, so a peer without the secret never gets anything computed
@@ -57,6 +63,23 @@
 //! recorded proof is worth nothing on another connection; the labels differ per direction, so a
 //! proof cannot be reflected back. The server gives the whole setup (handshake, request, reply)
 //! [`RelayLimits::handshake_timeout`].
+//!
+//! **Frame authentication.** Every frame after the handshake (the server's from the one after
+//! its PROOF, the client's from its request on) carries a tag. Each direction has its own key:
+//!
+//! ```text
+//! Kcs = HMAC-SHA256(secret, "serialgate relay v2 key client to server" || Nc || Ns)
+//! Ksc = HMAC-SHA256(secret, "serialgate relay v2 key server to client" || Nc || Ns)
+//! tag = first 16 bytes of HMAC-SHA256(K, seq: u64, big-endian || type: u8 || payload)
+//! ```
+//!
+//! `seq` counts the tagged frames of that direction, from 0. The tag is truncated to 16 bytes
+//! (128 bits): a forger gets one guess per connection. The receiver checks it in constant time;
+//! at the first bad tag it closes the connection without a reply, and the frame is neither
+//! delivered nor acted on. Frames are thus bound to their connection (the nonces), their
+//! direction (the key) and their place (`seq`): an altered, injected, replayed or reordered
+//! frame fails its own check, a dropped one the check of the next frame that arrives (PING keeps
+//! them coming; a connection cut short is the idle timeout's).
 //!
 //! **Requests** (client → server, once, after authentication):
 //!
@@ -70,15 +93,19 @@
 //! - HISTORY: the server answers NONE, or HISTORY_DATA frames followed by HISTORY_END, then
 //!   closes.
 //!
-//! The relay authenticates peers; it neither encrypts nor signs the frames that follow, so it
-//! belongs on a network the cluster trusts (or inside a tunnel).
+//! The relay authenticates peers and every frame, but does not encrypt: whoever can read the
+//! cluster network sees the consoles' bytes, so it belongs on a network the cluster trusts (or
+//! inside a tunnel). Someone in the middle can still cut a connection, never change what it
+//! carries.
 
 mod client;
 mod error;
 mod frame;
 mod handshake;
 mod limits;
+mod mac;
 mod provider;
+mod sampled;
 mod secret;
 mod server;
 mod session;

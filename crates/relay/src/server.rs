@@ -4,7 +4,9 @@
 //! Invariants: the provider is consulted only after the peer has proved it knows the secret;
 //! the setup of every connection, authenticated or not, is bounded by the handshake deadline;
 //! at most `max_connections` are held at once; shutdown stops accepting, tells every session
-//! (CLOSE) and waits for them at most the handshake deadline.
+//! (CLOSE) and waits for them at most the handshake deadline; a frame that fails its
+//! authentication check closes its connection with nothing said to the peer, and is logged at
+//! warn at most once per [`crate::sampled::WARN_EVERY`] for the whole server.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,10 +18,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use crate::frame::{FrameReader, FrameWriter, Kind, MAX_PAYLOAD, chunks, clip};
+use crate::frame::{FrameError, FrameReader, FrameWriter, Kind, MAX_PAYLOAD, chunks, clip};
 use crate::handshake::{self, Refusal};
 use crate::limits::RelayLimits;
 use crate::provider::ConsoleProvider;
+use crate::sampled::Sampled;
 use crate::secret::ClusterSecret;
 use crate::session::{self, End, Timing};
 
@@ -38,6 +41,7 @@ struct Shared {
     secret: ClusterSecret,
     provider: Arc<dyn ConsoleProvider>,
     limits: RelayLimits,
+    forgeries: Sampled,
 }
 
 impl std::fmt::Debug for RelayServer {
@@ -70,6 +74,7 @@ impl RelayServer {
                 secret,
                 provider,
                 limits,
+                forgeries: Sampled::default(),
             }),
         }
     }
@@ -180,10 +185,24 @@ async fn connection(
     )
     .await;
     match end {
+        End::Forged => forged(&shared, peer),
         End::Protocol(_) | End::Io(_) | End::PeerSilent => {
             tracing::info!(%peer, instance, reason = %end, "relay: session ended")
         }
         _ => tracing::debug!(%peer, instance, reason = %end, "relay: session ended"),
+    }
+}
+
+/// A frame from `peer` failed its authentication check (its connection is being dropped).
+fn forged(shared: &Shared, peer: SocketAddr) {
+    tracing::debug!(%peer, "relay: a frame failed its authentication check; connection closed");
+    if let Some(unlogged) = shared.forgeries.due() {
+        tracing::warn!(
+            %peer,
+            failed_since_last_report = unlogged,
+            "relay: a frame failed its authentication check (altered, replayed or dropped on \
+             the network?); connection closed"
+        );
     }
 }
 
@@ -209,6 +228,10 @@ async fn setup(
     let request = match reader.read().await {
         Ok(Some(frame)) => frame,
         Ok(None) => return None,
+        Err(FrameError::BadTag) => {
+            forged(shared, peer);
+            return None;
+        }
         Err(e) => {
             tracing::debug!(%peer, node, error = %e, "relay: bad request");
             return None;

@@ -70,6 +70,8 @@ pub(crate) enum End {
     LocalGone,
     #[error("shutting down")]
     Shutdown,
+    #[error("a frame failed its authentication check")]
+    Forged,
     #[error("protocol error: {0}")]
     Protocol(String),
     #[error("connection failed: {0}")]
@@ -80,6 +82,7 @@ impl From<FrameError> for End {
     fn from(e: FrameError) -> Self {
         match e {
             FrameError::Io(e) => End::Io(e),
+            FrameError::BadTag => End::Forged,
             other => End::Protocol(other.to_string()),
         }
     }

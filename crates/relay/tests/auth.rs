@@ -51,9 +51,9 @@ async fn a_server_that_cannot_prove_itself_learns_nothing_of_the_request() {
     let (listener, address) = common::local_listener().await;
     let address = address.to_string();
     let fake = async {
-        let mut stream = common::raw_server(&listener, SECRET, true).await;
+        let mut peer = common::raw_server(&listener, SECRET, true).await;
         // The client hangs up instead of sending ATTACH.
-        common::read_frame(&mut stream).await
+        peer.read().await
     };
     let client = RelayClient::new(common::secret(), "node-b", RelayLimits::default());
     let (next, result) = tokio::join!(fake, client.attach(&address, INSTANCE));
@@ -87,9 +87,9 @@ async fn an_authenticated_peer_that_asks_nothing_is_dropped_at_the_deadline() {
     })
     .await;
     let start = Instant::now();
-    let (stream, proved) = common::raw_client(&h.address, SECRET).await;
+    let (peer, proved) = common::raw_client(&h.address, SECRET).await;
     assert_eq!(proved, Some(true));
-    let waited = closed_after(stream, start).await;
+    let waited = closed_after(peer.stream, start).await;
     assert!(waited >= DEADLINE && waited < DEADLINE * 2, "{waited:?}");
     assert_eq!(h.provider_calls(), 0);
 }
@@ -135,17 +135,14 @@ async fn an_oversized_frame_in_a_session_ends_it_and_releases_the_console() {
         ..Setup::default()
     })
     .await;
-    let (mut stream, proved) = common::raw_client(&h.address, SECRET).await;
+    let (mut peer, proved) = common::raw_client(&h.address, SECRET).await;
     assert_eq!(proved, Some(true));
-    common::send_frame(&mut stream, common::ATTACH, INSTANCE.as_bytes()).await;
-    assert_eq!(
-        common::read_frame(&mut stream).await,
-        Some((common::OK, vec![0]))
-    );
+    peer.send(common::ATTACH, INSTANCE.as_bytes()).await;
+    assert_eq!(peer.read().await, Some((common::OK, vec![0])));
     let mut owner = h.owner_console().await;
-    common::send_frame(&mut stream, common::DATA, b"fine").await;
+    peer.send(common::DATA, b"fine").await;
     assert!(matches!(owner.input.recv().await, Some(backends::Input::Data(d)) if d == "fine"));
-    stream
+    peer.stream
         .write_all(&oversized_header(common::DATA))
         .await
         .unwrap();
@@ -153,7 +150,7 @@ async fn an_oversized_frame_in_a_session_ends_it_and_releases_the_console() {
         .await
         .unwrap();
     assert!(released.is_none());
-    tokio::time::timeout(GUARD, common::closed(&mut stream))
+    tokio::time::timeout(GUARD, common::closed(&mut peer.stream))
         .await
         .unwrap();
 }
@@ -177,14 +174,38 @@ async fn connections_over_the_cap_are_closed_at_once() {
 }
 
 #[tokio::test]
-async fn another_protocol_version_is_told_so() {
+async fn a_node_of_the_previous_version_is_told_so() {
     let h = Harness::start(Setup::default()).await;
     let mut stream = TcpStream::connect(&h.address).await.unwrap();
-    let mut hello = vec![2u8];
+    let mut hello = vec![1u8];
     hello.extend_from_slice(&[0; 32]);
     common::send_frame(&mut stream, common::HELLO, &hello).await;
     let (kind, text) = common::read_frame(&mut stream).await.unwrap();
     assert_eq!(kind, common::ERROR);
-    assert!(String::from_utf8(text).unwrap().contains("version 2"));
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "unsupported relay protocol version 1 (this node speaks 2)"
+    );
     assert!(common::closed(&mut stream).await);
+    assert_eq!(h.provider_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_owner_of_the_previous_version_refuses_clearly() {
+    let (listener, address) = common::local_listener().await;
+    let address = address.to_string();
+    // What a node of version 1 answers to a HELLO of another version.
+    let old_owner = async {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let (kind, hello) = common::read_frame(&mut stream).await.unwrap();
+        assert_eq!((kind, hello[0]), (common::HELLO, common::VERSION));
+        let text = "unsupported relay protocol version 2 (this node speaks 1)";
+        common::send_frame(&mut stream, common::ERROR, text.as_bytes()).await;
+    };
+    let client = RelayClient::new(common::secret(), "node-b", RelayLimits::default());
+    let ((), result) = tokio::join!(old_owner, client.attach(&address, INSTANCE));
+    assert!(
+        matches!(&result, Err(RelayError::Refused(text)) if text.contains("speaks 1")),
+        "{result:?}"
+    );
 }

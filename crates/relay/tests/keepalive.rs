@@ -55,12 +55,12 @@ async fn the_owner_drops_a_client_that_went_silent() {
         ..Setup::default()
     })
     .await;
-    let (mut stream, proved) = common::raw_client(&h.address, SECRET).await;
+    let (mut peer, proved) = common::raw_client(&h.address, SECRET).await;
     assert_eq!(proved, Some(true));
     // Before the session starts, so the idle deadline cannot have begun earlier.
     let start = Instant::now();
-    common::send_frame(&mut stream, common::ATTACH, INSTANCE.as_bytes()).await;
-    assert_eq!(common::read_frame(&mut stream).await.unwrap().0, common::OK);
+    peer.send(common::ATTACH, INSTANCE.as_bytes()).await;
+    assert_eq!(peer.read().await.unwrap().0, common::OK);
     let mut owner = h.owner_console().await;
     // The hand-written peer neither reads nor writes from here on: a dead node.
     assert!(owner.input.recv().await.is_none());
@@ -69,7 +69,7 @@ async fn the_owner_drops_a_client_that_went_silent() {
         waited >= KEEPALIVE * 3 && waited < KEEPALIVE * 4,
         "{waited:?}"
     );
-    drop(stream);
+    drop(peer);
 }
 
 #[tokio::test(start_paused = true)]
@@ -77,19 +77,19 @@ async fn the_client_ends_the_console_when_the_owner_went_silent() {
     let (listener, address) = common::local_listener().await;
     let address = address.to_string();
     let fake = async {
-        let mut stream = common::raw_server(&listener, SECRET, false).await;
-        let (kind, instance) = common::read_frame(&mut stream).await.unwrap();
+        let mut peer = common::raw_server(&listener, SECRET, false).await;
+        let (kind, instance) = peer.read().await.unwrap();
         assert_eq!(
             (kind, instance.as_slice()),
             (common::ATTACH, INSTANCE.as_bytes())
         );
-        common::send_frame(&mut stream, common::OK, &[1]).await;
+        peer.send(common::OK, &[1]).await;
         // Then nothing, ever: the owner's node froze.
-        stream
+        peer
     };
     let client = RelayClient::new(common::secret(), "node-b", limits());
     let start = Instant::now();
-    let (_stream, console) = tokio::join!(fake, client.attach(&address, INSTANCE));
+    let (_peer, console) = tokio::join!(fake, client.attach(&address, INSTANCE));
     let mut console = console.unwrap();
     assert!(console.capabilities.can_break);
     assert!(console.output.recv().await.is_none());
@@ -105,21 +105,18 @@ async fn pings_flow_while_nothing_else_does() {
     let (listener, address) = common::local_listener().await;
     let address = address.to_string();
     let fake = async {
-        let mut stream = common::raw_server(&listener, SECRET, false).await;
-        common::read_frame(&mut stream).await.unwrap();
-        common::send_frame(&mut stream, common::OK, &[0]).await;
-        stream
+        let mut peer = common::raw_server(&listener, SECRET, false).await;
+        peer.read().await.unwrap();
+        peer.send(common::OK, &[0]).await;
+        peer
     };
     let client = RelayClient::new(common::secret(), "node-b", limits());
     let start = Instant::now();
-    let (mut stream, console) = tokio::join!(fake, client.attach(&address, INSTANCE));
+    let (mut peer, console) = tokio::join!(fake, client.attach(&address, INSTANCE));
     let _console = console.unwrap();
     // Two, as the fake owner sends none and the client gives it up at the third interval.
     for _ in 0..2 {
-        assert_eq!(
-            common::read_frame(&mut stream).await,
-            Some((common::PING, vec![]))
-        );
+        assert_eq!(peer.read().await, Some((common::PING, vec![])));
     }
     let waited = start.elapsed();
     assert!(

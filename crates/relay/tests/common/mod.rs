@@ -147,14 +147,25 @@ pub const DATA: u8 = 0x20;
 pub const CLOSE: u8 = 0x22;
 pub const PING: u8 = 0x23;
 
+/// The version HELLO carries.
+pub const VERSION: u8 = 2;
+/// The length of the tag after each payload once the handshake is done.
+pub const TAG: usize = 16;
+
+/// Sends a frame without a tag (the handshake's).
 pub async fn send_frame(stream: &mut TcpStream, kind: u8, payload: &[u8]) {
+    stream.write_all(&encode(kind, payload)).await.unwrap();
+}
+
+fn encode(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut frame = vec![kind];
     frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
     frame.extend_from_slice(payload);
-    stream.write_all(&frame).await.unwrap();
+    frame
 }
 
-/// The next frame, or `None` when the peer closed (or reset) the connection.
+/// The next frame without a tag (the handshake's), or `None` when the peer closed (or reset)
+/// the connection.
 pub async fn read_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     let mut header = [0u8; 5];
     stream.read_exact(&mut header).await.ok()?;
@@ -164,62 +175,136 @@ pub async fn read_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     Some((header[0], payload))
 }
 
-/// Whether the peer closes the connection, reading and discarding frames until it does.
+/// Whether the peer closes the connection, reading and discarding bytes until it does.
 pub async fn closed(stream: &mut TcpStream) -> bool {
-    while read_frame(stream).await.is_some() {}
+    let mut sink = [0u8; 4096];
+    while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
     true
 }
 
-fn mac(secret: &[u8], label: &str, nc: &[u8], ns: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-    mac.update(label.as_bytes());
-    mac.update(nc);
-    mac.update(ns);
-    mac.update(name);
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
     mac.finalize().into_bytes().to_vec()
+}
+
+fn proof(secret: &[u8], label: &str, nc: &[u8], ns: &[u8], name: &[u8]) -> Vec<u8> {
+    hmac(secret, &[label.as_bytes(), nc, ns, name])
+}
+
+/// One direction of the frames after the handshake: its key and next sequence number.
+pub struct Direction {
+    key: Vec<u8>,
+    seq: u64,
+}
+
+impl Direction {
+    pub fn new(secret: &[u8], label: &str, nc: &[u8], ns: &[u8]) -> Self {
+        Self {
+            key: hmac(secret, &[label.as_bytes(), nc, ns]),
+            seq: 0,
+        }
+    }
+
+    /// The tag of the next frame of this direction.
+    pub fn tag(&mut self, kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut tag = hmac(&self.key, &[&self.seq.to_be_bytes(), &[kind], payload]);
+        tag.truncate(TAG);
+        self.seq += 1;
+        tag
+    }
+}
+
+pub const CLIENT_TO_SERVER: &str = "serialgate relay v2 key client to server";
+pub const SERVER_TO_CLIENT: &str = "serialgate relay v2 key server to client";
+
+/// A hand-written peer past the handshake: its frames carry tags, and it checks the tags of the
+/// frames it reads (a wrong one fails the test: the implementation must sign as documented).
+pub struct Peer {
+    pub stream: TcpStream,
+    sending: Direction,
+    receiving: Direction,
+}
+
+impl Peer {
+    pub async fn send(&mut self, kind: u8, payload: &[u8]) {
+        let mut frame = encode(kind, payload);
+        frame.extend_from_slice(&self.sending.tag(kind, payload));
+        self.stream.write_all(&frame).await.unwrap();
+    }
+
+    /// The next frame, its tag checked; `None` when the peer closed (or reset) the connection.
+    pub async fn read(&mut self) -> Option<(u8, Vec<u8>)> {
+        let (kind, payload) = read_frame(&mut self.stream).await?;
+        let mut tag = [0u8; TAG];
+        self.stream.read_exact(&mut tag).await.ok()?;
+        assert_eq!(
+            tag[..],
+            self.receiving.tag(kind, &payload)[..],
+            "tag of a {kind:#04x} frame"
+        );
+        Some((kind, payload))
+    }
+
+    /// Whether the peer closes the connection, reading and discarding frames until it does.
+    pub async fn closed(&mut self) -> bool {
+        while self.read().await.is_some() {}
+        true
+    }
 }
 
 /// Connects and authenticates as a client with `secret`; returns whether the server proved
 /// itself (`None` if it closed instead).
-pub async fn raw_client(address: &str, secret: &[u8]) -> (TcpStream, Option<bool>) {
+pub async fn raw_client(address: &str, secret: &[u8]) -> (Peer, Option<bool>) {
     let mut stream = TcpStream::connect(address).await.unwrap();
     let nc = [0x11u8; 32];
-    let mut hello = vec![1u8];
+    let mut hello = vec![VERSION];
     hello.extend_from_slice(&nc);
     hello.extend_from_slice(b"raw");
     send_frame(&mut stream, HELLO, &hello).await;
     let (kind, ns) = read_frame(&mut stream).await.unwrap();
     assert_eq!((kind, ns.len()), (CHALLENGE, 32));
-    let proof = mac(secret, "serialgate relay v1 client", &nc, &ns, b"raw");
-    send_frame(&mut stream, PROOF, &proof).await;
+    let ours = proof(secret, "serialgate relay v2 client", &nc, &ns, b"raw");
+    send_frame(&mut stream, PROOF, &ours).await;
     let answer = read_frame(&mut stream).await;
     let proved = answer.map(|(kind, theirs)| {
-        kind == PROOF && theirs == mac(secret, "serialgate relay v1 server", &nc, &ns, b"raw")
+        kind == PROOF && theirs == proof(secret, "serialgate relay v2 server", &nc, &ns, b"raw")
     });
-    (stream, proved)
+    let peer = Peer {
+        stream,
+        sending: Direction::new(secret, CLIENT_TO_SERVER, &nc, &ns),
+        receiving: Direction::new(secret, SERVER_TO_CLIENT, &nc, &ns),
+    };
+    (peer, proved)
 }
 
-/// Accepts one connection as a server with `secret`, sending `server_proof` (or the right one).
-pub async fn raw_server(listener: &TcpListener, secret: &[u8], wrong_proof: bool) -> TcpStream {
+/// Accepts one connection as a server with `secret`, sending a wrong proof if asked to.
+pub async fn raw_server(listener: &TcpListener, secret: &[u8], wrong_proof: bool) -> Peer {
     let (mut stream, _) = listener.accept().await.unwrap();
     let (kind, hello) = read_frame(&mut stream).await.unwrap();
-    assert_eq!((kind, hello[0]), (HELLO, 1));
+    assert_eq!((kind, hello[0]), (HELLO, VERSION));
     let (nc, name) = hello[1..].split_at(32);
     let ns = [0x22u8; 32];
     send_frame(&mut stream, CHALLENGE, &ns).await;
-    let (kind, proof) = read_frame(&mut stream).await.unwrap();
+    let (kind, theirs) = read_frame(&mut stream).await.unwrap();
     assert_eq!(kind, PROOF);
     assert_eq!(
-        proof,
-        mac(secret, "serialgate relay v1 client", nc, &ns, name)
+        theirs,
+        proof(secret, "serialgate relay v2 client", nc, &ns, name)
     );
     let ours = if wrong_proof {
         vec![0; 32]
     } else {
-        mac(secret, "serialgate relay v1 server", nc, &ns, name)
+        proof(secret, "serialgate relay v2 server", nc, &ns, name)
     };
     send_frame(&mut stream, PROOF, &ours).await;
-    stream
+    Peer {
+        stream,
+        sending: Direction::new(secret, SERVER_TO_CLIENT, nc, &ns),
+        receiving: Direction::new(secret, CLIENT_TO_SERVER, nc, &ns),
+    }
 }
 
 pub async fn local_listener() -> (TcpListener, SocketAddr) {
