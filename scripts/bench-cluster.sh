@@ -28,7 +28,7 @@
 #   FAILOVERS=10      failover runs
 #   LEASE=3           [store] lease_seconds of the nodes (>= 3): the ownership lease too
 #   SERIALGATE_LOG    serialgate's log filter (default warn: the log is not what is measured)
-#   PYTHON            a python with boto3 (default /work/main/.venv, then .venv, /tmp/e2e-venv,
+#   PYTHON            a python with boto3 (default: the repository's .venv (scripts/test.sh makes it), then /tmp/e2e-venv,
 #                     python3); `pip install -r tests/e2e/requirements.txt` provides one
 #   SKIP_BUILD=1      do not run cargo build (binary from ${CARGO_TARGET_DIR:-target}/release)
 #   KEEP_WORK=1       keep the working directory (configs, node logs, console status) and print
@@ -67,7 +67,7 @@ for tool in redis-server redis-cli ssh ssh-keygen curl; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (Debian: apt-get install redis-server openssh-client curl)"
 done
 if [[ -z "${PYTHON:-}" ]]; then
-    for p in /work/main/.venv/bin/python "$REPO_ROOT/.venv/bin/python" /tmp/e2e-venv/bin/python python3; do
+    for p in "$REPO_ROOT/.venv/bin/python" /tmp/e2e-venv/bin/python python3; do
         if [[ -x "$p" || "$p" == python3 ]] && "$p" -c 'import boto3' 2>/dev/null; then PYTHON="$p"; break; fi
     done
 fi
