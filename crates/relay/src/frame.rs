@@ -1,16 +1,17 @@
 //! The relay's frames: a type byte, a big-endian u32 length and the payload, then, once the
-//! handshake has given keys, the payload's tag; read and written over any byte stream.
+//! handshake has given keys, the payload encrypted and followed by its tag; read and written
+//! over any byte stream.
 //!
 //! Invariants: the length is checked against [`MAX_PAYLOAD`] before anything is allocated for
-//! the payload, so a peer cannot make us buffer more than one capped frame; an authenticated
-//! reader returns no frame whose tag has not checked out.
+//! the payload, so a peer cannot make us buffer more than one capped frame; a sealed reader
+//! returns no frame whose tag has not checked out, and no plaintext of one.
 
 use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::mac::{FrameMac, TAG};
+use crate::seal::{FrameSeal, TAG};
 
 /// The largest payload a frame may carry, in bytes.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
@@ -83,18 +84,18 @@ pub(crate) enum FrameError {
 #[derive(Debug)]
 pub(crate) struct FrameReader<R> {
     inner: R,
-    /// Set at the end of the handshake: from then on every frame carries a tag.
-    auth: Option<FrameMac>,
+    /// Set at the end of the handshake: from then on every frame is sealed.
+    seal: Option<FrameSeal>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, auth: None }
+        Self { inner, seal: None }
     }
 
-    /// Every frame read from now on must carry a good tag for `mac`.
-    pub fn authenticate(&mut self, mac: FrameMac) {
-        self.auth = Some(mac);
+    /// Every frame read from now on must open with `seal`.
+    pub fn seal(&mut self, seal: FrameSeal) {
+        self.seal = Some(seal);
     }
 
     /// The next frame; `None` when the peer closed cleanly between frames.
@@ -114,10 +115,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let kind = Kind::from_u8(kind).ok_or(FrameError::UnknownKind(kind))?;
         let mut payload = BytesMut::zeroed(size);
         self.inner.read_exact(&mut payload).await?;
-        if let Some(mac) = &mut self.auth {
+        if let Some(seal) = &mut self.seal {
             let mut tag = [0u8; TAG];
             self.inner.read_exact(&mut tag).await?;
-            if !mac.verify(kind as u8, &payload, &tag) {
+            if !seal.open(&header, &mut payload, &tag) {
                 return Err(FrameError::BadTag);
             }
         }
@@ -139,24 +140,31 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-/// Writes frames, each in one vectored write (no copy, no separate packet for the header or the
-/// tag). Not cancel-safe once authenticated: a frame given up after its tag was made leaves a
-/// gap in the sequence, so a send is only ever given up together with the connection.
+/// Writes frames, each in one vectored write (no separate packet for the header or the tag).
+/// Not cancel-safe once sealed: a frame given up after it was sealed leaves a gap in the
+/// sequence, so a send is only ever given up together with the connection.
 #[derive(Debug)]
 pub(crate) struct FrameWriter<W> {
     inner: W,
-    /// Set at the end of the handshake: from then on every frame carries a tag.
-    auth: Option<FrameMac>,
+    /// Set at the end of the handshake: from then on every frame is sealed.
+    seal: Option<FrameSeal>,
+    /// Where a sealed payload is encrypted; kept between frames, so a frame costs no
+    /// allocation (it grows to [`MAX_PAYLOAD`] at most).
+    scratch: Vec<u8>,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub fn new(inner: W) -> Self {
-        Self { inner, auth: None }
+        Self {
+            inner,
+            seal: None,
+            scratch: Vec::new(),
+        }
     }
 
-    /// Every frame sent from now on carries a tag made with `mac`.
-    pub fn authenticate(&mut self, mac: FrameMac) {
-        self.auth = Some(mac);
+    /// Every frame sent from now on is sealed with `seal`.
+    pub fn seal(&mut self, seal: FrameSeal) {
+        self.seal = Some(seal);
     }
 
     /// Sends one frame. The caller keeps payloads within [`MAX_PAYLOAD`] (see [`chunks`]).
@@ -167,15 +175,19 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
         let [l0, l1, l2, l3] = len.to_be_bytes();
         let header = [kind as u8, l0, l1, l2, l3];
-        let tag = match &mut self.auth {
-            None => None,
-            Some(mac) => Some(
-                mac.sign(kind as u8, payload)
-                    .ok_or_else(|| io::Error::other("frame sequence numbers exhausted"))?,
-            ),
+        let (body, tag) = match &mut self.seal {
+            None => (payload, None),
+            Some(seal) => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(payload);
+                let tag = seal
+                    .seal(&header, &mut self.scratch)
+                    .ok_or_else(|| io::Error::other("frame sequence numbers exhausted"))?;
+                (&self.scratch[..], Some(tag))
+            }
         };
         let tag = tag.as_ref().map_or(&[][..], |tag| &tag[..]);
-        let mut frame = Buf::chain(Buf::chain(&header[..], payload), tag);
+        let mut frame = Buf::chain(Buf::chain(&header[..], body), tag);
         self.inner.write_all_buf(&mut frame).await?;
         self.inner.flush().await
     }
@@ -267,19 +279,19 @@ mod tests {
         ));
     }
 
-    fn keys() -> (FrameMac, FrameMac) {
+    fn keys() -> (FrameSeal, FrameSeal) {
         let secret = crate::secret::ClusterSecret::from_bytes(&[7; 32]).unwrap();
-        let direction = crate::mac::Direction::ClientToServer;
-        let mac = FrameMac::derive(&secret, direction, &[1; 32], &[2; 32]).unwrap();
-        (mac.clone(), mac)
+        let direction = crate::seal::Direction::ClientToServer;
+        let seal = FrameSeal::derive(&secret, direction, &[1; 32], &[2; 32]).unwrap();
+        (seal.clone(), seal)
     }
 
     #[tokio::test]
-    async fn authenticated_frames_carry_a_tag_after_the_payload() {
+    async fn sealed_frames_are_encrypted_and_carry_a_tag_after_the_payload() {
         let (a, mut b) = tokio::io::duplex(1 << 20);
-        let (signer, verifier) = keys();
+        let (sealer, opener) = keys();
         let mut writer = FrameWriter::new(a);
-        writer.authenticate(signer);
+        writer.seal(sealer);
         writer.send(Kind::Data, b"abc").await.unwrap();
         writer
             .send(Kind::Data, &vec![1; MAX_PAYLOAD])
@@ -288,12 +300,16 @@ mod tests {
         drop(writer);
         let mut raw = Vec::new();
         b.read_to_end(&mut raw).await.unwrap();
-        // The length counts the payload alone, and the cap is the payload's.
-        assert_eq!(raw[..8], [0x20, 0, 0, 0, 3, b'a', b'b', b'c']);
+        // The header is in the clear, the length counts the payload alone, and the cap is the
+        // payload's; the payload is not in the clear.
+        assert_eq!(raw[..5], [0x20, 0, 0, 0, 3]);
+        assert_ne!(raw[5..8], *b"abc");
         assert_eq!(raw.len(), 2 * (HEADER + TAG) + 3 + MAX_PAYLOAD);
+        let second = &raw[2 * HEADER + TAG + 3..][..MAX_PAYLOAD];
+        assert!(second.iter().any(|&byte| byte != 1));
 
         let mut reader = FrameReader::new(&raw[..]);
-        reader.authenticate(verifier.clone());
+        reader.seal(opener.clone());
         assert_eq!(reader.read().await.unwrap().unwrap().payload, "abc");
         assert_eq!(
             reader.read().await.unwrap().unwrap().payload.len(),
@@ -307,7 +323,7 @@ mod tests {
             let mut altered = raw.clone();
             altered[at] ^= 1;
             let mut reader = FrameReader::new(&altered[..]);
-            reader.authenticate(verifier.clone());
+            reader.seal(opener.clone());
             let read = reader.read().await;
             assert!(
                 matches!(read, Err(FrameError::BadTag)),
@@ -316,7 +332,7 @@ mod tests {
         }
         // Nor is the second frame first.
         let mut reader = FrameReader::new(&raw[HEADER + 3 + TAG..]);
-        reader.authenticate(verifier);
+        reader.seal(opener);
         assert!(matches!(reader.read().await, Err(FrameError::BadTag)));
     }
 

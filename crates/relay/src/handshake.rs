@@ -4,7 +4,8 @@
 //! Invariants: proofs are checked in constant time (`Mac::verify_slice`); a server sends
 //! nothing computed with the secret before the client's proof has checked out; nonces come from
 //! the system's generator, fresh for every connection; both sides leave the handshake with their
-//! reader and writer keyed (see [`crate::mac`]), so every later frame is authenticated.
+//! reader and writer keyed (see [`crate::seal`]), so every later frame is encrypted and
+//! authenticated.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -12,13 +13,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::RelayError;
 use crate::frame::{Frame, FrameError, FrameReader, FrameWriter, Kind};
-use crate::mac::{Direction, FrameMac};
+use crate::seal::{Direction, FrameSeal};
 use crate::secret::ClusterSecret;
 
-/// The protocol version HELLO carries. 2: frames after the handshake carry tags.
-pub(crate) const VERSION: u8 = 2;
+/// The protocol version HELLO carries. 2: frames after the handshake carry HMAC tags; 3: they
+/// are sealed with AES-256-GCM instead.
+pub(crate) const VERSION: u8 = 3;
 const NONCE: usize = 32;
 const MAC: usize = 32;
+// The labels kept their names from version 2: the exchange is the same.
 const CLIENT_LABEL: &[u8] = b"serialgate relay v2 client";
 const SERVER_LABEL: &[u8] = b"serialgate relay v2 server";
 
@@ -43,9 +46,9 @@ impl Transcript<'_> {
     }
 
     /// The keys of the frames that follow: (client to server, server to client).
-    fn frame_keys(&self, secret: &ClusterSecret) -> Option<(FrameMac, FrameMac)> {
+    fn frame_keys(&self, secret: &ClusterSecret) -> Option<(FrameSeal, FrameSeal)> {
         let key =
-            |direction| FrameMac::derive(secret, direction, self.client_nonce, self.server_nonce);
+            |direction| FrameSeal::derive(secret, direction, self.client_nonce, self.server_nonce);
         Some((
             key(Direction::ClientToServer)?,
             key(Direction::ServerToClient)?,
@@ -136,8 +139,8 @@ where
         .send(Kind::Proof, &ours)
         .await
         .map_err(FrameError::from)?;
-    reader.authenticate(to_us);
-    writer.authenticate(to_them);
+    reader.seal(to_us);
+    writer.seal(to_them);
     Ok(String::from_utf8_lossy(client_name).into_owned())
 }
 
@@ -197,8 +200,8 @@ where
         _ => return Err(RelayError::Auth),
     }
     let (to_them, to_us) = transcript.frame_keys(secret).ok_or(RelayError::Auth)?;
-    writer.authenticate(to_them);
-    reader.authenticate(to_us);
+    writer.seal(to_them);
+    reader.seal(to_us);
     Ok(())
 }
 

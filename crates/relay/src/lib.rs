@@ -10,28 +10,29 @@
 //! Invariants: no I/O besides the TCP streams it is given, and no knowledge of the shared store
 //! or of ownership (the caller says which address owns what); nothing but the handshake is read
 //! from a peer that has not proved it knows the cluster secret, and the provider is never
-//! consulted for one; nothing after the handshake is delivered or acted on unless its tag checks
-//! out; a peer that is not authenticated within [`RelayLimits::handshake_timeout`]
-//! is dropped; no unbounded buffering (bounded channels both ways, frames capped at
-//! [`MAX_PAYLOAD`]), so a slow reader slows the console as with a local [`backends::Hub`].
+//! consulted for one; no payload after the handshake is sent in the clear, and no frame after
+//! it is delivered or acted on unless its tag checks out; a peer that is not authenticated
+//! within [`RelayLimits::handshake_timeout`] is dropped; no unbounded buffering (bounded
+//! channels both ways, frames capped at [`MAX_PAYLOAD`]), so a slow reader slows the console as
+//! with a local [`backends::Hub`].
 //!
-//! # Wire protocol (version 2)
+//! # Wire protocol (version 3)
 //!
 //! TCP, one request per connection. Everything is a frame:
 //!
 //! ```text
 //! handshake:  type: u8 | length: u32, big-endian | payload: `length` bytes
-//! after it:   type: u8 | length: u32, big-endian | payload: `length` bytes | tag: 16 bytes
+//! after it:   type: u8 | length: u32, big-endian | ciphertext: `length` bytes | tag: 16 bytes
 //! ```
 //!
 //! `length` counts the payload only, at most 65536 bytes; the tag is not counted (see
-//! **Frame authentication** below). A frame announcing more than 65536 bytes, an unknown type,
+//! **Frame protection** below). A frame announcing more than 65536 bytes, an unknown type,
 //! or a frame the other side may not send at that point is a protocol error: the receiver closes
 //! the connection without a reply.
 //!
 //! | type | name           | payload                                                     |
 //! |------|----------------|-------------------------------------------------------------|
-//! | 0x01 | HELLO          | version (u8, 2), client nonce (32 bytes), client node name (UTF-8) |
+//! | 0x01 | HELLO          | version (u8, 3), client nonce (32 bytes), client node name (UTF-8) |
 //! | 0x02 | CHALLENGE      | server nonce (32 bytes)                                     |
 //! | 0x03 | PROOF          | HMAC-SHA256 (32 bytes)                                      |
 //! | 0x10 | ATTACH         | instance id (UTF-8)                                         |
@@ -50,8 +51,8 @@
 //! tag):
 //!
 //! 1. client → HELLO (version, `Nc`, name); a server that does not speak the version answers
-//!    ERROR (saying which version it speaks) and closes, and so a node of version 1 and one of
-//!    version 2 refuse each other with that message;
+//!    ERROR (saying which version it speaks) and closes, and so nodes of different versions
+//!    refuse each other with that message;
 //! 2. server → CHALLENGE (`Ns`);
 //! 3. client → PROOF: `HMAC-SHA256(secret, "serialgate relay v2 client" || Nc || Ns || name)`;
 //! 4. the server checks it in constant time and, if it is wrong, closes the connection with no
@@ -62,21 +63,27 @@
 //! with it. The nonces are 32 bytes from the system's generator, one pair per connection, so a
 //! recorded proof is worth nothing on another connection; the labels differ per direction, so a
 //! proof cannot be reflected back. The server gives the whole setup (handshake, request, reply)
-//! [`RelayLimits::handshake_timeout`].
+//! [`RelayLimits::handshake_timeout`]. (The labels, here and below, still say "v2": the
+//! handshake and the key derivation did not change in version 3.)
 //!
-//! **Frame authentication.** Every frame after the handshake (the server's from the one after
-//! its PROOF, the client's from its request on) carries a tag. Each direction has its own key:
+//! **Frame protection.** Every frame after the handshake (the server's from the one after its
+//! PROOF, the client's from its request on) is encrypted and authenticated with AES-256-GCM.
+//! Each direction has its own key:
 //!
 //! ```text
-//! Kcs = HMAC-SHA256(secret, "serialgate relay v2 key client to server" || Nc || Ns)
-//! Ksc = HMAC-SHA256(secret, "serialgate relay v2 key server to client" || Nc || Ns)
-//! tag = first 16 bytes of HMAC-SHA256(K, seq: u64, big-endian || type: u8 || payload)
+//! Kcs   = HMAC-SHA256(secret, "serialgate relay v2 key client to server" || Nc || Ns)
+//! Ksc   = HMAC-SHA256(secret, "serialgate relay v2 key server to client" || Nc || Ns)
+//! iv    = seq: u64, big-endian || 4 zero bytes        (the 96-bit GCM nonce)
+//! ciphertext || tag = AES-256-GCM-encrypt(K, iv, associated data: type || length, payload)
 //! ```
 //!
-//! `seq` counts the tagged frames of that direction, from 0. The tag is truncated to 16 bytes
-//! (128 bits): a forger gets one guess per connection. The receiver checks it in constant time;
-//! at the first bad tag it closes the connection without a reply, and the frame is neither
-//! delivered nor acted on. Frames are thus bound to their connection (the nonces), their
+//! `seq` counts the frames of that direction, from 0. The header (type, length) stays in the
+//! clear, so a frame can be read off the stream, but it is authenticated; the payload is
+//! encrypted (the same length); the 16-byte GCM tag follows it. An `iv` is never used twice
+//! with a key: keys are per connection and per direction, and a side closes the connection
+//! rather than let `seq` wrap. The receiver checks the tag before it decrypts anything; at the
+//! first bad tag it closes the connection without a reply, and the frame is neither delivered
+//! nor acted on. Frames are thus bound to their connection (the nonces), their
 //! direction (the key) and their place (`seq`): an altered, injected, replayed or reordered
 //! frame fails its own check, a dropped one the check of the next frame that arrives (PING keeps
 //! them coming; a connection cut short is the idle timeout's).
@@ -93,19 +100,19 @@
 //! - HISTORY: the server answers NONE, or HISTORY_DATA frames followed by HISTORY_END, then
 //!   closes.
 //!
-//! The relay authenticates peers and every frame, but does not encrypt: whoever can read the
-//! cluster network sees the consoles' bytes, so it belongs on a network the cluster trusts (or
-//! inside a tunnel). Someone in the middle can still cut a connection, never change what it
-//! carries.
+//! The relay authenticates peers, and encrypts and authenticates every frame after the
+//! handshake: whoever can read the cluster network sees the node names, the frames' types and
+//! lengths and their timing, not the consoles' bytes. Someone in the middle can still cut a
+//! connection, never read or change what it carries.
 
 mod client;
 mod error;
 mod frame;
 mod handshake;
 mod limits;
-mod mac;
 mod provider;
 mod sampled;
+mod seal;
 mod secret;
 mod server;
 mod session;

@@ -177,14 +177,14 @@ async fn connections_over_the_cap_are_closed_at_once() {
 async fn a_node_of_the_previous_version_is_told_so() {
     let h = Harness::start(Setup::default()).await;
     let mut stream = TcpStream::connect(&h.address).await.unwrap();
-    let mut hello = vec![1u8];
+    let mut hello = vec![2u8];
     hello.extend_from_slice(&[0; 32]);
     common::send_frame(&mut stream, common::HELLO, &hello).await;
     let (kind, text) = common::read_frame(&mut stream).await.unwrap();
     assert_eq!(kind, common::ERROR);
     assert_eq!(
         String::from_utf8(text).unwrap(),
-        "unsupported relay protocol version 1 (this node speaks 2)"
+        "unsupported relay protocol version 2 (this node speaks 3)"
     );
     assert!(common::closed(&mut stream).await);
     assert_eq!(h.provider_calls(), 0);
@@ -194,18 +194,18 @@ async fn a_node_of_the_previous_version_is_told_so() {
 async fn an_owner_of_the_previous_version_refuses_clearly() {
     let (listener, address) = common::local_listener().await;
     let address = address.to_string();
-    // What a node of version 1 answers to a HELLO of another version.
+    // What a node of version 2 answers to a HELLO of another version.
     let old_owner = async {
         let (mut stream, _) = listener.accept().await.unwrap();
         let (kind, hello) = common::read_frame(&mut stream).await.unwrap();
         assert_eq!((kind, hello[0]), (common::HELLO, common::VERSION));
-        let text = "unsupported relay protocol version 2 (this node speaks 1)";
+        let text = "unsupported relay protocol version 3 (this node speaks 2)";
         common::send_frame(&mut stream, common::ERROR, text.as_bytes()).await;
     };
     let client = RelayClient::new(common::secret(), "node-b", RelayLimits::default());
     let ((), result) = tokio::join!(old_owner, client.attach(&address, INSTANCE));
     assert!(
-        matches!(&result, Err(RelayError::Refused(text)) if text.contains("speaks 1")),
+        matches!(&result, Err(RelayError::Refused(text)) if text.contains("speaks 2")),
         "{result:?}"
     );
 }

@@ -1,9 +1,11 @@
-//! Someone in the middle of an authenticated connection: a frame altered, replayed or dropped
-//! on the way closes the session, and the altered bytes never reach the console or the user.
+//! Someone in the middle of an authenticated connection: reads no console bytes, and a frame
+//! altered, replayed or dropped on the way closes the session, the altered bytes never reaching
+//! the console or the user.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backends::Input;
@@ -26,17 +28,27 @@ enum Way {
 /// What the man in the middle does to the second DATA frame going the attacked way.
 #[derive(Debug, Clone, Copy)]
 enum Attack {
-    /// Flips the low bit of its first payload byte.
+    /// Flips the low bit of its first payload byte (encrypted).
     FlipBit,
+    /// Flips the low bit of its type (in the clear: DATA becomes BREAK).
+    FlipHeader,
     /// Sends the first DATA frame again before it.
     Replay,
     /// Does not forward it.
     Drop,
 }
 
+/// Everything the proxy forwarded, both ways.
+type Wire = Arc<Mutex<Vec<u8>>>;
+
 /// Listens for one connection, which it forwards to `upstream` frame by frame, attacking the
 /// frames going `way`. Returns the address to connect to instead of `upstream`.
 async fn proxy(upstream: String, way: Way, attack: Attack) -> String {
+    tapped_proxy(upstream, way, attack, Wire::default()).await
+}
+
+/// [`proxy`], also recording what it forwards in `wire`.
+async fn tapped_proxy(upstream: String, way: Way, attack: Attack, wire: Wire) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
@@ -46,8 +58,8 @@ async fn proxy(upstream: String, way: Way, attack: Attack) -> String {
         let (from_server, to_server) = server.into_split();
         let attacked = |w: Way| (w == way).then_some(attack);
         tokio::join!(
-            pump(from_client, to_server, attacked(Way::ToOwner)),
-            pump(from_server, to_client, attacked(Way::ToUser)),
+            pump(from_client, to_server, attacked(Way::ToOwner), &wire),
+            pump(from_server, to_client, attacked(Way::ToUser), &wire),
         );
     });
     address
@@ -66,7 +78,12 @@ async fn read_raw(from: &mut OwnedReadHalf, tagged: bool) -> Option<Vec<u8>> {
 
 /// Forwards frames one way until either side closes, then closes that way (dropping `to`).
 /// The first two frames each way (HELLO and PROOF, CHALLENGE and PROOF) are the handshake's.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, attack: Option<Attack>) {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    attack: Option<Attack>,
+    wire: &Wire,
+) {
     let mut frames = 0;
     let mut data_frames = 0;
     let mut first_data = None;
@@ -80,6 +97,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, attack: Option<At
             if data_frames == 2 {
                 match attack {
                     Some(Attack::FlipBit) => frame[5] ^= 1,
+                    Some(Attack::FlipHeader) => frame[0] ^= 1,
                     Some(Attack::Replay) => {
                         let again = first_data.clone().unwrap();
                         if to.write_all(&again).await.is_err() {
@@ -91,6 +109,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, attack: Option<At
                 }
             }
         }
+        wire.lock().unwrap().extend_from_slice(&frame);
         if to.write_all(&frame).await.is_err() {
             break;
         }
@@ -148,6 +167,16 @@ async fn a_flipped_bit_from_the_console_never_reaches_the_user() {
 }
 
 #[tokio::test]
+async fn a_flipped_header_bit_from_the_user_never_reaches_the_console() {
+    attacked(Way::ToOwner, Attack::FlipHeader).await;
+}
+
+#[tokio::test]
+async fn a_flipped_header_bit_from_the_console_never_reaches_the_user() {
+    attacked(Way::ToUser, Attack::FlipHeader).await;
+}
+
+#[tokio::test]
 async fn a_replayed_frame_from_the_user_closes_the_session() {
     attacked(Way::ToOwner, Attack::Replay).await;
 }
@@ -184,4 +213,33 @@ async fn an_untouched_connection_through_the_proxy_works() {
         .await
         .unwrap();
     assert!(matches!(owner.input.recv().await, Some(Input::Data(d)) if d == "one"));
+}
+
+#[tokio::test]
+async fn console_bytes_are_not_in_the_clear_on_the_wire() {
+    let mut h = Harness::start(Setup::default()).await;
+    let wire = Wire::default();
+    let address = tapped_proxy(h.address.clone(), Way::ToOwner, Attack::Drop, wire.clone()).await;
+    let mut console = h.client().attach(&address, INSTANCE).await.unwrap();
+    let mut owner = h.owner_console().await;
+    // Only the second DATA to the owner is attacked: one each way passes.
+    let typed = Bytes::from_static(b"typed: the root password is hunter2");
+    let shown = Bytes::from_static(b"shown: -----BEGIN OPENSSH PRIVATE KEY-----");
+    console.input.write(typed.clone()).await.unwrap();
+    assert!(matches!(owner.input.recv().await, Some(Input::Data(d)) if d == typed));
+    owner.output.send(shown.clone()).await.unwrap();
+    assert_eq!(console.output.recv().await.unwrap(), shown);
+
+    let wire = wire.lock().unwrap().clone();
+    let seen = |text: &[u8]| wire.windows(text.len()).any(|window| window == text);
+    // The tap does see the handshake, which is in the clear (the client's name in HELLO).
+    assert!(seen(b"node-b"), "the tap recorded the connection");
+    assert!(
+        !seen(&typed),
+        "the user's input crossed the wire in the clear"
+    );
+    assert!(
+        !seen(&shown),
+        "the console's output crossed the wire in the clear"
+    );
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
 use async_trait::async_trait;
 use backends::{Capabilities, Console, ConsoleOptions, TaskEnds};
 use hmac::{Hmac, Mac};
@@ -148,8 +149,8 @@ pub const CLOSE: u8 = 0x22;
 pub const PING: u8 = 0x23;
 
 /// The version HELLO carries.
-pub const VERSION: u8 = 2;
-/// The length of the tag after each payload once the handshake is done.
+pub const VERSION: u8 = 3;
+/// The length of the GCM tag after each payload once the handshake is done.
 pub const TAG: usize = 16;
 
 /// Sends a frame without a tag (the handshake's).
@@ -194,34 +195,64 @@ fn proof(secret: &[u8], label: &str, nc: &[u8], ns: &[u8], name: &[u8]) -> Vec<u
     hmac(secret, &[label.as_bytes(), nc, ns, name])
 }
 
-/// One direction of the frames after the handshake: its key and next sequence number.
+/// One direction of the frames after the handshake: its AES-256-GCM key and next sequence
+/// number.
 pub struct Direction {
-    key: Vec<u8>,
+    cipher: Aes256Gcm,
     seq: u64,
 }
 
 impl Direction {
     pub fn new(secret: &[u8], label: &str, nc: &[u8], ns: &[u8]) -> Self {
+        let key = hmac(secret, &[label.as_bytes(), nc, ns]);
         Self {
-            key: hmac(secret, &[label.as_bytes(), nc, ns]),
+            cipher: Aes256Gcm::new_from_slice(&key).unwrap(),
             seq: 0,
         }
     }
 
-    /// The tag of the next frame of this direction.
-    pub fn tag(&mut self, kind: u8, payload: &[u8]) -> Vec<u8> {
-        let mut tag = hmac(&self.key, &[&self.seq.to_be_bytes(), &[kind], payload]);
-        tag.truncate(TAG);
+    /// The nonce of the next frame: `seq`, big-endian, then four zero bytes.
+    fn nonce(&self) -> [u8; 12] {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&self.seq.to_be_bytes());
+        nonce
+    }
+
+    /// The next frame of this direction as it goes on the wire: the header in the clear, the
+    /// payload encrypted, then the tag over both.
+    pub fn seal(&mut self, kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = encode(kind, payload);
+        let (header, body) = frame.split_at_mut(5);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&self.nonce().into(), header, body.into())
+            .unwrap();
+        frame.extend_from_slice(&tag);
         self.seq += 1;
-        tag
+        frame
+    }
+
+    /// Decrypts the payload of the next frame of this direction; `None` if its tag is wrong.
+    pub fn open(&mut self, header: &[u8], mut body: Vec<u8>, tag: &[u8]) -> Option<Vec<u8>> {
+        let tag = tag.try_into().unwrap();
+        self.cipher
+            .decrypt_inout_detached(
+                &self.nonce().into(),
+                header,
+                body.as_mut_slice().into(),
+                &tag,
+            )
+            .ok()?;
+        self.seq += 1;
+        Some(body)
     }
 }
 
 pub const CLIENT_TO_SERVER: &str = "serialgate relay v2 key client to server";
 pub const SERVER_TO_CLIENT: &str = "serialgate relay v2 key server to client";
 
-/// A hand-written peer past the handshake: its frames carry tags, and it checks the tags of the
-/// frames it reads (a wrong one fails the test: the implementation must sign as documented).
+/// A hand-written peer past the handshake: it seals its frames, and opens the frames it reads
+/// (a wrong tag fails the test: the implementation must seal as documented).
 pub struct Peer {
     pub stream: TcpStream,
     sending: Direction,
@@ -230,21 +261,20 @@ pub struct Peer {
 
 impl Peer {
     pub async fn send(&mut self, kind: u8, payload: &[u8]) {
-        let mut frame = encode(kind, payload);
-        frame.extend_from_slice(&self.sending.tag(kind, payload));
+        let frame = self.sending.seal(kind, payload);
         self.stream.write_all(&frame).await.unwrap();
     }
 
-    /// The next frame, its tag checked; `None` when the peer closed (or reset) the connection.
+    /// The next frame, opened; `None` when the peer closed (or reset) the connection.
     pub async fn read(&mut self) -> Option<(u8, Vec<u8>)> {
-        let (kind, payload) = read_frame(&mut self.stream).await?;
+        let (kind, body) = read_frame(&mut self.stream).await?;
         let mut tag = [0u8; TAG];
         self.stream.read_exact(&mut tag).await.ok()?;
-        assert_eq!(
-            tag[..],
-            self.receiving.tag(kind, &payload)[..],
-            "tag of a {kind:#04x} frame"
-        );
+        let header = encode(kind, &body)[..5].to_vec();
+        let payload = self
+            .receiving
+            .open(&header, body, &tag)
+            .unwrap_or_else(|| panic!("tag of a {kind:#04x} frame"));
         Some((kind, payload))
     }
 
