@@ -103,8 +103,9 @@ class World:
         self.consoles = FakeConsoles(instances)
         self.cluster = Cluster(self.tmp_path, self.redis, n_nodes, {i: self.consoles.uri(i) for i in instances})
         self.cluster.start()
+        # One owner per console: exactly one node connects to it; the others relay.
         for i in instances:
-            self.consoles.wait_connected(i, n_nodes)
+            self.consoles.wait_connected(i, 1)
         return self.cluster.nodes
 
     def key(self) -> Key:

@@ -124,11 +124,21 @@ impl ConsoleLink {
         }
     }
 
-    /// Opens the console: at session start, and when `next_retry` comes while there is none.
+    /// Opens the console at session start.
     async fn open(&mut self, task: &SessionTask, notices: &mut Notices) {
-        let cfg = &task.shared.config;
+        let result = opening(task).await;
+        self.opened(task, result, notices);
+    }
+
+    /// Takes the outcome of an attempt to open the console.
+    fn opened(
+        &mut self,
+        task: &SessionTask,
+        result: Result<Console, String>,
+        notices: &mut Notices,
+    ) {
         let instance = &task.opened.instance;
-        match cfg.consoles.open(instance).await {
+        match result {
             Ok(c) => {
                 if self.lost_notice_shown {
                     notices.push(Notice::Back);
@@ -147,6 +157,15 @@ impl ConsoleLink {
             }
         }
     }
+}
+
+/// An attempt to open the session's console, as a future of its own: in a cluster it may wait
+/// on the store and on another node, and the session loop must go on watching its lease
+/// meanwhile.
+fn opening(task: &SessionTask) -> BoxFut<Result<Console, String>> {
+    let consoles = Arc::clone(&task.shared.config.consoles);
+    let instance = Arc::clone(&task.opened.instance);
+    Box::pin(async move { consoles.open(&instance).await })
 }
 
 /// What the user is told while the console is away: why, if the instance says so.
@@ -217,6 +236,8 @@ impl SessionTask {
         let mut keeper = LeaseKeeper::new(Arc::clone(&shared.service), timing, lease);
         let mut to_client: Option<BoxFut<Result<(), ()>>> = None;
         let mut to_console: Option<BoxFut<ConsoleResult>> = None;
+        // A reconnection in flight (see `opening`).
+        let mut reopening: Option<BoxFut<Result<Console, String>>> = None;
 
         let end = loop {
             // Start the next write to the client: notices first, then console output.
@@ -298,8 +319,12 @@ impl SessionTask {
                     }
                     None => link.lost(self, notices),
                 },
-                () = sleep_until(link.next_retry), if link.console.is_none() => {
-                    link.open(self, notices).await;
+                () = sleep_until(link.next_retry), if link.console.is_none() && reopening.is_none() => {
+                    reopening = Some(opening(self));
+                }
+                r = async { match reopening.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if reopening.is_some() => {
+                    reopening = None;
+                    link.opened(self, r, notices);
                 }
             }
         };

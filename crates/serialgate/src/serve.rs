@@ -64,8 +64,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // lease time) before the lease would lapse; a lease release waits no longer.
     gw_config.store_timeout = Duration::from_millis(cfg.store.timeout_ms);
     if let Some(def) = &built.cluster {
-        // Sessions and their audit records name the node by its cluster name.
-        gw_config.node_id.clone_from(&def.node);
+        // Sessions and their audit records name the node by its cluster name, with the process
+        // id: lease holders (`node:pid/connection`) stay unique across restarts of one node.
+        gw_config.node_id = format!("{}:{}", def.node, std::process::id());
     }
     let stores = Stores::open(
         &cfg,

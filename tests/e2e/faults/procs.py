@@ -107,19 +107,14 @@ class Incarnation:
 
     @property
     def node_id(self) -> str:
-        """The `node` field of its audit records (`host:pid`)."""
-        return f"{_hostname()}:{self.pid}"
+        """The `node` field of its audit records (`cluster-node:pid`)."""
+        return f"{self.node}:{self.pid}"
 
 
-def _hostname() -> str:
-    try:
-        return Path("/proc/sys/kernel/hostname").read_text().strip()
-    except OSError:
-        return "node"
-
-
-def node_config(path: Path, state_dir: Path, redis_url: str, instances: dict[str, str]) -> None:
-    """A node's configuration: one account, the given instances (id -> console URI)."""
+def node_config(path: Path, state_dir: Path, redis_url: str, instances: dict[str, str],
+                node: str, relay_port: int) -> None:
+    """A node's configuration: one account, the given instances (id -> console URI), and its
+    place in the cluster (the consoles have one owner at a time; the others relay to it)."""
     blocks = "".join(
         f'\n[[instances]]\nid = "{i}"\naccount = "{ACCOUNT}"\nconsole = "{uri}"\n'
         for i, uri in instances.items()
@@ -132,6 +127,11 @@ state_dir = "{state_dir}"
 redis = "{redis_url}"
 lease_seconds = {LEASE_S}
 timeout_ms = {STORE_TIMEOUT_MS}
+
+[cluster]
+node = "{node}"
+listen = "127.0.0.1:{relay_port}"
+secret = "fault-suite-cluster-secret"
 
 [sessions]
 teardown_seconds = {TEARDOWN_S}
@@ -166,8 +166,8 @@ class Node:
         self.config = workdir / f"{name}.toml"
         self.log = workdir / f"{name}.log"
         self.proxy = FaultProxy(name, redis.port)
-        node_config(self.config, self.state_dir, self.proxy.url, instances)
-        self.api_port, self.ssh_port = _free_ports(2)
+        self.api_port, self.ssh_port, self.relay_port = _free_ports(3)
+        node_config(self.config, self.state_dir, self.proxy.url, instances, name, self.relay_port)
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.proc: subprocess.Popen | None = None
         self.incarnations: list[Incarnation] = []
