@@ -234,11 +234,17 @@ class ConsoleSession:
         return self.rec.ended is None
 
     def open(self, timeout: float = 15.0) -> bool:
-        """Types the first line and waits for its ack; False when the session ended first (the
-        slot was busy, the key refused, the node died) or nothing came in time."""
-        self.type_line()
-        return self.wait("console output", lambda: self.rec.opened is not None or self.rec.ended is not None,
-                         timeout) and self.rec.opened is not None
+        """Types a first line and waits for its ack; False when the session ended first (the
+        slot was busy, the key refused, the node died) or nothing came in time. The line is
+        typed again every 2 s: in a cluster the console may be changing owners when the session
+        starts, and what is typed while the console is away is not kept."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.type_line()
+            left = deadline - time.monotonic()
+            done = lambda: self.rec.opened is not None or self.rec.ended is not None  # noqa: E731
+            if self.wait("console output", done, min(2.0, max(0.0, left))) or left <= 2.0:
+                return self.rec.opened is not None
 
     def wait_ended(self, timeout: float = 15.0) -> bool:
         return self.wait("the end", lambda: self.rec.ended is not None, timeout)
