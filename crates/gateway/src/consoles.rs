@@ -179,7 +179,12 @@ impl Consoles {
     pub async fn open_held(&self, instance: &Instance) -> Result<Console, String> {
         let held = self.read().get(&instance.id).cloned();
         match held {
-            Some(Held::Hub(hub)) => hub.attach().await.map_err(|e| e.to_string()),
+            Some(Held::Hub(hub)) => {
+                // A console this node has just taken gets its first connection attempt first,
+                // so a session (local or relayed) right after a takeover finds it connected.
+                hub.first_attempt(FIRST_ATTEMPT_WAIT).await;
+                hub.attach().await.map_err(|e| e.to_string())
+            }
             Some(Held::PerSession) => self.open_fresh(instance).await,
             None if self.remote.is_none() => self.open_fresh(instance).await,
             None => Err(format!(
