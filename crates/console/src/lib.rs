@@ -4,7 +4,7 @@
 //! wire format into calls on [`ConsoleService`] and map [`ConsoleError`] back to their protocol.
 //! Nothing here performs I/O except through the store traits ([`SlotStore`] with its
 //! [`GrantStore`] and [`SessionLeases`], [`Throttle`], [`AccountSettings`], [`AuditSink`],
-//! [`ConsoleProbe`], [`ConsoleOwnership`]), and time is always read from an injected [`Clock`],
+//! [`ConsoleProbe`], [`ConsoleOwnership`], [`SharedStates`]), and time is always read from an injected [`Clock`],
 //! so expiry, teardown and session caps are tested without sleeping.
 
 pub mod accounts;
@@ -25,6 +25,7 @@ pub mod probe;
 pub mod registry;
 pub mod service;
 pub mod slots;
+pub mod states;
 pub mod throttle;
 
 pub use accounts::AccountSettings;
@@ -45,4 +46,5 @@ pub use probe::{AlwaysReachable, ConsoleProbe};
 pub use registry::{Account, Instance, InstanceState, Registry};
 pub use service::{ConsoleService, RequestContext, Settings};
 pub use slots::{OpenDenied, OpenOutcome, PushOutcome, SlotStore};
+pub use states::{MemoryStates, Order, SharedState, SharedStates};
 pub use throttle::{MemoryThrottle, Throttle, ThrottleConfig};

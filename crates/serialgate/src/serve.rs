@@ -102,22 +102,42 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         None => gateway::Consoles::with_hubs(&built.registry, console_options),
     });
     gw_config.consoles = Arc::clone(&consoles);
-    let supervisor =
-        instances::start_vms(&built.registry, std::mem::take(&mut built.vms), &consoles).await?;
-    let cluster = match (&cluster_node, &built.cluster) {
-        (Some(node), Some(def)) => {
-            let listener = crate::listen::bind(def.listen)
-                .map_err(|e| format!("cannot listen on {} ([cluster] listen): {e}", def.listen))?;
-            Some(crate::cluster::start(
-                node,
-                listener,
-                &built.registry,
-                &built.eligible,
-                &consoles,
-            )?)
-        }
-        _ => None,
-    };
+    // Alone, the node runs its VMs and keeps instance states itself. In a cluster the states
+    // are shared through the store and a VM runs on the node that owns its console.
+    let vms = std::mem::take(&mut built.vms);
+    let (control, supervisor, cluster): (Arc<dyn console::control::InstanceControl>, _, _) =
+        match (&cluster_node, &built.cluster, stores.states()) {
+            (Some(node), Some(def), Some(states)) => {
+                let cluster_vms = Arc::new(crate::cluster::ClusterVms::new(
+                    states,
+                    built.registry.instances().cloned(),
+                    vms,
+                    Arc::clone(&consoles),
+                    node.store_timeout,
+                ));
+                cluster_vms.load().await;
+                let listener = crate::listen::bind(def.listen).map_err(|e| {
+                    format!("cannot listen on {} ([cluster] listen): {e}", def.listen)
+                })?;
+                let running = crate::cluster::start(
+                    node,
+                    listener,
+                    &built.registry,
+                    &built.eligible,
+                    &consoles,
+                    &cluster_vms,
+                )?;
+                (cluster_vms, None, Some(running))
+            }
+            _ => {
+                let supervisor = instances::start_vms(&built.registry, vms, &consoles).await?;
+                (
+                    Arc::clone(&supervisor) as Arc<dyn console::control::InstanceControl>,
+                    Some(supervisor),
+                    None,
+                )
+            }
+        };
     let instance_ids: Vec<_> = built.registry.instances().map(|i| i.id.clone()).collect();
     let service = Arc::new(
         stores
@@ -128,7 +148,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             ))
             .with_probe(Arc::clone(&consoles) as Arc<dyn console::ConsoleProbe>)
             .with_history(Arc::clone(&consoles) as Arc<dyn console::control::ConsoleHistory>)
-            .with_control(Arc::clone(&supervisor) as Arc<dyn console::control::InstanceControl>)
+            .with_control(control)
             .with_persistence(Arc::new(state_db)),
     );
     let mut state = ApiState::new(Arc::clone(&service), built.credentials);
@@ -196,12 +216,15 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // written its end record (or its drain deadline passed): nothing below may cut that short.
     let (api_result, ssh_result) = tokio::join!(api, ssh);
     purger.abort();
-    // Sessions are gone: the consoles this node owns go to the other nodes at once.
+    // Sessions are gone: the consoles this node owns (and their VMs) go to the other nodes at
+    // once.
     if let Some(cluster) = cluster {
         cluster.stop().await;
     }
-    // Now the VMs (a clean quit, then kill).
-    supervisor.shutdown().await;
+    // A node alone stops its VMs (a clean quit, then kill).
+    if let Some(supervisor) = supervisor {
+        supervisor.shutdown().await;
+    }
     tracing::info!("serialgate stopped");
     api_result
         .map_err(|e| format!("API server task failed: {e}"))?

@@ -85,6 +85,13 @@ impl Stores {
             .map(|r| Arc::new(r.ownership(self.lease_ttl)) as Arc<dyn console::ConsoleOwnership>)
     }
 
+    /// Every instance's EC2 state, shared by a cluster (Redis only).
+    pub fn states(&self) -> Option<Arc<dyn console::SharedStates>> {
+        self.redis
+            .as_ref()
+            .map(|r| Arc::new(r.states()) as Arc<dyn console::SharedStates>)
+    }
+
     /// What `/ready` asks of the stores: the Redis slots (their epochs) and the audit trail.
     pub fn for_readiness(&self) -> (Option<store_redis::RedisSlots>, Arc<dyn AuditLog>) {
         let slots = self

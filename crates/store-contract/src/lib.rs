@@ -17,14 +17,15 @@ mod leases;
 mod ownership;
 pub mod redis_server;
 mod slots;
+mod states;
 mod throttle;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use console::{
-    AccountSettings, ConsoleOwnership, InstanceId, Registry, SerialPort, SlotStore, Throttle,
-    ThrottleConfig,
+    AccountSettings, ConsoleOwnership, InstanceId, Registry, SerialPort, SharedStates, SlotStore,
+    Throttle, ThrottleConfig,
 };
 
 pub use accounts::*;
@@ -32,6 +33,7 @@ pub use grants::*;
 pub use leases::*;
 pub use ownership::*;
 pub use slots::*;
+pub use states::*;
 pub use throttle::*;
 
 /// Builds fresh stores of one implementation.
@@ -43,6 +45,8 @@ pub trait Backend: Send + Sync {
     fn accounts(&self, registry: Arc<Registry>) -> Arc<dyn AccountSettings>;
     /// Console ownership and the node registry.
     fn ownership(&self) -> Arc<dyn ConsoleOwnership>;
+    /// Shared instance states.
+    fn states(&self) -> Arc<dyn SharedStates>;
 }
 
 /// The in-memory implementations from `console`.
@@ -64,6 +68,10 @@ impl Backend for Memory {
 
     fn ownership(&self) -> Arc<dyn ConsoleOwnership> {
         Arc::new(console::MemoryOwnership::new())
+    }
+
+    fn states(&self) -> Arc<dyn SharedStates> {
+        Arc::new(console::MemoryStates::new())
     }
 }
 
@@ -125,6 +133,9 @@ macro_rules! contract_tests {
             ownership_release_by_the_holder_only,
             ownership_node_names_are_checked,
             nodes_lists_the_announced_and_drops_the_expired,
+            states_records_raise_the_sequence,
+            states_publish_needs_the_latest_sequence,
+            states_concurrent_records_get_distinct_sequences,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

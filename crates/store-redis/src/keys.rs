@@ -77,6 +77,12 @@ impl Keys {
         format!("{}:{{nodes}}:names", self.ns)
     }
 
+    /// Every instance's shared EC2 state (a hash: instance id → `state seq order`), read whole
+    /// by every node of a cluster.
+    pub(crate) fn instance_states(&self) -> String {
+        format!("{}:{{states}}:instances", self.ns)
+    }
+
     pub(crate) fn bucket(&self, account: &AccountId) -> String {
         format!("{}:{{acct:{account}}}:bucket", self.ns)
     }

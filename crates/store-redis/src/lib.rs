@@ -39,6 +39,7 @@
 //! | `sg:{i-…}:owner_fence` | counter | last fencing token handed out for the console | none |
 //! | `sg:{nodes}:node:NAME` | hash `address version renewed exp` | a node's announcement | the announcement |
 //! | `sg:{nodes}:names` | set | names of announced nodes (pruned when their hash is gone) | none |
+//! | `sg:{states}:instances` | hash `i-… → state seq order` | every instance's EC2 state in a cluster, and the latest order for the node running its VM | none |
 //! | `sg:{acct:ID}:bucket` | hash `tokens ts` | the account's API token bucket | time to refill |
 //! | `sg:{acct:ID}:serial-console-access` | `1` / `0` | the account switch, when changed at run time | none |
 //!
@@ -46,7 +47,8 @@
 //! session slot (a push and an open included: grant, lease, teardown and fence of one port)
 //! and of a console's ownership touch only its instance's keys and the throttle only its
 //! account's, so the layout already spreads over a Redis Cluster's slots. The node registry,
-//! a handful of small keys, shares one tag (`{nodes}`). Fencing tokens increase per port, and per
+//! a handful of small keys, shares one tag (`{nodes}`), and the instance states, one small field
+//! per instance read whole by every node, share another (`{states}`). Fencing tokens increase per port, and per
 //! instance for console ownership (each counter starts at the current time in ms, so they keep
 //! increasing even when Redis loses the counter), which is all fencing needs: tokens are only
 //! ever compared for the same port or console.
@@ -72,6 +74,7 @@ mod leases;
 mod ownership;
 mod scripts;
 mod slots;
+mod states;
 mod throttle;
 
 use std::future::Future;
@@ -84,6 +87,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub use accounts::RedisAccounts;
 pub use ownership::RedisOwnership;
 pub use slots::RedisSlots;
+pub use states::RedisStates;
 pub use throttle::RedisThrottle;
 
 use crate::keys::Keys;
@@ -173,6 +177,11 @@ impl RedisStore {
     /// be taken for that long (see the crate docs).
     pub fn ownership(&self, lease_ttl: Duration) -> RedisOwnership {
         RedisOwnership::new(self.clone(), lease_ttl)
+    }
+
+    /// Every instance's EC2 state, shared by the nodes of a cluster.
+    pub fn states(&self) -> RedisStates {
+        RedisStates::new(self.clone())
     }
 
     /// Runs one Redis call within the timeout; `what` names it in errors.

@@ -271,6 +271,32 @@ end
 return out
 ";
 
+/// An instance's shared state: `KEYS[1]` the states hash, `ARGV[1]` the instance, `ARGV[2]` its
+/// state, `ARGV[3]` the order (`-` for none). Raises the sequence number; returns it.
+const RECORD: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+local seq = 0
+if v then seq = tonumber(string.match(v, '^%S+ (%d+)')) or 0 end
+seq = seq + 1
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. seq .. ' ' .. ARGV[3])
+return seq
+";
+
+/// The owner's write of its VM's state: as `RECORD`, but keeping the sequence number and order,
+/// and only while the sequence number is still `ARGV[3]` (0: never recorded). 1 if written.
+const PUBLISH: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then
+  if ARGV[3] ~= '0' then return 0 end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' 0 -')
+  return 1
+end
+local seq, order = string.match(v, '^%S+ (%d+) (%S+)$')
+if seq ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. seq .. ' ' .. order)
+return 1
+";
+
 /// The compiled scripts (their SHA1s); sent with `EVALSHA`, loaded again after a Redis restart.
 #[derive(Debug)]
 pub(crate) struct Scripts {
@@ -287,6 +313,8 @@ pub(crate) struct Scripts {
     pub disown: Script,
     pub announce: Script,
     pub nodes: Script,
+    pub record: Script,
+    pub publish: Script,
 }
 
 impl Scripts {
@@ -306,6 +334,8 @@ impl Scripts {
             disown: Script::new(DISOWN),
             announce: Script::new(ANNOUNCE),
             nodes: Script::new(NODES),
+            record: Script::new(RECORD),
+            publish: Script::new(PUBLISH),
         }
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use console::{AccountSettings, ConsoleOwnership, Registry, SlotStore, Throttle, ThrottleConfig};
+use console::{
+    AccountSettings, ConsoleOwnership, Registry, SharedStates, SlotStore, Throttle, ThrottleConfig,
+};
 use store_contract::{Backend, redis_server};
 use store_redis::{RedisConfig, RedisStore};
 
@@ -38,6 +40,10 @@ impl Backend for Redis {
     fn ownership(&self) -> Arc<dyn ConsoleOwnership> {
         // No epoch wait, as for the slots.
         Arc::new(self.0.ownership(Duration::ZERO))
+    }
+
+    fn states(&self) -> Arc<dyn SharedStates> {
+        Arc::new(self.0.states())
     }
 }
 

@@ -89,6 +89,7 @@ enum Cmd {
     Stop { force: bool, reply: Reply },
     Reboot(Reply),
     Shutdown(Reply),
+    Kill(Reply),
 }
 
 /// A handle on one VM's task.
@@ -161,6 +162,12 @@ impl Machine {
     pub async fn shutdown(&self) -> Result<(), String> {
         self.ask(Cmd::Shutdown).await
     }
+
+    /// Kills the VM at once (no clean shutdown) and returns when its process is gone: for a
+    /// node that must let the VM go before another node may start it.
+    pub async fn kill(&self) -> Result<(), String> {
+        self.ask(Cmd::Kill).await
+    }
 }
 
 struct MachineTask {
@@ -187,6 +194,10 @@ impl MachineTask {
                     Some(Cmd::Reboot(reply)) => { let _ = reply.send(self.reboot().await); }
                     Some(Cmd::Shutdown(reply)) => {
                         self.shutdown().await;
+                        let _ = reply.send(Ok(()));
+                    }
+                    Some(Cmd::Kill(reply)) => {
+                        self.kill_and_wait().await;
                         let _ = reply.send(Ok(()));
                     }
                     None => {
@@ -291,6 +302,19 @@ impl MachineTask {
         }
         self.stop_deadline = None;
         tracing::info!(instance = %self.instance.id, "VM stopped for shutdown");
+    }
+
+    async fn kill_and_wait(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        child.start_kill();
+        if let Err(e) = child.wait().await {
+            tracing::warn!(instance = %self.instance.id, error = %e, "waiting for the killed VM failed");
+        }
+        self.stop_deadline = None;
+        self.set_state(InstanceState::Stopped);
+        tracing::info!(instance = %self.instance.id, "VM killed");
     }
 
     fn kill(&mut self) {

@@ -1,6 +1,9 @@
 //! One console's ownership, as this node sees it: take the lease when it is free, renew it,
 //! and close the console before the lease can pass to another node.
 //!
+//! A VM runs where its console is held: it starts when the console is taken and is killed
+//! before the console is let go ([`ClusterVms`]), under the same rule.
+//!
 //! The rule that keeps two nodes off one console: a node holds the console only while its
 //! latest successful renewal, counted from when that renewal was *sent*, is younger than the
 //! lease minus a margin. The store gives the lease to another node only once it has expired,
@@ -18,7 +21,7 @@ use gateway::Consoles;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Node, millis};
+use super::{ClusterVms, Node, millis};
 
 /// How long a node that does not hold a console waits before asking again, at most: failover
 /// takes the lease plus at most this. While another node holds the console, the next ask is
@@ -33,16 +36,24 @@ pub struct Keeper {
     node: Node,
     instance: InstanceId,
     consoles: Arc<Consoles>,
+    /// The VM, if the instance is one: it runs where the console is held.
+    vms: Arc<ClusterVms>,
     /// The lease held: its fencing token and when its latest renewal was sent.
     held: Option<(u64, Instant)>,
 }
 
 impl Keeper {
-    pub fn new(node: Node, instance: InstanceId, consoles: Arc<Consoles>) -> Self {
+    pub fn new(
+        node: Node,
+        instance: InstanceId,
+        consoles: Arc<Consoles>,
+        vms: Arc<ClusterVms>,
+    ) -> Self {
         Self {
             node,
             instance,
             consoles,
+            vms,
             held: None,
         }
     }
@@ -70,6 +81,7 @@ impl Keeper {
             }
         }
         if let Some((token, _)) = self.held.take() {
+            self.vms.let_go(&self.instance).await;
             self.consoles.disown(&self.instance).await;
             let release = self
                 .node
@@ -119,6 +131,7 @@ impl Keeper {
             (Some(Some(token)), held) => {
                 if held.is_none() {
                     self.consoles.own(&self.instance);
+                    self.vms.took(&self.instance);
                     tracing::info!(instance = %self.instance, token, "cluster: this node now owns the console");
                 }
                 self.held = Some((token, sent));
@@ -167,6 +180,7 @@ impl Keeper {
 
     async fn let_go(&mut self, why: &str) {
         self.held = None;
+        self.vms.let_go(&self.instance).await;
         self.consoles.disown(&self.instance).await;
         tracing::warn!(instance = %self.instance, "cluster: this node let the console go: {why}");
     }

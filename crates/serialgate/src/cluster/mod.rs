@@ -6,11 +6,14 @@
 //!   renews it, and lets the console go before the lease can pass to another node.
 //! - `remote.rs`: the consoles this node does not own, through the relay to their owner; and
 //!   the consoles it owns, lent to the relay server.
+//! - `vms.rs`: instance states shared through the store, and the managed VMs, each run by the
+//!   owner of its console.
 //! - here: the node's announcement (its relay address and version) and the start and stop of
 //!   it all.
 
 mod keeper;
 mod remote;
+mod vms;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +28,7 @@ use tokio::task::JoinSet;
 use crate::config::cluster::ClusterDef;
 
 pub use remote::RelayedConsoles;
+pub use vms::ClusterVms;
 
 /// How long a node's announcement lasts: a few renewals, so one slow store call does not drop
 /// it from `serialgate cluster status`.
@@ -57,14 +61,16 @@ pub struct Running {
     tasks: JoinSet<()>,
 }
 
-/// Starts the relay server on `listener`, the announcement, and a keeper for each console this
-/// node may own (`eligible`: the consoles restricted to some nodes; the others, any node).
+/// Starts the relay server on `listener`, the announcement, the instance states' sync, and a
+/// keeper for each console this node may own (`eligible`: the consoles restricted to some
+/// nodes; the others, any node).
 pub fn start(
     node: &Node,
     listener: TcpListener,
     registry: &Registry,
     eligible: &std::collections::HashMap<InstanceId, Vec<String>>,
     consoles: &Arc<Consoles>,
+    vms: &Arc<ClusterVms>,
 ) -> Result<Running, String> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -80,6 +86,7 @@ pub fn start(
             .await;
     });
     tasks.spawn(announce(node.clone(), stopped.clone()));
+    tasks.spawn(Arc::clone(vms).run(stopped.clone()));
     let mut mine = 0;
     for instance in registry.instances() {
         let may = eligible
@@ -87,8 +94,12 @@ pub fn start(
             .is_none_or(|nodes| nodes.iter().any(|n| *n == node.def.node));
         if may {
             mine += 1;
-            let keeper =
-                keeper::Keeper::new(node.clone(), instance.id.clone(), Arc::clone(consoles));
+            let keeper = keeper::Keeper::new(
+                node.clone(),
+                instance.id.clone(),
+                Arc::clone(consoles),
+                Arc::clone(vms),
+            );
             tasks.spawn(keeper.run(stopped.clone()));
         }
     }
@@ -102,8 +113,8 @@ pub fn start(
 }
 
 impl Running {
-    /// Lets every console go (each keeper closes its connection, then releases its lease, so
-    /// another node takes it at once) and stops the relay server.
+    /// Lets every console go (each keeper kills its VM if it runs one, closes its connection,
+    /// then releases its lease, so another node takes it at once) and stops the relay server.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}

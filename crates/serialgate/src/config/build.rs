@@ -317,14 +317,6 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 }
                 uri.clone()
             }
-            (None, Some(_)) if cluster.is_some() => {
-                return Err(err(
-                    format!("{key}.qemu"),
-                    "VMs serialgate runs are not supported with [cluster] yet: every node would \
-                     start one; give the VM's console as `unix:` to a VM run outside serialgate"
-                        .into(),
-                ));
-            }
             (None, Some(q)) => {
                 let spec = qemu_spec(q, &format!("{key}.qemu")).map_err(|(k, p)| err(k, p))?;
                 let paths = vm::VmPaths::new(&cfg.state_dir(), id.as_str());

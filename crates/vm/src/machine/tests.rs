@@ -331,6 +331,22 @@ async fn shutdown_kills_a_qemu_that_ignores_quit() {
     assert!(fake.current().killed());
 }
 
+/// A kill asks the guest and QEMU nothing, and returns only once the process is gone: the VM
+/// is stopped when the call returns.
+#[tokio::test]
+async fn kill_returns_once_the_vm_is_gone_without_asking_anyone() {
+    let fake = FakeQemu::ignoring_quit(Guest::Ignores);
+    let mut vm = Vm::new(&fake, true);
+    vm.running(&fake).await;
+    vm.machine.kill().await.unwrap();
+    assert!(fake.current().killed());
+    assert_eq!(vm.instance.state(), InstanceState::Stopped);
+    assert!(fake.commands().is_empty(), "{:?}", fake.commands());
+    // A VM that is not running is killed at once too.
+    vm.machine.kill().await.unwrap();
+    vm.reaches(InstanceState::Stopped).await;
+}
+
 /// When the last handle goes, the task shuts its VM down rather than leaving it behind.
 #[tokio::test]
 async fn dropping_every_handle_shuts_the_vm_down() {
