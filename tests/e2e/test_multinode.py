@@ -1,6 +1,9 @@
 """Many nodes, one service: several `serialgate serve` processes sharing one `redis-server`.
 
-A key pushed on one node opens a session on another; a hundred clients racing across the nodes
+Every instance's console is one `SingleConsole` (single_console.py) shared by all the nodes of
+every cluster here: it serves one client at a time, as a serial server port does, and counts the
+clients that came while another was connected; none may (one owner per console). A key pushed on
+one node opens a session on another; a hundred clients racing across the nodes
 get one session; a node killed with SIGKILL frees its slot after lease + teardown; the throttle
 is one budget across nodes; a Redis restart costs quick errors, not hangs, and the service
 recovers by itself; every push a killed node acknowledged is in its audit database.
@@ -32,6 +35,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from conftest import _binary, _die_with_parent, _free_ports, _serve
+from single_console import SingleConsole
 from ssh_session import Session
 from test_ssh_openssh import push, ssh_args
 
@@ -158,11 +162,30 @@ def postgres():
 
 # --- nodes -----------------------------------------------------------------------------------
 
+# The consoles of INSTANCES while the module runs (see `shared_consoles`).
+_CONSOLES: dict[str, SingleConsole] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_consoles():
+    """One console per instance for the whole module, whichever cluster reaches it; at the end,
+    none may have seen two nodes connected at once."""
+    _CONSOLES.update({i: SingleConsole() for i in INSTANCES})
+    try:
+        yield _CONSOLES
+        overlaps = {i: c.overlaps for i, c in _CONSOLES.items() if c.overlaps}
+        assert not overlaps, f"consoles that saw a second node connect while one was: {overlaps}"
+    finally:
+        for c in _CONSOLES.values():
+            c.close()
+        _CONSOLES.clear()
+
+
 
 def node_config(workdir: Path, name: str, redis: Redis, throttle: tuple[float, int] = (1000.0, 1000),
                 postgres: str | None = None) -> Path:
     instances = "".join(
-        f'\n[[instances]]\nid = "{i}"\naccount = "{ACCOUNT}"\nconsole = "sim:"\n' for i in INSTANCES
+        f'\n[[instances]]\nid = "{i}"\naccount = "{ACCOUNT}"\nconsole = "{_CONSOLES[i].uri}"\n' for i in INSTANCES
     )
     audit = f'[audit]\npostgres = "{postgres}"\n' if postgres else ""
     path = workdir / f"{name}.toml"
