@@ -257,3 +257,30 @@ def test_the_relay_refuses_a_peer_without_the_secret(tmp_path, redis, key, conso
         finally:
             s.close()
         assert con.connections == 1 and con.overlaps == 0
+
+
+def test_instance_states_are_one_across_nodes(tmp_path, redis, key, consoles):
+    """StopInstances and StartInstances through one node show on every other (states live in
+    Redis); a node started later sees them at once; a stopped instance takes no push anywhere."""
+    inst = PER_TEST[4]
+    consoles[inst] = SingleConsole()
+
+    def state(node) -> str:
+        r = ec2(node).describe_instances(InstanceIds=[inst])
+        return r["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+    with nodes(tmp_path, redis, consoles, n=2) as (a, b):
+        assert state(a) == state(b) == "running"
+        change = ec2(a).stop_instances(InstanceIds=[inst])["StoppingInstances"][0]
+        assert change["CurrentState"]["Name"] == "stopped", change
+        wait_for("node1 to see the instance stopped", lambda: state(b) == "stopped", timeout=5)
+        assert try_push(b, inst, key) == "EC2InstanceStateInvalidException"
+        # Configured as running, but a node that starts now reads the shared state first.
+        late_dir = tmp_path / "late"
+        late_dir.mkdir()
+        config, _ = node_config(late_dir, "late0", redis, consoles, {})
+        with _serve("late0", config, late_dir) as server:
+            assert state({"server": server}) == "stopped"
+        ec2(b).start_instances(InstanceIds=[inst])
+        wait_for("node0 to see the instance running", lambda: state(a) == "running", timeout=5)
+        assert try_push(a, inst, key) == "ok"
