@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- system packages -----------------------------------------------------------------------------
-# OpenSSH (client for the e2e tests, server for nothing but ssh-keygen), QEMU and cpio (the
+# OpenSSH (client for the e2e tests; its server plays an instance that takes keys pushed with
+# SendSSHPublicKey), QEMU and cpio (the
 # managed-VM tests; the guest itself comes from `apt-get download`), Redis and PostgreSQL (the
 # store contract and multi-node tests start their own servers), tmux (the interactive client
 # test), openssl (the TLS test makes its CA and certificates), curl (README.md's examples, which
@@ -17,6 +18,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # from touching apt at all.
 need=()
 command -v ssh >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v redis-server >/dev/null || need+=(redis-server)

@@ -7,7 +7,8 @@ process table for the whole module and the last test checks it never saw two QEM
 instance. Every node's DescribeInstances agrees; a key pushed on one node opens a session
 through another, and GetConsoleOutput asked of a third has what the session typed; stop, start
 and reboot sent to nodes that do not own the VM are carried out by the one that does; `kill -9`
-of the owner moves the console and the VM to a survivor (the killed node's QEMU dies with it).
+of the owner moves the console and the VM to a survivor (the killed node's QEMU dies with it);
+a SIGTERM of the next owner hands the VM to the last node at once.
 
 The tests run in file order and share the cluster, as test_vm.py shares its VM.
 """
@@ -376,6 +377,31 @@ def test_killing_the_owner_moves_the_vm_to_a_survivor(ns, key, sampler):
     one_vm_on(new_owner)
     sampler.check()
 
+
+def test_a_clean_stop_hands_the_vm_over_at_once(ns, key, sampler):
+    """SIGTERM of the owner: it kills its QEMU and releases the console, and the last node
+    starts the VM without waiting for a lease to run out."""
+    leaving = owner_node(ns)
+    old_qemu = one_vm_on(leaving)
+    heir = next(n for n in alive(ns) if n is not leaving)
+    leaving["server"].proc.send_signal(signal.SIGTERM)
+    assert leaving["server"].proc.wait(timeout=30) == 0
+    stopped = time.monotonic()
+    assert old_qemu not in qemu_processes(vm_marker()), "the stopped node left its QEMU behind"
+    wait_for("the VM on the last node", lambda: qemu_processes(vm_marker(heir)), timeout=LEASE_S + 10)
+    handed = time.monotonic() - stopped
+    wait_states([heir], "running", BOOT_TIMEOUT)
+    print(f"\nSIGTERM of the owner: a QEMU on {heir['name']} {handed:.1f} s after it stopped")
+    # A released console is taken within a second, well inside a lease.
+    assert handed < LEASE_S, f"the handover took {handed:.1f} s"
+    push_when_free(heir, key)
+    s = session(heir, key)
+    try:
+        login(s)
+    finally:
+        leave(s)
+    one_vm_on(heir)
+    sampler.check()
 
 def test_at_no_instant_two_vms(sampler):
     sampler.check()

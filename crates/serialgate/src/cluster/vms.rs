@@ -176,16 +176,24 @@ impl ClusterVms {
                 // Just taken: run the VM if the instance should run.
                 None => {
                     let wanted = record.map_or_else(|| self.initial(&id), |r| r.state);
+                    if should_run(wanted) {
+                        tracing::info!(instance = %id, state = wanted.as_str(), "cluster: starting the VM here, as this node now owns its console");
+                    }
                     should_run(wanted).then_some(Order::Start)
                 }
-                Some(done) if seq > done => record.and_then(|r| r.order),
+                Some(done) if seq > done => {
+                    let order = record.and_then(|r| r.order);
+                    if let Some(o) = order {
+                        tracing::info!(instance = %id, order = o.as_str(), seq, "cluster: carrying out an order given through another node");
+                    }
+                    order
+                }
                 Some(_) => None,
             };
-            if let Some(order) = act {
-                tracing::info!(instance = %id, order = order.as_str(), "cluster: carrying out an order for the VM");
-                if let Err(e) = carry_out(&machine, order).await {
-                    tracing::warn!(instance = %id, order = order.as_str(), error = %e, "cluster: the order failed");
-                }
+            if let Some(order) = act
+                && let Err(e) = carry_out(&machine, order).await
+            {
+                tracing::warn!(instance = %id, order = order.as_str(), error = %e, "cluster: the order failed");
             }
             if let Some(r) = self.running().get_mut(&id) {
                 r.applied = Some(seq);
