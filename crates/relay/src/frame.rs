@@ -8,7 +8,7 @@
 
 use std::io;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::seal::{FrameSeal, TAG};
@@ -113,14 +113,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Err(FrameError::TooLarge(len));
         }
         let kind = Kind::from_u8(kind).ok_or(FrameError::UnknownKind(kind))?;
-        let mut payload = BytesMut::zeroed(size);
+        // A sealed frame's tag is read with its payload, in one go.
+        let tag = if self.seal.is_some() { TAG } else { 0 };
+        let mut payload = BytesMut::zeroed(size + tag);
         self.inner.read_exact(&mut payload).await?;
         if let Some(seal) = &mut self.seal {
-            let mut tag = [0u8; TAG];
-            self.inner.read_exact(&mut tag).await?;
-            if !seal.open(&header, &mut payload, &tag) {
+            let (body, tag) = payload.split_at_mut(size);
+            if !seal.open(&header, body, tag) {
                 return Err(FrameError::BadTag);
             }
+            payload.truncate(size);
         }
         Ok(Some(Frame {
             kind,
@@ -140,17 +142,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-/// Writes frames, each in one vectored write (no separate packet for the header or the tag).
-/// Not cancel-safe once sealed: a frame given up after it was sealed leaves a gap in the
-/// sequence, so a send is only ever given up together with the connection.
+/// Writes frames, each in one write of one buffer (header, payload, tag: no separate packet for
+/// any of them). Not cancel-safe once sealed: a frame given up after it was sealed leaves a gap
+/// in the sequence, so a send is only ever given up together with the connection.
 #[derive(Debug)]
 pub(crate) struct FrameWriter<W> {
     inner: W,
     /// Set at the end of the handshake: from then on every frame is sealed.
     seal: Option<FrameSeal>,
-    /// Where a sealed payload is encrypted; kept between frames, so a frame costs no
-    /// allocation (it grows to [`MAX_PAYLOAD`] at most).
-    scratch: Vec<u8>,
+    /// Where a frame is put together and its payload sealed in place; kept between frames, so a
+    /// frame costs no allocation (it grows to one frame of [`MAX_PAYLOAD`] at most).
+    buf: Vec<u8>,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
@@ -158,7 +160,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Self {
             inner,
             seal: None,
-            scratch: Vec::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -169,26 +171,31 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Sends one frame. The caller keeps payloads within [`MAX_PAYLOAD`] (see [`chunks`]).
     pub async fn send(&mut self, kind: Kind, payload: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(payload.len())
+        self.send_parts(kind, &[payload]).await
+    }
+
+    /// Sends one frame whose payload is `parts` end to end, so that output queued in several
+    /// chunks costs one seal and one write. Together they stay within [`MAX_PAYLOAD`].
+    pub async fn send_parts<B: AsRef<[u8]>>(&mut self, kind: Kind, parts: &[B]) -> io::Result<()> {
+        let size: usize = parts.iter().map(|part| part.as_ref().len()).sum();
+        let len = u32::try_from(size)
             .ok()
-            .filter(|_| payload.len() <= MAX_PAYLOAD)
+            .filter(|_| size <= MAX_PAYLOAD)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
         let [l0, l1, l2, l3] = len.to_be_bytes();
         let header = [kind as u8, l0, l1, l2, l3];
-        let (body, tag) = match &mut self.seal {
-            None => (payload, None),
-            Some(seal) => {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(payload);
-                let tag = seal
-                    .seal(&header, &mut self.scratch)
-                    .ok_or_else(|| io::Error::other("frame sequence numbers exhausted"))?;
-                (&self.scratch[..], Some(tag))
-            }
-        };
-        let tag = tag.as_ref().map_or(&[][..], |tag| &tag[..]);
-        let mut frame = Buf::chain(Buf::chain(&header[..], body), tag);
-        self.inner.write_all_buf(&mut frame).await?;
+        self.buf.clear();
+        self.buf.extend_from_slice(&header);
+        for part in parts {
+            self.buf.extend_from_slice(part.as_ref());
+        }
+        if let Some(seal) = &mut self.seal {
+            let tag = seal
+                .seal(&header, &mut self.buf[HEADER..])
+                .ok_or_else(|| io::Error::other("frame sequence numbers exhausted"))?;
+            self.buf.extend_from_slice(&tag);
+        }
+        self.inner.write_all(&self.buf).await?;
         self.inner.flush().await
     }
 }
@@ -334,6 +341,40 @@ mod tests {
         let mut reader = FrameReader::new(&raw[HEADER + 3 + TAG..]);
         reader.seal(opener);
         assert!(matches!(reader.read().await, Err(FrameError::BadTag)));
+    }
+
+    #[tokio::test]
+    async fn parts_go_out_as_the_one_frame_of_their_bytes_end_to_end() {
+        let (sealer, opener) = keys();
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let mut writer = FrameWriter::new(a);
+        writer.seal(sealer.clone());
+        writer
+            .send_parts(Kind::Data, &[&b"con"[..], b"", b"sole"])
+            .await
+            .unwrap();
+        let half = vec![3; MAX_PAYLOAD / 2];
+        writer
+            .send_parts(Kind::Data, &[&half[..], &half[..], b"x"])
+            .await
+            .map(|()| panic!("a frame over the cap was sent"))
+            .unwrap_or_else(|e| assert_eq!(e.kind(), io::ErrorKind::InvalidInput));
+        drop(writer);
+        let mut raw = Vec::new();
+        b.read_to_end(&mut raw).await.unwrap();
+
+        let (c, mut d) = tokio::io::duplex(1 << 20);
+        let mut whole = FrameWriter::new(c);
+        whole.seal(sealer);
+        whole.send(Kind::Data, b"console").await.unwrap();
+        drop(whole);
+        let mut expected = Vec::new();
+        d.read_to_end(&mut expected).await.unwrap();
+        assert_eq!(raw, expected, "the refused frame left nothing behind");
+
+        let mut reader = FrameReader::new(&raw[..]);
+        reader.seal(opener);
+        assert_eq!(reader.read().await.unwrap().unwrap().payload, "console");
     }
 
     #[test]

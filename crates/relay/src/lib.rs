@@ -108,6 +108,7 @@
 mod client;
 mod error;
 mod frame;
+mod gather;
 mod handshake;
 mod limits;
 mod provider;

@@ -3,7 +3,9 @@
 //!
 //! Invariants: at most one frame is read ahead of what the console (or the user) has taken, and
 //! nothing is read from the console (or the user) while a frame is being written, so the
-//! channels' bounds and the sockets' buffers are all the buffering there is. The idle deadline
+//! channels' bounds, the sockets' buffers and the one frame being sent are all the buffering
+//! there is; a DATA frame gathers only what its source had queued already (see
+//! [`crate::gather`]), so nothing waits for more to come. The idle deadline
 //! runs only while the session waits for a frame: a session held up by a slow reader is not
 //! mistaken for a dead peer.
 
@@ -15,9 +17,11 @@ use backends::{BreakError, ConsoleInput, Input};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::frame::{FrameError, FrameReader, FrameWriter, Kind, chunks};
+use crate::frame::{FrameError, FrameReader, FrameWriter, Kind};
+use crate::gather::Gathered;
 
 /// How long a side that said CLOSE waits for the peer to close (and for CLOSE to be written).
 const LINGER: Duration = Duration::from_secs(1);
@@ -48,6 +52,9 @@ pub(crate) enum Next {
 /// input (client). `next` must be cancel-safe.
 pub(crate) trait Source: Send {
     fn next(&mut self) -> impl Future<Output = Next> + Send;
+
+    /// What `next` would give at once, without waiting; `None` when nothing is queued.
+    fn ready(&mut self) -> Option<Next>;
 }
 
 /// Where the peer's frames go: the owner's console input (server), the user's output (client).
@@ -95,6 +102,14 @@ impl Source for mpsc::Receiver<Bytes> {
             None => Next::End,
         }
     }
+
+    fn ready(&mut self) -> Option<Next> {
+        match self.try_recv() {
+            Ok(bytes) => Some(Next::Send(Outgoing::Data(bytes))),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Next::End),
+        }
+    }
 }
 
 impl Source for mpsc::Receiver<Input> {
@@ -103,6 +118,15 @@ impl Source for mpsc::Receiver<Input> {
             Some(Input::Data(bytes)) => Next::Send(Outgoing::Data(bytes)),
             Some(Input::Break) => Next::Send(Outgoing::Break),
             None => Next::Quiet,
+        }
+    }
+
+    fn ready(&mut self) -> Option<Next> {
+        match self.try_recv() {
+            Ok(Input::Data(bytes)) => Some(Next::Send(Outgoing::Data(bytes))),
+            Ok(Input::Break) => Some(Next::Send(Outgoing::Break)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Next::Quiet),
         }
     }
 }
@@ -203,12 +227,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
 /// Returns why it ended and whether it told the peer so (CLOSE).
 async fn write_loop<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
-    mut source: impl Source,
+    source: impl Source,
     gone: impl Future<Output = ()>,
     stop: impl Future<Output = ()>,
     ping: Duration,
 ) -> (End, bool) {
     tokio::pin!(gone, stop);
+    let mut source = Gathered::new(source);
+    // The chunks of the DATA frame being sent; kept between frames.
+    let mut parts = Vec::new();
     let mut quiet = false;
     let mut next_ping = Instant::now() + ping;
     loop {
@@ -217,7 +244,17 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             () = &mut stop => return (End::Shutdown, close(writer).await),
             () = &mut gone => return (End::LocalGone, close(writer).await),
             next = source.next(), if !quiet => match next {
-                Next::Send(Outgoing::Data(bytes)) => send_data(writer, &bytes).await,
+                Next::Send(Outgoing::Data(first)) => {
+                    source.gather(first, &mut parts);
+                    let sent = if parts.is_empty() {
+                        Ok(())
+                    } else {
+                        writer.send_parts(Kind::Data, &parts).await
+                    };
+                    // The chunks' memory goes back now, not at the next frame.
+                    parts.clear();
+                    sent
+                }
                 Next::Send(Outgoing::Break) => writer.send(Kind::Break, &[]).await,
                 Next::Quiet => {
                     quiet = true;
@@ -232,16 +269,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
         next_ping = Instant::now() + ping;
     }
-}
-
-async fn send_data<W: AsyncWrite + Unpin>(
-    writer: &mut FrameWriter<W>,
-    bytes: &[u8],
-) -> io::Result<()> {
-    for chunk in chunks(bytes) {
-        writer.send(Kind::Data, chunk).await?;
-    }
-    Ok(())
 }
 
 /// Sends CLOSE, bounded: a peer that stopped reading does not hold the session. Returns
