@@ -329,16 +329,19 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 uri
             }
         };
-        registry.add_instance(Instance::new(
-            id,
-            account,
-            inst.instance_type.clone(),
-            az,
-            inst.tags.clone(),
-            inst.unsupported_bios,
-            console,
-            state,
-        ));
+        registry.add_instance(
+            Instance::new(
+                id,
+                account,
+                inst.instance_type.clone(),
+                az,
+                inst.tags.clone(),
+                inst.unsupported_bios,
+                console,
+                state,
+            )
+            .with_addresses(inst.public_ip_address, inst.private_ip_address),
+        );
     }
 
     let settings = Settings {
