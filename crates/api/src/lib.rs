@@ -1,5 +1,6 @@
 //! serialgate's HTTP service: AWS JSON 1.1 for EC2 Instance Connect, the EC2 Query subset
-//! around the serial console, plus `/health`.
+//! around the serial console, plus `/health`, `/ready`, and `/instance-keys/v1/{os_user}`
+//! where instances fetch the keys pushed for their users (proved by an HMAC, not SigV4).
 //!
 //! The only crate that speaks AWS JSON or EC2 XML. A JSON request goes: body limit → SigV4
 //! ([`sigv4`]) → `X-Amz-Target` routing ([`router`]) → one operation file (parse → domain call
@@ -22,6 +23,7 @@ pub mod credentials;
 mod ec2;
 pub mod error;
 mod health;
+mod instance_keys;
 mod json;
 mod limits;
 mod listener;
@@ -36,6 +38,7 @@ pub mod tls;
 
 pub use credentials::{CredentialEntry, Credentials};
 pub use error::{ApiError, ErrorCode};
+pub use instance_keys::{InstanceKeys, KeyToken};
 pub use limits::ApiLimits;
 pub use listener::{serve, serve_tls};
 pub use server::{ApiState, DEFAULT_BODY_LIMIT, router};

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use console::service::RequestContext;
 use console::{CallSubject, ConsoleService, Principal};
 use sigv4::{RequestParts, SigError, SigErrorKind, Verified, Verifier};
@@ -22,6 +22,7 @@ use crate::credentials::Credentials;
 use crate::ec2::{self, Ec2Api};
 use crate::error::{ApiError, ErrorCode};
 use crate::health::health;
+use crate::instance_keys::{self, InstanceKeys};
 use crate::limits::ApiLimits;
 use crate::ops;
 use crate::ready::{Readiness, ready};
@@ -60,6 +61,8 @@ pub struct ApiState {
     pub refusal_window: Duration,
     /// The unauthenticated refusals of the window in progress.
     pub(crate) refused: Arc<RefusalTally>,
+    /// The signer and tokens of `GET /instance-keys/v1/{os_user}` (none: it answers 404).
+    pub instance_keys: Option<InstanceKeys>,
 }
 
 impl ApiState {
@@ -81,17 +84,23 @@ impl ApiState {
             readiness: None,
             refusal_window: DEFAULT_WINDOW,
             refused: Arc::new(RefusalTally::default()),
+            instance_keys: None,
         }
     }
 }
 
-/// The routes: `POST /` (the AWS JSON operations), `GET /health` (liveness) and `GET /ready`
-/// (readiness).
+/// The routes: `POST /` (the AWS JSON operations), `GET /health` (liveness), `GET /ready`
+/// (readiness) and `GET /instance-keys/v1/{os_user}` (an instance's keys; every path under
+/// the prefix and every method there gets that route's answers).
 pub fn router(state: Arc<ApiState>) -> Router {
+    // `any`: a method router's own refusal would add an `allow` header, telling this route apart.
+    let instance_keys = any(instance_keys::handle);
     Router::new()
         .route("/", post(handle_aws_json).fallback(method_not_allowed))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/instance-keys/v1/", instance_keys.clone())
+        .route("/instance-keys/v1/{*os_user}", instance_keys)
         .fallback(not_found)
         .with_state(state)
 }

@@ -641,3 +641,92 @@ async fn grant_expires_at_the_window_edge() {
         Some(console::ops::SessionDenied::NoGrant)
     );
 }
+
+fn instance_keys_request(user: &str) -> console::ops::InstanceKeysRequest {
+    console::ops::InstanceKeysRequest {
+        request_id: "fetch-1".into(),
+        source_ip: Some("10.0.0.7".parse().unwrap()),
+        instance_id: InstanceId::parse(RUNNING).unwrap(),
+        os_user: OsUser::parse(user).unwrap(),
+    }
+}
+
+fn os_user_push(user: &str) -> PushOsUserKey {
+    PushOsUserKey {
+        instance_id: InstanceId::parse(RUNNING).unwrap(),
+        os_user: OsUser::parse(user).unwrap(),
+        key: SshPublicKey::parse(KEY).unwrap(),
+        availability_zone: None,
+    }
+}
+
+#[tokio::test]
+async fn an_instance_gets_its_users_live_grant_and_each_answer_is_recorded() {
+    let f = fixture(ThrottleConfig::default());
+    let receipt = f
+        .service
+        .push_os_user_key(&ctx(), os_user_push("ec2-user"))
+        .await
+        .unwrap();
+    let pushed_records = f.audit.records.lock().unwrap().len();
+
+    let grants = f
+        .service
+        .instance_keys(&instance_keys_request("ec2-user"))
+        .await
+        .unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].principal_arn, "arn:aws:iam::111122223333:root");
+    assert_eq!(grants[0].request_id, "req-1");
+    assert_eq!(grants[0].expires_at_ms, receipt.expires_at_ms);
+    let records = f.audit.records.lock().unwrap().clone();
+    assert_eq!(records.len(), pushed_records + 1);
+    let served = records.last().unwrap();
+    assert_eq!(served.operation, "GetInstanceKeys");
+    assert_eq!(served.request_id, "fetch-1");
+    assert_eq!(
+        served.principal_arn.as_deref(),
+        Some("arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0")
+    );
+    assert_eq!(served.instance_id.as_deref(), Some(RUNNING));
+    assert_eq!(served.target.as_deref(), Some("user:ec2-user"));
+    assert_eq!(
+        served.key_fingerprint.as_deref(),
+        Some(SshPublicKey::parse(KEY).unwrap().fingerprint())
+    );
+    assert_eq!(served.outcome, AuditOutcome::Success);
+
+    // Another user has none, and an empty answer is not recorded.
+    let none = f
+        .service
+        .instance_keys(&instance_keys_request("root"))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(f.audit.records.lock().unwrap().len(), pushed_records + 1);
+
+    // Nothing once the grant expired.
+    f.clock.advance(Duration::from_secs(60));
+    let expired = f
+        .service
+        .instance_keys(&instance_keys_request("ec2-user"))
+        .await
+        .unwrap();
+    assert!(expired.is_empty());
+}
+
+#[tokio::test]
+async fn no_key_reaches_an_instance_without_its_record() {
+    let f = fixture(ThrottleConfig::default());
+    f.service
+        .push_os_user_key(&ctx(), os_user_push("ec2-user"))
+        .await
+        .unwrap();
+    f.audit.fail.store(true, Ordering::SeqCst);
+    let err = f
+        .service
+        .instance_keys(&instance_keys_request("ec2-user"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ServiceException");
+}

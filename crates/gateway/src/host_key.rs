@@ -1,4 +1,5 @@
-//! The gateway's persistent ed25519 host key, kept in `state_dir` with mode 0600.
+//! The gateway's persistent ed25519 host key, kept in `state_dir` with mode 0600, and the
+//! machinery behind it for any such key (the instance key signer is another).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,70 +11,102 @@ use russh::keys::{Algorithm, HashAlg};
 /// File name of the host key inside `state_dir`.
 pub const FILE_NAME: &str = "ssh_host_ed25519_key";
 
-/// Host key problems, phrased for the operator.
+/// A persistent ed25519 key in `state_dir`: its file name, and what messages call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFile {
+    pub file_name: &'static str,
+    pub what: &'static str,
+}
+
+/// The SSH host key.
+pub const HOST_KEY: KeyFile = KeyFile {
+    file_name: FILE_NAME,
+    what: "SSH host key",
+};
+
+/// Key file problems, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
-pub enum HostKeyError {
+pub enum KeyFileError {
     #[error("cannot create state directory {path} or make it private (0700): {source}")]
     StateDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read host key {path}: {source}")]
+    #[error("cannot read {what} {path}: {source}")]
     Read {
+        what: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("host key {path} is not an OpenSSH private key: {reason}")]
-    Parse { path: PathBuf, reason: String },
-    #[error("cannot write host key {path}: {source}")]
+    #[error("{what} {path} is not an OpenSSH private key: {reason}")]
+    Parse {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("cannot write {what} {path}: {source}")]
     Write {
+        what: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot generate a host key: {0}")]
-    Generate(String),
+    #[error("cannot generate a {what}: {reason}")]
+    Generate { what: &'static str, reason: String },
 }
 
 /// Loads the host key from `state_dir`, creating it on first use. The directory is made
 /// private first (created 0700, or tightened to 0700 if group or others could use it).
-pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, HostKeyError> {
-    private_files::ensure_private_dir(state_dir).map_err(|source| HostKeyError::StateDir {
+pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, KeyFileError> {
+    load_or_create_file(state_dir, HOST_KEY)
+}
+
+/// Loads `file` from `state_dir`, creating a new ed25519 key there on first use, after making
+/// the directory private as [`load_or_create`] does.
+pub fn load_or_create_file(state_dir: &Path, file: KeyFile) -> Result<PrivateKey, KeyFileError> {
+    private_files::ensure_private_dir(state_dir).map_err(|source| KeyFileError::StateDir {
         path: state_dir.to_owned(),
         source,
     })?;
-    let path = state_dir.join(FILE_NAME);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => PrivateKey::from_openssh(&text).map_err(|e| HostKeyError::Parse {
-            path: path.clone(),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path),
-        Err(source) => Err(HostKeyError::Read { path, source }),
+    match load_file(state_dir, file)? {
+        Some(key) => Ok(key),
+        None => create(&state_dir.join(file.file_name), file.what),
     }
 }
 
 /// Loads the host key without creating it.
-pub fn load(state_dir: &Path) -> Result<Option<PrivateKey>, HostKeyError> {
-    let path = state_dir.join(FILE_NAME);
+pub fn load(state_dir: &Path) -> Result<Option<PrivateKey>, KeyFileError> {
+    load_file(state_dir, HOST_KEY)
+}
+
+/// Loads `file` from `state_dir` without creating it.
+pub fn load_file(state_dir: &Path, file: KeyFile) -> Result<Option<PrivateKey>, KeyFileError> {
+    let path = state_dir.join(file.file_name);
     match std::fs::read_to_string(&path) {
         Ok(text) => PrivateKey::from_openssh(&text)
             .map(Some)
-            .map_err(|e| HostKeyError::Parse {
+            .map_err(|e| KeyFileError::Parse {
+                what: file.what,
                 path: path.clone(),
                 reason: e.to_string(),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(HostKeyError::Read { path, source }),
+        Err(source) => Err(KeyFileError::Read {
+            what: file.what,
+            path,
+            source,
+        }),
     }
 }
 
-fn create(path: &Path) -> Result<PrivateKey, HostKeyError> {
-    let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
-        .map_err(|e| HostKeyError::Generate(e.to_string()))?;
-    let text = key
-        .to_openssh(LineEnding::LF)
-        .map_err(|e| HostKeyError::Generate(e.to_string()))?;
-    let write_err = |source| HostKeyError::Write {
+fn create(path: &Path, what: &'static str) -> Result<PrivateKey, KeyFileError> {
+    let generate = |e: russh::keys::ssh_key::Error| KeyFileError::Generate {
+        what,
+        reason: e.to_string(),
+    };
+    let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).map_err(generate)?;
+    let text = key.to_openssh(LineEnding::LF).map_err(generate)?;
+    let write_err = |source| KeyFileError::Write {
+        what,
         path: path.to_owned(),
         source,
     };
@@ -84,7 +117,7 @@ fn create(path: &Path) -> Result<PrivateKey, HostKeyError> {
     f.write_all(text.as_bytes()).map_err(write_err)?;
     f.sync_all().map_err(write_err)?;
     std::fs::rename(&tmp, path).map_err(write_err)?;
-    tracing::info!(path = %path.display(), fingerprint = %fingerprint(&key), "created SSH host key");
+    tracing::info!(path = %path.display(), fingerprint = %fingerprint(&key), "created {what}");
     Ok(key)
 }
 
@@ -138,5 +171,27 @@ mod tests {
         let k2 = load_or_create(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(fingerprint(&k1), fingerprint(&k2));
+    }
+
+    #[test]
+    fn another_key_file_is_a_separate_key_with_the_same_care() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let other = KeyFile {
+            file_name: "other_ed25519",
+            what: "other key",
+        };
+        assert!(load_file(&dir, other).unwrap().is_none());
+        let host = load_or_create(&dir).unwrap();
+        let k1 = load_or_create_file(&dir, other).unwrap();
+        let k2 = load_file(&dir, other).unwrap().unwrap();
+        assert_eq!(fingerprint(&k1), fingerprint(&k2));
+        assert_ne!(fingerprint(&host), fingerprint(&k1));
+        #[cfg(unix)]
+        assert_eq!(mode(&dir.join("other_ed25519")), 0o600);
+        std::fs::write(dir.join("other_ed25519"), "junk").unwrap();
+        let e = load_or_create_file(&dir, other).unwrap_err().to_string();
+        assert!(e.starts_with("other key "), "{e}");
+        assert!(e.contains("is not an OpenSSH private key"), "{e}");
     }
 }

@@ -41,6 +41,12 @@ pub enum Command {
     ///   echo "[127.0.0.1]:2222 $(serialgate host-key --public-key-only)" >> ~/.ssh/known_hosts
     /// The key is created in state_dir on first `serve` (or by this command).
     HostKey(HostKeyArgs),
+    /// Print the public key that signs the keys instances fetch, as one OpenSSH line.
+    ///
+    /// Instances pin it (`signer_public_key` of `serialgate authorized-keys`) and trust only
+    /// records it signed. The key is created in state_dir on first `serve` (or by this
+    /// command); every node of a cluster needs the same file.
+    SignerKey(SignerKeyArgs),
     /// Read the audit trail: API calls and SSH sessions, oldest first.
     ///
     /// From `[audit] postgres` when configured, else from state_dir/audit.db. Times are
@@ -116,6 +122,13 @@ pub struct HostKeyArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct SignerKeyArgs {
+    /// Configuration whose state_dir holds the key. Default: the embedded default's.
+    #[arg(long, short = 'c', value_name = "FILE", env = "SERIALGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// TOML configuration file (see README "Configuration"). Default: the embedded demo setup.
     #[arg(long, short = 'c', value_name = "FILE", env = "SERIALGATE_CONFIG")]
@@ -156,6 +169,12 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 println!("{public}");
                 println!("{}", gateway::host_key::fingerprint(&key));
             }
+            Ok(())
+        }
+        Command::SignerKey(args) => {
+            let (cfg, _) = load_config(args.config.as_ref())?;
+            let (_, key) = serve::state_key(&cfg, serve::SIGNER_KEY)?;
+            println!("{}", instance_keys::signer_public_line(&key)?);
             Ok(())
         }
         Command::Connect(args) => exit_with(client::connect(args).await),

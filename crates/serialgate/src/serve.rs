@@ -7,6 +7,7 @@ use std::time::Duration;
 use api::ApiState;
 use console::ConsoleService;
 use gateway::GatewayConfig;
+use gateway::host_key::KeyFile;
 use tokio::sync::watch;
 
 use crate::cli::{ServeArgs, load_config};
@@ -31,6 +32,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // per-user one, and everything below (VM sockets, state.db) must agree on it.
     let (state_dir, host_key) = host_key(&cfg)?;
     cfg.state_dir = Some(state_dir.clone());
+    let signer = gateway::host_key::load_or_create_file(&state_dir, SIGNER_KEY)?;
     let mut built = config::build(&cfg, &origin)?;
     for (policy, finding) in config::policies::lint(&built.policies) {
         tracing::warn!(
@@ -152,6 +154,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             .with_persistence(Arc::new(state_db)),
     );
     let mut state = ApiState::new(Arc::clone(&service), built.credentials);
+    let signer_fingerprint = gateway::host_key::fingerprint(&signer);
+    let key_token_count = built.key_tokens.len();
+    state.instance_keys = Some(api::InstanceKeys::new(
+        signer,
+        std::mem::take(&mut built.key_tokens),
+        service.registry(),
+    )?);
     state.body_limit = cfg.api.max_body_bytes;
     state.limits = cfg.api.limits(derived.api_max_connections);
     let (slots, audit_log) = stores.for_readiness();
@@ -188,6 +197,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         state_dir = %state_dir.display(),
         stores = %stores.description,
         host_key = %gateway::host_key::fingerprint(&gw_config.host_key),
+        instance_key_signer = %signer_fingerprint,
+        instances_with_key_token = key_token_count,
         "serialgate {} ready: API {}://{api_addr}, SSH {ssh_addr}",
         env!("CARGO_PKG_VERSION"),
         if tls.is_some() { "https" } else { "http" }
@@ -267,17 +278,32 @@ fn log_connection_limits(
     }
 }
 
-/// Loads or creates the SSH host key. A configured `state_dir` this user cannot create (e.g.
-/// `/var/lib/serialgate` when not root) falls back to the per-user directory with a warning, so
-/// a configuration written for a system service still runs for a developer.
+/// The key that signs the records instances fetch (`GET /instance-keys/v1/USER`). Every node
+/// of a cluster needs the same file, as instances pin its public half.
+pub const SIGNER_KEY: KeyFile = KeyFile {
+    file_name: "instance_key_signer_ed25519",
+    what: "instance key signer",
+};
+
+/// Loads or creates the SSH host key, and says which state directory holds it.
 pub fn host_key(
     cfg: &config::Config,
 ) -> Result<(std::path::PathBuf, gateway::host_key::PrivateKey), Box<dyn std::error::Error>> {
-    use gateway::host_key::{HostKeyError, load_or_create};
+    state_key(cfg, gateway::host_key::HOST_KEY)
+}
+
+/// Loads or creates a key kept in `state_dir`. A configured `state_dir` this user cannot create
+/// (e.g. `/var/lib/serialgate` when not root) falls back to the per-user directory with a
+/// warning, so a configuration written for a system service still runs for a developer.
+pub fn state_key(
+    cfg: &config::Config,
+    file: KeyFile,
+) -> Result<(std::path::PathBuf, gateway::host_key::PrivateKey), Box<dyn std::error::Error>> {
+    use gateway::host_key::{KeyFileError, load_or_create_file};
     let dir = cfg.state_dir();
-    match load_or_create(&dir) {
+    match load_or_create_file(&dir, file) {
         Ok(key) => Ok((dir, key)),
-        Err(HostKeyError::StateDir { source, .. } | HostKeyError::Write { source, .. })
+        Err(KeyFileError::StateDir { source, .. } | KeyFileError::Write { source, .. })
             if cfg.state_dir.is_some() && source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             let fallback = config::user_state_dir();
@@ -286,7 +312,7 @@ pub fn host_key(
                 dir.display(),
                 fallback.display()
             );
-            let key = load_or_create(&fallback)?;
+            let key = load_or_create_file(&fallback, file)?;
             Ok((fallback, key))
         }
         Err(e) => Err(e.into()),

@@ -91,10 +91,10 @@ impl ConsoleService {
     }
 }
 
-/// Decides when a frequent failure is logged: the first time, then at most once per interval,
+/// Decides when a frequent event is logged: the first time, then at most once per interval,
 /// counting the occurrences in between. Lock-free: refusals come from every request task.
 #[derive(Debug, Default)]
-pub(crate) struct SampledWarning {
+pub struct SampledWarning {
     /// When the last one was logged (ms since the Unix epoch); 0: never.
     last_ms: AtomicU64,
     unlogged: AtomicU64,
@@ -102,7 +102,7 @@ pub(crate) struct SampledWarning {
 
 impl SampledWarning {
     /// `Some(occurrences not logged since the last report)` when this one should be logged.
-    pub(crate) fn due(&self, now_ms: u64, every_ms: u64) -> Option<u64> {
+    pub fn due(&self, now_ms: u64, every_ms: u64) -> Option<u64> {
         let last = self.last_ms.load(Ordering::Relaxed);
         let now_ms = now_ms.max(1);
         let recent = last != 0 && now_ms.saturating_sub(last) < every_ms;

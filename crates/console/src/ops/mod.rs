@@ -5,12 +5,14 @@ pub use authorize::Verdict;
 mod calls;
 mod checks;
 pub mod ec2;
+pub mod instance_keys;
 pub mod open_session;
 pub mod push_os_user_key;
 pub mod push_serial_key;
 
 pub use calls::CallSubject;
-pub(crate) use calls::SampledWarning;
+pub use calls::SampledWarning;
+pub use instance_keys::InstanceKeysRequest;
 pub use open_session::{OpenedSession, SessionDenied};
 pub use push_os_user_key::PushOsUserKey;
 pub use push_serial_key::PushSerialKey;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{CredentialEntry, Credentials};
+use api::{CredentialEntry, Credentials, KeyToken};
 use console::{
     Account, AccountId, AvailabilityZone, Identity, Instance, InstanceId, InstanceState, Principal,
     Registry, Settings, ThrottleConfig,
@@ -32,9 +32,14 @@ pub struct Built {
     pub cluster: Option<ClusterDef>,
     /// The nodes that may own each console (`[[instances]] nodes`); absent: any node.
     pub eligible: HashMap<InstanceId, Vec<String>>,
+    /// The instances that may fetch their users' keys, with their tokens.
+    pub key_tokens: Vec<(InstanceId, KeyToken)>,
     pub settings: Settings,
     pub throttle: ThrottleConfig,
 }
+
+/// The shortest `[[instances]] key_token` accepted, bytes.
+const MIN_KEY_TOKEN_BYTES: usize = 16;
 
 /// The in-band escape commands (`~.`, `~B`, `~?`); none of them may be the escape itself.
 const ESCAPE_COMMANDS: &[u8] = b".B?";
@@ -239,6 +244,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
 
     let mut instance_ids = HashSet::new();
     let mut vms = Vec::new();
+    let mut key_tokens = Vec::new();
     for (i, inst) in cfg.instances.iter().enumerate() {
         let key = format!("instances[{i}]");
         let id = InstanceId::parse(&inst.id).map_err(|p| err(format!("{key}.id"), p))?;
@@ -329,6 +335,25 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
                 uri
             }
         };
+        let token = resolve(
+            origin,
+            &format!("{key}.key_token"),
+            inst.key_token.as_deref(),
+            inst.key_token_file.as_deref(),
+            inst.key_token_env.as_deref(),
+            false,
+        )?;
+        if let Some(token) = token {
+            if token.len() < MIN_KEY_TOKEN_BYTES {
+                return Err(err(
+                    format!("{key}.key_token"),
+                    format!(
+                        "must be at least {MIN_KEY_TOKEN_BYTES} bytes (e.g. openssl rand -hex 32)"
+                    ),
+                ));
+            }
+            key_tokens.push((id.clone(), KeyToken::new(token.into_bytes())));
+        }
         registry.add_instance(
             Instance::new(
                 id,
@@ -375,6 +400,7 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         policies,
         cluster,
         eligible,
+        key_tokens,
         settings,
         throttle: ThrottleConfig {
             rate_per_second: cfg.throttle.rate_per_second,
@@ -1113,6 +1139,64 @@ secret_access_key = "s"
         let printed = format!("{built:?}");
         assert!(!printed.contains("secret-value-7c1"), "{printed}");
         assert!(!printed.contains("token-value-9f3"), "{printed}");
+    }
+
+    #[test]
+    fn instance_key_tokens_are_secrets_of_at_least_16_bytes() {
+        let instance = |extra: &str| {
+            format!(
+                "{ACCOUNT}[[instances]]\nid = \"i-0123456789abcdef0\"\naccount = \"111122223333\"\nconsole = \"sim:\"\n{extra}"
+            )
+        };
+        let built = build_str(&instance("")).unwrap();
+        assert!(
+            built.key_tokens.is_empty(),
+            "no token: the instance gets no keys"
+        );
+
+        let built = build_str(&instance("key_token = \"token-value-5e2-0123\"\n")).unwrap();
+        assert_eq!(built.key_tokens.len(), 1);
+        assert_eq!(built.key_tokens[0].0.as_str(), "i-0123456789abcdef0");
+        let printed = format!(
+            "{built:?} {:?}",
+            Config::parse(&instance("key_token = \"token-value-5e2-0123\"\n"), "t").unwrap()
+        );
+        assert!(!printed.contains("token-value-5e2"), "{printed}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "0123456789abcdef\n").unwrap();
+        let from_file = instance(&format!(
+            "key_token_file = {:?}\n",
+            path.display().to_string()
+        ));
+        assert_eq!(build_str(&from_file).unwrap().key_tokens.len(), 1);
+
+        for (extra, expected) in [
+            (
+                "key_token = \"0123456789abcde\"\n",
+                "test.toml: instances[0].key_token: must be at least 16 bytes",
+            ),
+            (
+                "key_token = \"\"\n",
+                "test.toml: instances[0].key_token: must not be empty",
+            ),
+            (
+                "key_token = \"0123456789abcdef\"\nkey_token_env = \"X\"\n",
+                "instances[0].key_token: give only one of instances[0].key_token, instances[0].key_token_file, instances[0].key_token_env",
+            ),
+            (
+                "key_token_env = \"SERIALGATE_TEST_UNSET_VAR\"\n",
+                "instances[0].key_token_env: environment variable SERIALGATE_TEST_UNSET_VAR is not set",
+            ),
+            (
+                "key_token_file = \"/nonexistent/token\"\n",
+                "instances[0].key_token_file: cannot read /nonexistent/token",
+            ),
+        ] {
+            let e = build_str(&instance(extra)).err().unwrap().0;
+            assert!(e.contains(expected), "{e}\n  expected: {expected}");
+        }
     }
 
     #[test]

@@ -537,8 +537,8 @@ impl std::fmt::Debug for CredentialConfig {
     }
 }
 
-/// `[[instances]]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[[instances]]`. `Debug` prints an inline `key_token` as `***`.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceConfig {
     /// Instance id, `i-` and 8–30 lowercase hex digits. Required.
@@ -572,6 +572,36 @@ pub struct InstanceConfig {
     /// With `[cluster]`: the nodes that may own this console (its socket or device exists on
     /// those hosts only). Default: any node.
     pub nodes: Option<Vec<String>>,
+    /// The secret the instance proves itself with when it fetches the keys pushed for its OS
+    /// users (`GET /instance-keys/v1/USER`), at least 16 bytes; inline, `key_token_file`
+    /// (trailing newline ignored) or `key_token_env`. Default: none, and the instance never
+    /// gets keys.
+    pub key_token: Option<String>,
+    pub key_token_file: Option<PathBuf>,
+    pub key_token_env: Option<String>,
+}
+
+impl std::fmt::Debug for InstanceConfig {
+    /// The inline key token is redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceConfig")
+            .field("id", &self.id)
+            .field("account", &self.account)
+            .field("instance_type", &self.instance_type)
+            .field("state", &self.state)
+            .field("console", &self.console)
+            .field("qemu", &self.qemu)
+            .field("availability_zone", &self.availability_zone)
+            .field("public_ip_address", &self.public_ip_address)
+            .field("private_ip_address", &self.private_ip_address)
+            .field("tags", &self.tags)
+            .field("unsupported_bios", &self.unsupported_bios)
+            .field("nodes", &self.nodes)
+            .field("key_token", &self.key_token.as_ref().map(|_| "***"))
+            .field("key_token_file", &self.key_token_file)
+            .field("key_token_env", &self.key_token_env)
+            .finish()
+    }
 }
 
 /// `[instances.qemu]`: a VM serialgate starts, supervises and stops.
