@@ -20,7 +20,6 @@ pub mod explain;
 pub mod fingerprints;
 pub mod host_key;
 pub mod inband;
-pub mod instance_keys;
 pub mod instance_ssh;
 pub mod interactive;
 pub mod known_hosts;

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use ssh_key::PublicKey;
+use ssh_key::{Algorithm, PublicKey};
 
 use super::fetch::Endpoint;
-use crate::instance_keys::records::parse_signer;
 
 /// Where sshd's command finds its configuration unless `--config` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/serialgate/authorized-keys.toml";
@@ -150,6 +149,19 @@ fn parse(text: &str, origin: &str) -> Result<HelperConfig, String> {
     })
 }
 
+/// The pinned signer from its OpenSSH line (`ssh-ed25519 AAAA… serialgate-signer`).
+fn parse_signer(line: &str) -> Result<PublicKey, String> {
+    let key = PublicKey::from_openssh(line.trim())
+        .map_err(|e| format!("not an OpenSSH public key line: {e}"))?;
+    if key.algorithm() != Algorithm::Ed25519 {
+        return Err(format!(
+            "the signer key must be ssh-ed25519, not {}",
+            key.algorithm()
+        ));
+    }
+    Ok(key)
+}
+
 /// `i-` and lowercase hex, 10 to 32 characters (EC2's instance id shape).
 fn valid_instance_id(id: &str) -> bool {
     (10..=32).contains(&id.len())
@@ -165,7 +177,7 @@ fn readable_by_others(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use ssh_key::{Algorithm, PrivateKey};
+    use ssh_key::PrivateKey;
 
     use super::*;
 
@@ -260,6 +272,21 @@ mod tests {
             let err = parse(&text, "t").unwrap_err();
             assert!(err.contains(want), "{want}: {err}");
         }
+    }
+
+    #[test]
+    fn the_signer_must_be_ed25519() {
+        assert!(parse_signer(&format!("{}\n", signer_line())).is_ok());
+        assert!(parse_signer("ssh-ed25519 AAAA").is_err());
+        let ecdsa = PrivateKey::random(
+            &mut rand::rng(),
+            Algorithm::Ecdsa {
+                curve: ssh_key::EcdsaCurve::NistP256,
+            },
+        )
+        .unwrap();
+        let err = parse_signer(&ecdsa.public_key().to_openssh().unwrap()).unwrap_err();
+        assert!(err.contains("must be ssh-ed25519"), "{err}");
     }
 
     #[test]

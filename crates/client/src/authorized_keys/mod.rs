@@ -14,9 +14,9 @@ pub mod syslog;
 use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ssh_key::{HashAlg, PublicKey};
+
 use crate::args::AuthorizedKeysArgs;
-use crate::instance_keys::proof;
-use crate::instance_keys::records::{self, Expected, Rejection, VerifiedKey};
 use config::HelperConfig;
 use syslog::{Log, Severity};
 
@@ -26,6 +26,9 @@ pub const KEYS: i32 = 0;
 pub const NO_KEYS: i32 = 255;
 /// The answer's body is read up to this size; a larger one is refused whole.
 const MAX_BODY: usize = 64 * 1024;
+/// Records checked per answer at most (the server sends one per user today): each costs a
+/// signature check, and a login must not wait on a flood of them.
+const MAX_RECORDS: usize = 16;
 
 /// Runs the command; returns the exit code.
 pub fn run(args: &AuthorizedKeysArgs) -> i32 {
@@ -131,17 +134,18 @@ async fn fetch_keys(config: &HelperConfig, user: &str, now: u64) -> Result<Optio
     } else {
         None
     };
-    let proof = proof::header(config.token.as_bytes(), &config.instance_id, user, now);
+    let proof =
+        instance_keys::format_proof(config.token.as_bytes(), &config.instance_id, user, now);
     let headers = [
-        ("X-Serialgate-Instance", config.instance_id.as_str()),
-        ("X-Serialgate-Proof", proof.as_str()),
-        ("Accept", "text/plain"),
+        (instance_keys::INSTANCE_HEADER, config.instance_id.as_str()),
+        (instance_keys::PROOF_HEADER, proof.as_str()),
+        ("accept", "text/plain"),
         (
-            "User-Agent",
+            "user-agent",
             concat!("serialgate-authorized-keys/", env!("CARGO_PKG_VERSION")),
         ),
     ];
-    let path = format!("/instance-keys/v1/{user}");
+    let path = format!("{}{user}", instance_keys::PATH_PREFIX);
     let answer = fetch::get(&config.endpoint, tls, &path, &headers, MAX_BODY).await?;
     match answer.status {
         200 => String::from_utf8(answer.body.to_vec())
@@ -152,8 +156,30 @@ async fn fetch_keys(config: &HelperConfig, user: &str, now: u64) -> Result<Optio
     }
 }
 
+/// What a record must satisfy to be believed.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// The pinned signer (Ed25519).
+    pub signer: &'a PublicKey,
+    /// This instance's id.
+    pub instance: &'a str,
+    /// Now, Unix seconds: a record whose `#Timestamp` is not later has expired.
+    pub now: u64,
+    /// The SHA256 fingerprint sshd asks about (`%f`), when it gave one.
+    pub fingerprint: Option<&'a str>,
+}
+
+/// A key whose record passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedKey {
+    pub key: PublicKey,
+    /// `SHA256:…`, as sshd and ssh-keygen print it.
+    pub fingerprint: String,
+}
+
 /// The keys of `body` that verify, and the log lines about them: one AWS-worded line per key,
-/// one per record refused for a reason an operator should see.
+/// one per record refused for a reason an operator should see. The signature is checked before
+/// anything else in a record is read ([`instance_keys::SignedRecord::check`]).
 pub fn select(
     body: &str,
     expected: &Expected<'_>,
@@ -161,37 +187,37 @@ pub fn select(
 ) -> (Vec<VerifiedKey>, Vec<(Severity, String)>) {
     let mut keys = Vec::new();
     let mut lines = Vec::new();
-    for record in records::parse_records(body) {
-        match record
-            .map_err(Rejection::from)
-            .and_then(|r| records::verify(&r, expected))
-        {
-            Ok(key) => {
+    for record in instance_keys::parse_records(body).iter().take(MAX_RECORDS) {
+        let key = match record.check(expected.signer, expected.instance, expected.now) {
+            Ok(key) => key,
+            Err(rejected) => {
+                let hint = if rejected == instance_keys::Rejected::Expired {
+                    " (is this host's clock right?)"
+                } else {
+                    ""
+                };
                 lines.push((
-                    Severity::Info,
-                    format!(
-                        "Providing ssh key from serialgate with fingerprint: {}, request-id: {}, \
-                         for principal: {}",
-                        key.fingerprint,
-                        key.request.as_deref().unwrap_or("-"),
-                        key.caller.as_deref().unwrap_or("-"),
-                    ),
+                    Severity::Warning,
+                    format!("Ignoring a key record for {user}: {rejected}{hint}"),
                 ));
-                keys.push(key);
+                continue;
             }
-            // sshd asks once per offered key: the others are expected misses.
-            Err(Rejection::OtherFingerprint) => {}
-            Err(rejection @ Rejection::Expired(_)) => lines.push((
-                Severity::Warning,
-                format!(
-                    "Ignoring a key record for {user}: {rejection} (is this host's clock right?)"
-                ),
-            )),
-            Err(rejection) => lines.push((
-                Severity::Warning,
-                format!("Ignoring a key record for {user}: {rejection}"),
-            )),
+        };
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        // sshd asks once per offered key: the others are expected misses, not worth a line.
+        if expected.fingerprint.is_some_and(|f| f != fingerprint) {
+            continue;
         }
+        lines.push((
+            Severity::Info,
+            format!(
+                "Providing ssh key from serialgate with fingerprint: {fingerprint}, request-id: \
+                 {}, for principal: {}",
+                record.request().unwrap_or("-"),
+                record.caller().unwrap_or("-"),
+            ),
+        ));
+        keys.push(VerifiedKey { key, fingerprint });
     }
     (keys, lines)
 }
@@ -215,72 +241,176 @@ fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine as _;
-    use ssh_key::{Algorithm, HashAlg, PrivateKey};
+    use instance_keys::{Record, format_record};
+    use ssh_key::{Algorithm, PrivateKey};
 
     use super::*;
 
     const INSTANCE: &str = "i-0123456789abcdef0";
+    const NOW: u64 = 1_800_000_000;
 
-    fn record(signer: &PrivateKey, instance: &str, expires: u64, key: &str) -> String {
-        let signed = format!(
-            "#Timestamp={expires}\n#Instance={instance}\n#Caller=arn:aws:iam::111122223333:user/bob\n\
-             #Request=req-1\n{key}\n"
-        );
-        let sig: ssh_key::Signature =
-            signature::Signer::try_sign(signer, signed.as_bytes()).unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(sig.as_bytes());
-        format!("{signed}{b64}\n\n")
+    struct Fixture {
+        signer: PrivateKey,
+        user: PublicKey,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                signer: new_key(),
+                user: new_key().public_key().clone(),
+            }
+        }
+
+        fn record(&self, instance: &str, expires: u64) -> String {
+            let key = self.user.to_openssh().unwrap();
+            let record = Record {
+                timestamp: expires,
+                instance,
+                caller: "arn:aws:iam::111122223333:user/bob",
+                request: "req-1",
+                key: &key,
+            };
+            format_record(&record, &self.signer).unwrap()
+        }
+
+        fn good(&self) -> String {
+            self.record(INSTANCE, NOW + 60)
+        }
+
+        fn select(
+            &self,
+            body: &str,
+            fingerprint: Option<&str>,
+        ) -> (Vec<VerifiedKey>, Vec<(Severity, String)>) {
+            let signer = self.signer.public_key().clone();
+            let expected = Expected {
+                signer: &signer,
+                instance: INSTANCE,
+                now: NOW,
+                fingerprint,
+            };
+            select(body, &expected, "ec2-user")
+        }
+
+        fn fingerprint(&self) -> String {
+            self.user.fingerprint(HashAlg::Sha256).to_string()
+        }
+    }
+
+    fn new_key() -> PrivateKey {
+        PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap()
+    }
+
+    fn warnings(lines: &[(Severity, String)]) -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|(s, _)| *s == Severity::Warning)
+            .map(|(_, l)| l.as_str())
+            .collect()
     }
 
     #[test]
-    fn select_keeps_verified_keys_and_says_why_others_went() {
-        let signer = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
-        let user = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
-        let key = user.public_key().to_openssh().unwrap();
-        let body = [
-            record(&signer, INSTANCE, 200, &key),
-            record(&signer, "i-0123456789abcdef1", 200, &key),
-            record(&signer, INSTANCE, 100, &key),
-        ]
-        .concat();
-        let pinned = signer.public_key().clone();
-        let expected = Expected {
-            signer: &pinned,
-            instance: INSTANCE,
-            now: 100,
-            fingerprint: None,
-        };
-        let (keys, lines) = select(&body, &expected, "ec2-user");
+    fn a_good_record_gives_its_key_and_the_aws_worded_line() {
+        let f = Fixture::new();
+        let (keys, lines) = f.select(&f.good(), Some(&f.fingerprint()));
         assert_eq!(keys.len(), 1);
-        assert_eq!(&keys[0].key, user.public_key());
-        let fingerprint = user.public_key().fingerprint(HashAlg::Sha256);
+        assert_eq!(keys[0].key, f.user);
+        assert_eq!(keys[0].fingerprint, f.fingerprint());
         assert_eq!(
-            lines[0],
-            (
+            lines,
+            [(
                 Severity::Info,
                 format!(
-                    "Providing ssh key from serialgate with fingerprint: {fingerprint}, \
-                     request-id: req-1, for principal: arn:aws:iam::111122223333:user/bob"
+                    "Providing ssh key from serialgate with fingerprint: {}, request-id: req-1, \
+                     for principal: arn:aws:iam::111122223333:user/bob",
+                    f.fingerprint()
                 )
-            )
+            )]
         );
-        assert!(
-            lines[1].1.contains("for instance i-0123456789abcdef1"),
-            "{lines:?}"
-        );
-        assert!(lines[2].1.contains("expired"), "{lines:?}");
-        assert_eq!(lines.len(), 3);
+    }
 
-        // Another fingerprint asked about: nothing printed, nothing logged.
-        let other = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
-        let other = other.public_key().fingerprint(HashAlg::Sha256).to_string();
-        let expected = Expected {
-            fingerprint: Some(&other),
-            ..expected
+    #[test]
+    fn a_tampered_record_gives_nothing() {
+        let f = Fixture::new();
+        let good = f.good();
+        // Every byte of the signed lines (all but the signature line and the blank line).
+        let signed_len = good.trim_end().rfind('\n').unwrap() + 1;
+        for at in 0..signed_len {
+            let mut bytes = good.clone().into_bytes();
+            if bytes[at] == b'\n' {
+                continue;
+            }
+            bytes[at] ^= 0x01;
+            let (keys, _) = f.select(&String::from_utf8_lossy(&bytes), None);
+            assert!(keys.is_empty(), "flipping byte {at} was accepted");
+        }
+        // The signature itself (a character carrying six of its bits).
+        let mut bytes = good.into_bytes();
+        let at = bytes.len() - 6;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let (keys, lines) = f.select(&String::from_utf8_lossy(&bytes), None);
+        assert!(keys.is_empty());
+        assert_eq!(
+            warnings(&lines),
+            ["Ignoring a key record for ec2-user: bad signature"]
+        );
+    }
+
+    #[test]
+    fn another_signer_another_instance_or_an_expired_record_gives_nothing() {
+        let f = Fixture::new();
+        let forged = Fixture {
+            signer: new_key(),
+            user: f.user.clone(),
         };
-        let (keys, lines) = select(&record(&signer, INSTANCE, 200, &key), &expected, "u");
+        let cases = [
+            (forged.good(), "bad signature"),
+            (
+                f.record("i-0123456789abcdef1", NOW + 60),
+                "for another instance",
+            ),
+            (
+                f.record(INSTANCE, NOW),
+                "expired (is this host's clock right?)",
+            ),
+        ];
+        for (body, why) in cases {
+            let (keys, lines) = f.select(&body, None);
+            assert!(keys.is_empty(), "{why}");
+            assert_eq!(
+                warnings(&lines),
+                [format!("Ignoring a key record for ec2-user: {why}")]
+            );
+        }
+    }
+
+    #[test]
+    fn another_fingerprint_gives_nothing_quietly() {
+        let f = Fixture::new();
+        let other = new_key()
+            .public_key()
+            .fingerprint(HashAlg::Sha256)
+            .to_string();
+        let (keys, lines) = f.select(&f.good(), Some(&other));
         assert!(keys.is_empty() && lines.is_empty(), "{lines:?}");
+    }
+
+    #[test]
+    fn one_bad_record_does_not_hide_a_good_one_and_floods_are_cut() {
+        let f = Fixture::new();
+        let body = format!(
+            "{}garbage\n\n{}",
+            f.record("i-0123456789abcdef1", NOW + 9),
+            f.good()
+        );
+        let (keys, lines) = f.select(&body, None);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let flood = f.record(INSTANCE, NOW).repeat(MAX_RECORDS) + &f.good();
+        let (keys, lines) = f.select(&flood, None);
+        assert!(keys.is_empty(), "records past the cap are not read");
+        assert_eq!(lines.len(), MAX_RECORDS);
     }
 
     #[test]
