@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, Server, _binary, _die_with_parent, _free_ports, _serve, _stop
-from hostile import REGION, aws_cli, cli_ok, new_key
+from hostile import REGION, aws_cli, cli_ok, new_key, serve
+from test_tls import ca, sign
 
 SSHD = Path("/usr/sbin/sshd")
 ACCOUNT = "111100008888"
@@ -49,7 +50,7 @@ NO_KEYS = 255
 SERVER_CONFIG = """
 region = "{region}"
 state_dir = "{state}"
-
+{api}
 [keys]
 ttl_seconds = {ttl}
 
@@ -146,14 +147,25 @@ def second_user():
     return SECOND_USER
 
 
+def server_config(workdir: Path, api: str = "") -> str:
+    return SERVER_CONFIG.format(
+        region=REGION, state=workdir / "state", api=api, ttl=TTL_S, account=ACCOUNT, ak=CREDS[0],
+        sk=CREDS[1], instance=INSTANCE, token=TOKEN, other=OTHER, other_token=OTHER_TOKEN,
+    )
+
+
+def signer_key(config_path: Path) -> str:
+    r = subprocess.run([str(_binary()), "signer-key", "--config", str(config_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("instance-ssh")
     config = workdir / "server.toml"
-    config.write_text(SERVER_CONFIG.format(
-        region=REGION, state=workdir / "state", ttl=TTL_S, account=ACCOUNT, ak=CREDS[0], sk=CREDS[1],
-        instance=INSTANCE, token=TOKEN, other=OTHER, other_token=OTHER_TOKEN,
-    ))
+    config.write_text(server_config(workdir))
     with _serve("instance-ssh", config, workdir, creds={"operator": CREDS},
                 instances={"sshd": INSTANCE, "other": OTHER}) as s:
         yield s
@@ -161,16 +173,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def signer_line(server) -> str:
-    r = subprocess.run([str(_binary()), "signer-key", "--config", str(server.config_path)],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    line = r.stdout.strip()
+    line = signer_key(server.config_path)
     assert line.startswith("ssh-ed25519 ") and line.endswith(" serialgate-signer"), line
     return line
 
 
 def helper_config(directory: Path, name: str, endpoint: str, signer: str, *,
-                  instance: str = INSTANCE, token: str = TOKEN) -> Path:
+                  instance: str = INSTANCE, token: str = TOKEN, ca_file: Path | None = None) -> Path:
     token_file = directory / f"{name}.token"
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
@@ -178,6 +187,7 @@ def helper_config(directory: Path, name: str, endpoint: str, signer: str, *,
     path.write_text(
         f'endpoint = "{endpoint}"\ninstance_id = "{instance}"\nkey_token_file = "{token_file}"\n'
         f'signer_public_key = "{signer}"\ntimeout_ms = 5000\n'
+        + (f'ca_file = "{ca_file}"\n' if ca_file else "")
     )
     return path
 
@@ -352,6 +362,43 @@ def test_a_wrong_instance_token_gets_nothing(server, instance, signer_line, tmp_
     wrong = helper_config(tmp_path, "wrong", server.url, signer_line, token=OTHER_TOKEN)
     r = run_helper(instance, "root", config=wrong)
     assert (r.returncode, r.stdout) == (NO_KEYS, ""), r.stderr
+
+
+# --- HTTPS ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The same configuration on an HTTPS listener whose certificate a private CA signed."""
+    d = tmp_path_factory.mktemp("instance-ssh-tls")
+    root = ca(d, "root", "/CN=instance keys test CA")
+    ext = d / "server.ext"
+    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n")
+    sign(d, "server", "/CN=127.0.0.1", ext, root)
+    stranger = ca(d, "stranger", "/CN=someone else's CA")
+    api = f'\n[api]\ntls_cert_file = "{d / "server.pem"}"\ntls_key_file = "{d / "server.key"}"\n'
+    with serve("instance-ssh-tls", server_config(d, api), d, ca_file=root[0]) as s:
+        yield s, root[0], stranger[0]
+
+
+def test_the_helper_fetches_over_https_trusting_its_ca_file(tls_server, instance, tmp_path):
+    server, ca_file, stranger = tls_server
+    key = new_key(tmp_path)
+    pub = key.with_suffix(".pub")
+    cli_ok(aws_cli(server, CREDS, "ec2-instance-connect", "send-ssh-public-key", "--instance-id", INSTANCE,
+                   "--instance-os-user", "root", "--ssh-public-key", f"file://{pub}",
+                   extra_env={"AWS_CA_BUNDLE": str(ca_file)}))
+    signer = signer_key(server.config_path)
+    trusted = helper_config(tmp_path, "trusted", server.url, signer, ca_file=ca_file)
+    r = run_helper(instance, "root", fingerprint(pub), config=trusted)
+    assert (r.returncode, r.stdout) == (0, public_line(pub) + "\n"), r.stderr
+    # The system's roots, or another CA, do not vouch for this server: nothing, and why.
+    for name, ca_path in (("system", None), ("stranger", stranger)):
+        config = helper_config(tmp_path, name, server.url, signer, ca_file=ca_path)
+        r = run_helper(instance, "root", fingerprint(pub), config=config)
+        assert (r.returncode, r.stdout) == (NO_KEYS, ""), r.stderr
+        assert "TLS with 127.0.0.1" in r.stderr and "certificate" in r.stderr.lower(), r.stderr
 
 
 # --- a proxy that changes the answer -----------------------------------------------------------
