@@ -1,5 +1,5 @@
-//! Command-line arguments of `connect`, `push` and `push-os-user-key` (clap derive; the
-//! binary embeds them as subcommands).
+//! Command-line arguments of `connect`, `push`, `push-os-user-key`, `ssh` and
+//! `authorized-keys` (clap derive; the binary embeds them as subcommands).
 
 use std::path::PathBuf;
 
@@ -152,6 +152,45 @@ pub struct PushOsUserKeyArgs {
     pub aws: AwsArgs,
 }
 
+/// `serialgate ssh`: SendSSHPublicKey with an ephemeral key, then the system's `ssh`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InstanceSshArgs {
+    /// The instance, with the OS user to log in as (default ec2-user), e.g.
+    /// admin@i-0123456789abcdef0.
+    #[arg(value_name = "[USER@]INSTANCE_ID")]
+    pub target: String,
+    /// The instance's SSH port.
+    #[arg(short = 'p', long, default_value_t = 22, value_name = "PORT")]
+    pub port: u16,
+    /// Connect to this host name or address instead of the instance's public (else private)
+    /// IP address from DescribeInstances, which is then not called.
+    #[arg(long, value_name = "HOST")]
+    pub address: Option<String>,
+    /// Print the ssh command (shell-quoted) and exit, without pushing a key.
+    #[arg(long)]
+    pub print_command: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Passed to ssh unchanged, after the destination: options (-L, -R, -J, -o …) and a remote
+    /// command.
+    #[arg(last = true, value_name = "SSH_ARGS")]
+    pub ssh_args: Vec<String>,
+}
+
+/// `serialgate authorized-keys`: sshd's AuthorizedKeysCommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthorizedKeysArgs {
+    /// The instance's configuration (endpoint, instance id, key token, signer key).
+    #[arg(long, short = 'c', value_name = "FILE", default_value = crate::authorized_keys::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// The user logging in (sshd's %u).
+    #[arg(value_name = "USER")]
+    pub user: String,
+    /// The SHA256 fingerprint of the key offered (sshd's %f): print that key only.
+    #[arg(value_name = "FINGERPRINT")]
+    pub fingerprint: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -168,6 +207,74 @@ mod tests {
     struct Connect {
         #[command(flatten)]
         connect: ConnectArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Ssh {
+        #[command(flatten)]
+        ssh: InstanceSshArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Keys {
+        #[command(flatten)]
+        keys: AuthorizedKeysArgs,
+    }
+
+    #[test]
+    fn ssh_passes_everything_after_the_double_dash() {
+        let argv = [
+            "ssh",
+            "-p",
+            "2200",
+            "--address",
+            "10.0.0.5",
+            "root@i-0123456789abcdef0",
+            "--",
+            "-L",
+            "8080:localhost:80",
+            "-p",
+            "1",
+            "uname",
+            "-a",
+        ];
+        let s = Ssh::try_parse_from(argv).unwrap().ssh;
+        assert_eq!(s.target, "root@i-0123456789abcdef0");
+        assert_eq!(s.port, 2200);
+        assert_eq!(s.address.as_deref(), Some("10.0.0.5"));
+        assert_eq!(
+            s.ssh_args,
+            ["-L", "8080:localhost:80", "-p", "1", "uname", "-a"]
+        );
+        assert!(!s.print_command);
+
+        let s = Ssh::try_parse_from(["ssh", "i-0123456789abcdef0", "--print-command"])
+            .unwrap()
+            .ssh;
+        assert_eq!((s.port, s.print_command), (22, true));
+        assert!(s.ssh_args.is_empty() && s.address.is_none());
+        // ssh's own options must come after `--`.
+        assert!(Ssh::try_parse_from(["ssh", "i-0123456789abcdef0", "-L", "1:h:2"]).is_err());
+    }
+
+    #[test]
+    fn authorized_keys_takes_sshds_tokens() {
+        let k = Keys::try_parse_from(["k", "ec2-user", "SHA256:abc"])
+            .unwrap()
+            .keys;
+        assert_eq!(
+            k.config,
+            PathBuf::from("/etc/serialgate/authorized-keys.toml")
+        );
+        assert_eq!(
+            (k.user.as_str(), k.fingerprint.as_deref()),
+            ("ec2-user", Some("SHA256:abc"))
+        );
+        let k = Keys::try_parse_from(["k", "--config", "/c.toml", "root"])
+            .unwrap()
+            .keys;
+        assert_eq!((k.config, k.fingerprint), (PathBuf::from("/c.toml"), None));
+        assert!(Keys::try_parse_from(["k"]).is_err());
     }
 
     #[test]

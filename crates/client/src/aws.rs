@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError as E;
 use aws_sdk_ec2instanceconnect::config::{ProvideCredentials as _, Region};
 use aws_types::service_config::ServiceConfigKey;
@@ -49,6 +50,8 @@ pub struct Loaded {
     sdk: aws_config::SdkConfig,
     pub region: String,
     pub custom_endpoint: Option<String>,
+    /// `--ca-bundle` or AWS_CA_BUNDLE: the only roots for HTTPS when set.
+    pub ca_bundle: Option<PathBuf>,
     pub profile: Option<String>,
 }
 
@@ -78,9 +81,9 @@ pub async fn load(args: &AwsArgs) -> Result<Loaded, Failure> {
         endpoints::url_host(url).map_err(Failure::usage)?;
         loader = loader.endpoint_url(url);
     }
-    if let Some(path) = ca_bundle_path(args.ca_bundle.as_deref(), std::env::var_os("AWS_CA_BUNDLE"))
-    {
-        loader = loader.http_client(https_client(&path)?);
+    let ca_bundle = ca_bundle_path(args.ca_bundle.as_deref(), std::env::var_os("AWS_CA_BUNDLE"));
+    if let Some(path) = &ca_bundle {
+        loader = loader.http_client(https_client(path)?);
     }
     let sdk = loader.load().await;
 
@@ -109,6 +112,7 @@ pub async fn load(args: &AwsArgs) -> Result<Loaded, Failure> {
         sdk,
         region,
         custom_endpoint,
+        ca_bundle,
         profile: args
             .profile
             .clone()
@@ -119,38 +123,65 @@ pub async fn load(args: &AwsArgs) -> Result<Loaded, Failure> {
 impl Loaded {
     /// Resolves credentials through the chain and builds the client with them.
     pub async fn client(self) -> Result<Api, Failure> {
+        let credentials = self.credentials().await?;
+        Ok(self.client_with(credentials))
+    }
+
+    /// Resolves credentials through the chain (bounded by [`CREDENTIALS_TIMEOUT`]).
+    pub async fn credentials(&self) -> Result<Credentials, Failure> {
         let provider = self.sdk.credentials_provider().ok_or_else(|| {
             Failure::new(
                 exit::CREDENTIALS,
                 "no AWS credential provider is configured",
             )
         })?;
-        let credentials =
-            match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => return Err(credentials_failure(&e, self.profile.as_deref())),
-                Err(_) => {
-                    return Err(Failure::new(
-                        exit::CREDENTIALS,
-                        format!(
-                            "loading AWS credentials took longer than {} s (SSO, role or \
-                             metadata service not answering)",
-                            CREDENTIALS_TIMEOUT.as_secs()
-                        ),
-                    ));
-                }
-            };
+        match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(credentials_failure(&e, self.profile.as_deref())),
+            Err(_) => Err(Failure::new(
+                exit::CREDENTIALS,
+                format!(
+                    "loading AWS credentials took longer than {} s (SSO, role or metadata \
+                     service not answering)",
+                    CREDENTIALS_TIMEOUT.as_secs()
+                ),
+            )),
+        }
+    }
+
+    /// The EC2 Instance Connect client, signing with `credentials`.
+    pub fn client_with(self, credentials: Credentials) -> Api {
         let mut config = aws_sdk_ec2instanceconnect::config::Builder::from(&self.sdk)
             .credentials_provider(credentials);
         if let Some(url) = &self.custom_endpoint {
             config = config.endpoint_url(url);
         }
-        Ok(Api {
+        Api {
             client: aws_sdk_ec2instanceconnect::Client::from_conf(config.build()),
             region: self.region,
             custom_endpoint: self.custom_endpoint,
             profile: self.profile,
-        })
+        }
+    }
+
+    /// The EC2 API endpoint: `--endpoint-url` (a serialgate answers both APIs on one
+    /// listener), else AWS_ENDPOINT_URL_EC2 or the profile's `ec2` service `endpoint_url`, else
+    /// the global AWS_ENDPOINT_URL / `endpoint_url`, else AWS's.
+    pub fn ec2_endpoint(&self, flag: Option<&str>) -> String {
+        flag.map(str::to_owned)
+            .or_else(|| {
+                self.sdk.service_config().and_then(|c| {
+                    let key = ServiceConfigKey::builder()
+                        .service_id("EC2")
+                        .env("AWS_ENDPOINT_URL")
+                        .profile("endpoint_url")
+                        .build()
+                        .ok()?;
+                    c.load_config(key)
+                })
+            })
+            .or_else(|| self.sdk.endpoint_url().map(str::to_owned))
+            .unwrap_or_else(|| endpoints::aws_ec2_endpoint(&self.region))
     }
 }
 
@@ -165,21 +196,27 @@ pub fn ca_bundle_path(flag: Option<&Path>, env: Option<OsString>) -> Option<Path
 fn https_client(
     path: &Path,
 ) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Failure> {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-    let what = || format!("the CA bundle {}", path.display());
-    let pem =
-        std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", what())))?;
-    let usable = trust_anchors_pem(&pem).map_err(|e| Failure::usage(format!("{}: {e}", what())))?;
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(usable))
-        .build()
-        .map_err(|e| Failure::usage(format!("{}: {e}", what())))?;
+    use aws_smithy_http_client::tls;
     Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
         ))
-        .tls_context(context)
+        .tls_context(tls_context(path)?)
         .build_https())
+}
+
+/// The TLS context of the SDK's HTTPS client: the certificates in the PEM file at `path` as the
+/// only roots.
+pub fn tls_context(path: &Path) -> Result<aws_smithy_http_client::tls::TlsContext, Failure> {
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+    let what = || format!("the CA bundle {}", path.display());
+    let pem =
+        std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", what())))?;
+    let usable = trust_anchors_pem(&pem).map_err(|e| Failure::usage(format!("{}: {e}", what())))?;
+    TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(usable))
+        .build()
+        .map_err(|e| Failure::usage(format!("{}: {e}", what())))
 }
 
 /// The certificates of a PEM bundle that can serve as trust anchors, as PEM again. The SDK

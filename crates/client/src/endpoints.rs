@@ -55,6 +55,16 @@ pub fn aws_api_endpoint(region: &str) -> String {
     format!("https://ec2-instance-connect.{region}.{suffix}")
 }
 
+/// AWS's EC2 API endpoint for `region` (for `ssh`'s DescribeInstances).
+pub fn aws_ec2_endpoint(region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://ec2.{region}.{suffix}")
+}
+
 /// A host (name or IP address, IPv6 without brackets) and a TCP port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPort {

@@ -1,11 +1,15 @@
 //! serialgate's client: push an ephemeral key with EC2 Instance Connect and open an instance's
-//! serial console over SSH (`connect`), or just push a key (`push`, `push-os-user-key`).
+//! serial console over SSH (`connect`), or just push a key (`push`, `push-os-user-key`), or log
+//! in to an instance with the system `ssh` (`ssh`); and the instance's side of that last one,
+//! sshd's `AuthorizedKeysCommand` (`authorized-keys`).
 //!
-//! Invariants: the AWS SDK is used here only; the private key of `connect` never leaves memory;
+//! Invariants: the AWS SDK is used here only; the private key of `connect` never leaves memory,
+//! that of `ssh` only to a tmpfs file while `ssh` runs;
 //! the terminal is restored on every exit path; every failure is one [`errors::Failure`] with a
 //! documented exit code and a message saying what to do next.
 
 pub mod args;
+pub mod authorized_keys;
 pub mod aws;
 pub mod connect;
 pub mod console;
@@ -16,6 +20,7 @@ pub mod explain;
 pub mod fingerprints;
 pub mod host_key;
 pub mod inband;
+pub mod instance_ssh;
 pub mod interactive;
 pub mod known_hosts;
 pub mod push;
@@ -29,8 +34,11 @@ pub mod terminal;
 pub mod transcript;
 pub mod wait;
 
-pub use args::{AwsArgs, ConnectArgs, PushArgs, PushOsUserKeyArgs};
+pub use args::{
+    AuthorizedKeysArgs, AwsArgs, ConnectArgs, InstanceSshArgs, PushArgs, PushOsUserKeyArgs,
+};
 pub use errors::{EXIT_CODES_HELP, PUSH_EXIT_CODES_HELP};
+pub use instance_ssh::EXIT_CODES_HELP as SSH_EXIT_CODES_HELP;
 
 /// `serialgate connect`; returns the exit code.
 pub async fn connect(args: ConnectArgs) -> i32 {
@@ -45,4 +53,15 @@ pub async fn push(args: PushArgs) -> i32 {
 /// `serialgate push-os-user-key`; returns the exit code.
 pub async fn push_os_user_key(args: PushOsUserKeyArgs) -> i32 {
     push::run_push_os_user_key(args).await
+}
+
+/// `serialgate ssh`; returns the exit code.
+pub async fn instance_ssh(args: InstanceSshArgs) -> i32 {
+    instance_ssh::run(args).await
+}
+
+/// `serialgate authorized-keys`; returns the exit code. Synchronous: it starts its own small
+/// runtime, as it runs on every SSH login and must start fast.
+pub fn authorized_keys(args: &AuthorizedKeysArgs) -> i32 {
+    authorized_keys::run(args)
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -101,6 +102,10 @@ pub struct Instance {
     pub unsupported_bios: bool,
     /// The console backend URI (`unix:…`, `sim:`, …), interpreted by the gateway.
     pub console: String,
+    /// The IPv4 addresses DescribeInstances reports (`ipAddress`, `privateIpAddress`), where
+    /// `serialgate ssh` connects.
+    pub public_ip: Option<Ipv4Addr>,
+    pub private_ip: Option<Ipv4Addr>,
     /// The condition keys AWS sets from the instance (`aws:ResourceTag/K`, `ec2:ResourceTag/K`,
     /// `ec2:InstanceType`, `ec2:AvailabilityZone`), converted once.
     pub(crate) iam_context: Arc<iam::Context>,
@@ -137,8 +142,17 @@ impl Instance {
             tags,
             unsupported_bios,
             console,
+            public_ip: None,
+            private_ip: None,
             state: RwLock::new(state),
         }
+    }
+
+    /// The instance with these IP addresses.
+    pub fn with_addresses(mut self, public: Option<Ipv4Addr>, private: Option<Ipv4Addr>) -> Self {
+        self.public_ip = public;
+        self.private_ip = private;
+        self
     }
 
     pub fn state(&self) -> InstanceState {

@@ -84,6 +84,31 @@ pub enum Command {
     /// RequestId.
     #[command(after_help = client::PUSH_EXIT_CODES_HELP)]
     PushOsUserKey(client::PushOsUserKeyArgs),
+    /// Log in to an instance with the system's ssh, in one step (as `aws ec2-instance-connect
+    /// ssh`).
+    ///
+    /// Finds the instance's public (else private) IP address with DescribeInstances, pushes an
+    /// ephemeral ed25519 key for the OS user with SendSSHPublicKey, and runs
+    ///   ssh -o IdentitiesOnly=yes -i KEY -p PORT USER@ADDRESS [SSH_ARGS…]
+    /// The private key lives in $XDG_RUNTIME_DIR (else /dev/shm) only while ssh runs. The
+    /// instance's sshd fetches the key with `serialgate authorized-keys`.
+    ///
+    /// Example:
+    ///   serialgate ssh admin@i-0123456789abcdef0 --endpoint-url https://serialgate:4580 \
+    ///     -- -L 8080:localhost:80 uptime
+    #[command(after_help = client::SSH_EXIT_CODES_HELP, verbatim_doc_comment)]
+    Ssh(client::InstanceSshArgs),
+    /// sshd's AuthorizedKeysCommand on an instance: print the keys pushed for USER.
+    ///
+    /// In sshd_config:
+    ///   AuthorizedKeysCommand /usr/local/bin/serialgate authorized-keys %u %f
+    ///   AuthorizedKeysCommandUser root
+    /// Reads /etc/serialgate/authorized-keys.toml (endpoint, instance_id, key_token_file,
+    /// signer_public_key, optional ca_file and timeout_ms), fetches the user's signed key
+    /// records with the instance's proof, and prints only the keys whose records verify.
+    /// Exits 0 when it printed a key, else 255; logs to stderr and syslog (authpriv).
+    #[command(verbatim_doc_comment)]
+    AuthorizedKeys(client::AuthorizedKeysArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -155,6 +180,9 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Connect(args) => exit_with(client::connect(args).await),
         Command::Push(args) => exit_with(client::push(args).await),
         Command::PushOsUserKey(args) => exit_with(client::push_os_user_key(args).await),
+        Command::Ssh(args) => exit_with(client::instance_ssh(args).await),
+        // Run before the runtime and logging exist (see `main`); here for completeness.
+        Command::AuthorizedKeys(args) => exit_with(client::authorized_keys(&args)),
         Command::Audit(args) => crate::audit_cmd::run(args).await,
         Command::Policy(args) => crate::policy_cmd::run(args),
         Command::Cluster(args) => crate::cluster_cmd::run(args).await,

@@ -19,6 +19,11 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // sshd runs this on every public key login: it sets up only what it uses (its own
+    // current-thread runtime, no log subscriber).
+    if let cli::Command::AuthorizedKeys(args) = &cli.command {
+        return ExitCode::from(u8::try_from(client::authorized_keys(args)).unwrap_or(u8::MAX));
+    }
     init_logging(cli.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -161,6 +161,13 @@ pub fn encode(request_id: &str, instances: &[Arc<Instance>], launch_time_ms: u64
         x.open("monitoring");
         x.leaf("state", "disabled");
         x.close("monitoring");
+        // EC2 leaves out the addresses an instance does not have.
+        if let Some(ip) = i.private_ip {
+            x.leaf_display("privateIpAddress", ip);
+        }
+        if let Some(ip) = i.public_ip {
+            x.leaf_display("ipAddress", ip);
+        }
         x.leaf("architecture", "x86_64");
         x.leaf("rootDeviceType", "ebs");
         x.leaf("virtualizationType", "hvm");
@@ -288,5 +295,31 @@ mod tests {
             .unwrap();
         assert!(ami.starts_with("ami-") && ami.len() == 21, "{ami}");
         assert!(!encode("r", &[Arc::new(instance(&[]))], 0).contains("tagSet"));
+    }
+
+    #[test]
+    fn encodes_the_addresses_it_has() {
+        let bare = encode("r", &[Arc::new(instance(&[]))], 0);
+        assert!(
+            !bare.contains("IpAddress") && !bare.contains("ipAddress"),
+            "{bare}"
+        );
+        let both = instance(&[]).with_addresses(
+            Some("54.0.0.7".parse().unwrap()),
+            Some("10.0.0.7".parse().unwrap()),
+        );
+        let xml = encode("r", &[Arc::new(both)], 0);
+        assert!(
+            xml.contains(
+                "<privateIpAddress>10.0.0.7</privateIpAddress><ipAddress>54.0.0.7</ipAddress>"
+            ),
+            "{xml}"
+        );
+        let private = instance(&[]).with_addresses(None, Some("10.0.0.8".parse().unwrap()));
+        let xml = encode("r", &[Arc::new(private)], 0);
+        assert!(
+            xml.contains("<privateIpAddress>10.0.0.8</privateIpAddress>")
+                && !xml.contains("<ipAddress>")
+        );
     }
 }

@@ -354,16 +354,19 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             }
             key_tokens.push((id.clone(), KeyToken::new(token.into_bytes())));
         }
-        registry.add_instance(Instance::new(
-            id,
-            account,
-            inst.instance_type.clone(),
-            az,
-            inst.tags.clone(),
-            inst.unsupported_bios,
-            console,
-            state,
-        ));
+        registry.add_instance(
+            Instance::new(
+                id,
+                account,
+                inst.instance_type.clone(),
+                az,
+                inst.tags.clone(),
+                inst.unsupported_bios,
+                console,
+                state,
+            )
+            .with_addresses(inst.public_ip_address, inst.private_ip_address),
+        );
     }
 
     let settings = Settings {

@@ -559,6 +559,10 @@ pub struct InstanceConfig {
     pub qemu: Option<QemuConfig>,
     /// Availability Zone. Default: the region followed by `a`.
     pub availability_zone: Option<String>,
+    /// The instance's public and private IPv4 addresses, as DescribeInstances reports them
+    /// (`serialgate ssh` connects to the public one, else the private one). Default: none.
+    pub public_ip_address: Option<std::net::Ipv4Addr>,
+    pub private_ip_address: Option<std::net::Ipv4Addr>,
     /// EC2 tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -588,6 +592,8 @@ impl std::fmt::Debug for InstanceConfig {
             .field("console", &self.console)
             .field("qemu", &self.qemu)
             .field("availability_zone", &self.availability_zone)
+            .field("public_ip_address", &self.public_ip_address)
+            .field("private_ip_address", &self.private_ip_address)
             .field("tags", &self.tags)
             .field("unsupported_bios", &self.unsupported_bios)
             .field("nodes", &self.nodes)
