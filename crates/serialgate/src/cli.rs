@@ -84,11 +84,11 @@ pub enum Command {
     /// RequestId.
     #[command(after_help = client::PUSH_EXIT_CODES_HELP)]
     PushOsUserKey(client::PushOsUserKeyArgs),
-    /// Log in to an instance with the system's ssh, in one step (as `aws ec2-instance-connect
-    /// ssh`).
+    /// Log in to an instance with the system's ssh, in one step, like `mssh`.
     ///
-    /// Finds the instance's public (else private) IP address with DescribeInstances, pushes an
-    /// ephemeral ed25519 key for the OS user with SendSSHPublicKey, and runs
+    /// As `aws ec2-instance-connect ssh` does: finds the instance's public (else private) IP
+    /// address with DescribeInstances, pushes an ephemeral ed25519 key for the OS user with
+    /// SendSSHPublicKey, and runs
     ///   ssh -o IdentitiesOnly=yes -i KEY -p PORT USER@ADDRESS [SSH_ARGS…]
     /// The private key lives in $XDG_RUNTIME_DIR (else /dev/shm) only while ssh runs. The
     /// instance's sshd fetches the key with `serialgate authorized-keys`.
