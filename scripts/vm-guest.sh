@@ -3,7 +3,9 @@
 # it: `vmlinuz` (the Debian cloud kernel, fetched with apt-get download and unpacked with
 # dpkg-deb) and `initramfs.cpio.gz` (busybox-static, a getty on ttyS0, kernel.sysrq=1,
 # root password "root", and busybox acpid with the kernel's ACPI button and evdev modules, so
-# the guest powers off when asked to, as `stop-instances` does). Cached: a second run only
+# the guest powers off when asked to, as `stop-instances` does; and the virtio-net modules with a
+# static address, 169.254.169.15/24, on the link serialgate's QEMU user network gives each VM, so
+# the guest reaches http://169.254.169.254/instance-keys/v1/USER). Cached: a second run only
 # prints the directory.
 #
 #   SERIALGATE_VM_CACHE   cache directory (default ~/.cache/serialgate/vm)
@@ -37,8 +39,13 @@ fetch() {
 }
 
 # The modules the guest loads, from the same package as the kernel (they must match it).
-modules=(kernel/drivers/acpi/button.ko kernel/drivers/input/evdev.ko)
-if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/modules/evdev.ko" ]; then
+# Listed in load order: each after the ones it depends on.
+modules=(kernel/drivers/acpi/button.ko kernel/drivers/input/evdev.ko
+  kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko
+  kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio_pci_legacy_dev.ko
+  kernel/drivers/virtio/virtio_pci.ko kernel/net/core/failover.ko
+  kernel/drivers/net/net_failover.ko kernel/drivers/net/virtio_net.ko)
+if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/modules/virtio_net.ko" ]; then
   apt-cache depends "$kpkg" >/dev/null 2>&1 || apt_update
   # The meta package depends on the versioned one, e.g. linux-image-6.1.0-56-cloud-amd64.
   real=$(apt-cache depends "$kpkg" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
@@ -63,7 +70,7 @@ fi
 
 # Rebuilt when this script or the kernel changes, so the guest follows them.
 initramfs=$cache/initramfs.cpio.gz
-if [ ! -s "$initramfs" ] || [ "$0" -nt "$initramfs" ] || [ "$cache/modules/evdev.ko" -nt "$initramfs" ]; then
+if [ ! -s "$initramfs" ] || [ "$0" -nt "$initramfs" ] || [ "$cache/modules/virtio_net.ko" -nt "$initramfs" ]; then
   command -v cpio >/dev/null || { log "cpio is missing (apt-get install cpio)"; exit 1; }
   root=$(mktemp -d "$cache/root.XXXXXX")
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,tmp,root,lib/modules,var/log,var/run}
@@ -85,6 +92,15 @@ hostname serialgate-vm
 insmod /lib/modules/evdev.ko
 insmod /lib/modules/button.ko
 acpid
+# The NIC of serialgate's user network, where 169.254.169.254:80 is serialgate's instance keys.
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover \
+    net_failover virtio_net; do
+  insmod /lib/modules/$m.ko
+done
+ip link set lo up
+if ip link set eth0 up 2>/dev/null; then
+  ip addr add 169.254.169.15/24 dev eth0
+fi
 exec /sbin/init
 INIT
   chmod 755 "$root/init"

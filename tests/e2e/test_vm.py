@@ -163,6 +163,32 @@ def test_console_login_uname_and_sysrq(vm):
     s.expect(rb"sysrq: HELP", n, timeout=20)
 
 
+def test_the_guest_fetches_its_keys_at_169_254_169_254(vm):
+    """The guest reaches its instance keys without a token, through QEMU's user network, and the
+    answer is audited as GetInstanceKeys."""
+    s: Session = vm["state"]["session"]
+    aws(vm, "ec2-instance-connect", "send-ssh-public-key", "--instance-id", INSTANCE, "--instance-os-user",
+        "root", "--ssh-public-key", f"file://{vm['key']}.pub")
+    key_b64 = Path(f"{vm['key']}.pub").read_text().split()[1].encode()
+    # busybox-static's wget crashes in its static glibc's service lookups; nc speaks HTTP/1.0 too.
+    fetch = "printf 'GET /instance-keys/v1/{} HTTP/1.0\\r\\n\\r\\n' | nc 169.254.169.254 80; echo E$?ND\r"
+    n = len(s.out)
+    s.send(fetch.format("root").encode())
+    end = s.expect(rb"E0ND", n, timeout=60)
+    answer = s.out[n:end]
+    assert b"HTTP/1.0 200 OK" in answer, answer
+    assert f"#Instance={INSTANCE}".encode() in answer, answer
+    assert b"ssh-ed25519 " + key_b64 in answer, answer
+    # No key for that user: the same empty 404 as every refusal.
+    s.send(fetch.format("nobody").encode())
+    end2 = s.expect(rb"E0ND", end, timeout=60)
+    assert b"HTTP/1.0 404 Not Found" in s.out[end:end2], s.out[end:end2]
+    audit = subprocess.run([str(_binary()), "audit", "--config", str(vm["config"]), "--instance", INSTANCE],
+                           capture_output=True, text=True, timeout=30)
+    assert audit.returncode == 0, audit.stderr
+    assert "GetInstanceKeys" in audit.stdout, audit.stdout
+
+
 def test_reboot_while_connected_shows_the_boot_again(vm):
     s: Session = vm["state"]["session"]
     n = len(s.out)

@@ -117,11 +117,14 @@ impl Deadlines {
 }
 
 /// Serves HTTP/1.1 on `io` until the client leaves, a deadline passes, or `stop` asks for a
-/// graceful end (the request in progress, if any, is finished first).
+/// graceful end (the request in progress, if any, is finished first). With `half_close`, a
+/// client that ends its sending side after a request still gets the answer.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     secure: bool,
+    half_close: bool,
     router: Router,
     limits: &ApiLimits,
     deadlines: Arc<Deadlines>,
@@ -148,7 +151,8 @@ pub(crate) async fn serve_connection<I>(
         // chunks anyway, so a head's worth plus room for a body chunk is enough.
         .max_buf_size(limits.max_header_bytes.max(MIN_BUF_SIZE))
         // The watchdog below keeps the header-read deadline (see the module comment).
-        .header_read_timeout(None);
+        .header_read_timeout(None)
+        .half_close(half_close);
     let conn = builder.serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let mut draining = false;

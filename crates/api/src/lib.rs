@@ -38,7 +38,7 @@ pub mod tls;
 
 pub use credentials::{CredentialEntry, Credentials};
 pub use error::{ApiError, ErrorCode};
-pub use instance_keys::{InstanceKeys, KeyToken};
+pub use instance_keys::{InstanceKeys, KeyToken, serve_local};
 pub use limits::ApiLimits;
 pub use listener::{serve, serve_tls};
 pub use server::{ApiState, DEFAULT_BODY_LIMIT, router};

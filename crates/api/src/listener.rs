@@ -157,7 +157,7 @@ async fn connection(
     let _ = tcp.set_nodelay(true);
     let deadlines = Arc::new(Deadlines::new(&limits));
     let Some(acceptor) = tls else {
-        serve_connection(tcp, peer, false, router, &limits, deadlines, stop).await;
+        serve_connection(tcp, peer, false, false, router, &limits, deadlines, stop).await;
         return;
     };
     // The handshake is part of the first request head's time.
@@ -169,7 +169,7 @@ async fn connection(
     };
     match stream {
         Ok(Ok(stream)) => {
-            serve_connection(stream, peer, true, router, &limits, deadlines, stop).await;
+            serve_connection(stream, peer, true, false, router, &limits, deadlines, stop).await;
         }
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "API TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "API TLS handshake not completed in time"),

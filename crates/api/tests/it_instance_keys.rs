@@ -385,3 +385,82 @@ async fn no_key_is_served_without_its_audit_record() {
     );
     assert!(answer.ends_with("content-length: 0\r\n\r\n"), "{answer}");
 }
+
+/// Sends `head` on the unix socket at `path` and returns the answer's status line and body.
+async fn raw_local(path: &std::path::Path, head: &str) -> (String, String) {
+    let mut sock = tokio::net::UnixStream::connect(path).await.unwrap();
+    let request = format!("{head}host: x\r\nconnection: close\r\n\r\n");
+    sock.write_all(request.as_bytes()).await.unwrap();
+    // As the relay does when the guest has sent all: the answer still comes.
+    sock.shutdown().await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut buf))
+        .await
+        .expect("server hung")
+        .unwrap();
+    let answer = String::from_utf8(buf).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.lines().next().unwrap().to_owned();
+    (status, body.to_owned())
+}
+
+/// A VM's own socket serves its keys without a token or proof, audited like the route; another
+/// VM's socket serves only that VM's (none here), and refusals are the same empty 404.
+#[tokio::test]
+async fn a_vm_socket_serves_only_its_own_instances_keys_without_a_proof() {
+    let f = fixture().await;
+    push(&f, "root").await;
+    let mut state = api::ApiState::new(Arc::clone(&f.server.service), credentials());
+    // No key tokens at all: the socket is the instance's proof.
+    let no_tokens: [(InstanceId, KeyToken); 0] = [];
+    state.instance_keys =
+        Some(InstanceKeys::new(signer(), no_tokens, state.service.registry()).unwrap());
+    let state = Arc::new(state);
+    let dir = tempfile::tempdir().unwrap();
+    let (own, other) = (dir.path().join("own.sock"), dir.path().join("other.sock"));
+    for (path, id) in [(&own, RUNNING), (&other, NO_TOKEN)] {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let id = InstanceId::parse(id).unwrap();
+        let forever = std::future::pending();
+        tokio::spawn(api::serve_local(listener, Arc::clone(&state), id, forever));
+    }
+
+    let (status, body) = raw_local(&own, "GET /instance-keys/v1/root HTTP/1.1\r\n").await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let records = parse_records(&body);
+    assert_eq!(records.len(), 1, "{body}");
+    records[0]
+        .check(signer().public_key(), RUNNING, NOW)
+        .expect("the record verifies");
+    let served: Vec<AuditEvent> = f
+        .audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == "GetInstanceKeys")
+        .cloned()
+        .collect();
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].instance_id.as_deref(), Some(RUNNING));
+    assert_eq!(served[0].target.as_deref(), Some("user:root"));
+    assert_eq!(served[0].source_ip, None);
+
+    for (path, head) in [
+        (&other, "GET /instance-keys/v1/root HTTP/1.1\r\n"),
+        (&own, "GET /instance-keys/v1/ec2-user HTTP/1.1\r\n"),
+        (&own, "GET /instance-keys/v1/-root HTTP/1.1\r\n"),
+        (
+            &own,
+            "POST /instance-keys/v1/root HTTP/1.1\r\ncontent-length: 0\r\n",
+        ),
+        (&own, "GET /health HTTP/1.1\r\n"),
+    ] {
+        let (status, body) = raw_local(path, head).await;
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("HTTP/1.1 404 Not Found", ""),
+            "{head}"
+        );
+    }
+}

@@ -109,6 +109,10 @@ pub enum Command {
     /// Exits 0 when it printed a key, else 255; logs to stderr and syslog (authpriv).
     #[command(verbatim_doc_comment)]
     AuthorizedKeys(client::AuthorizedKeysArgs),
+    /// Run by QEMU for each connection a managed VM opens to 169.254.169.254:80: relays it to
+    /// the VM's instance keys socket.
+    #[command(hide = true)]
+    VmKeysRelay(crate::relay_cmd::RelayArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,6 +187,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Ssh(args) => exit_with(client::instance_ssh(args).await),
         // Run before the runtime and logging exist (see `main`); here for completeness.
         Command::AuthorizedKeys(args) => exit_with(client::authorized_keys(&args)),
+        Command::VmKeysRelay(args) => Ok(crate::relay_cmd::run(&args.socket)?),
         Command::Audit(args) => crate::audit_cmd::run(args).await,
         Command::Policy(args) => crate::policy_cmd::run(args),
         Command::Cluster(args) => crate::cluster_cmd::run(args).await,

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use console::{InstanceState, Registry};
+use console::{InstanceId, InstanceState, Registry};
 use gateway::Consoles;
 use statedb::StateDb;
 use vm::{Machine, Supervisor};
@@ -57,4 +57,23 @@ pub async fn start_vms(
             .map_err(|e| format!("instance {id}: {e}"))?;
     }
     Ok(Arc::new(supervisor))
+}
+
+/// A listener on each managed VM's keys socket (`state_dir/vm/ID/keys.sock`), bound before any
+/// VM starts so that a guest's first request finds it. A socket left by an earlier run is
+/// replaced.
+pub fn bind_keys_sockets(
+    vms: &[VmDef],
+) -> Result<Vec<(InstanceId, tokio::net::UnixListener)>, String> {
+    let mut listeners = Vec::new();
+    for def in vms.iter().filter(|d| d.spec.keys_relay.is_some()) {
+        let path = &def.paths.keys;
+        std::fs::create_dir_all(&def.paths.dir)
+            .map_err(|e| format!("{}: {e}", def.paths.dir.display()))?;
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path)
+            .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+        listeners.push((def.id.clone(), listener));
+    }
+    Ok(listeners)
 }

@@ -10,6 +10,7 @@ mod limits;
 mod listen;
 mod policy_cmd;
 mod ready;
+mod relay_cmd;
 mod serve;
 mod stores;
 
@@ -23,6 +24,16 @@ fn main() -> ExitCode {
     // current-thread runtime, no log subscriber).
     if let cli::Command::AuthorizedKeys(args) = &cli.command {
         return ExitCode::from(u8::try_from(client::authorized_keys(args)).unwrap_or(u8::MAX));
+    }
+    // QEMU runs this once per guest connection: no runtime, no logging set up.
+    if let cli::Command::VmKeysRelay(args) = &cli.command {
+        return match relay_cmd::run(&args.socket) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("serialgate vm-keys-relay: {}: {e}", args.socket.display());
+                ExitCode::FAILURE
+            }
+        };
     }
     init_logging(cli.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -106,6 +106,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     gw_config.consoles = Arc::clone(&consoles);
     // Alone, the node runs its VMs and keeps instance states itself. In a cluster the states
     // are shared through the store and a VM runs on the node that owns its console.
+    let keys_sockets = instances::bind_keys_sockets(&built.vms)?;
     let vms = std::mem::take(&mut built.vms);
     let (control, supervisor, cluster): (Arc<dyn console::control::InstanceControl>, _, _) =
         match (&cluster_node, &built.cluster, stores.states()) {
@@ -210,6 +211,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let state = Arc::new(state);
+    // Each managed VM's own door to its keys (see `api::serve_local`).
+    for (id, listener) in keys_sockets {
+        let stopped = stopped(stop_rx.clone());
+        tokio::spawn(api::serve_local(listener, Arc::clone(&state), id, stopped));
+    }
     let api_stopped = stopped(stop_rx.clone());
     let api = match tls {
         Some(tls) => tokio::spawn(api::serve_tls(api_listener, state, tls, api_stopped)),

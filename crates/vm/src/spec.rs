@@ -59,7 +59,19 @@ pub struct QemuSpec {
     pub stop_timeout_secs: u64,
     /// The `qemu-system-x86_64` to run.
     pub binary: PathBuf,
+    /// The serialgate binary, which QEMU runs once per guest connection to 169.254.169.254:80
+    /// as `serialgate vm-keys-relay SOCKET` to carry it to the VM's keys socket. None: the VM
+    /// has no network at all.
+    pub keys_relay: Option<PathBuf>,
 }
+
+/// The guest's link: QEMU's user network, moved from 10.0.2.0/24 to the link-local range
+/// because a forwarded address must lie inside it and guests look for metadata at
+/// 169.254.169.254. The guest takes 169.254.169.15/24.
+const GUEST_NET: &str = "net=169.254.169.0/24,host=169.254.169.2,dns=169.254.169.3";
+
+/// Where the guest reaches its instance keys, as EC2 guests reach instance metadata.
+pub const KEYS_ADDRESS: &str = "169.254.169.254:80";
 
 /// Where a VM's sockets live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +80,8 @@ pub struct VmPaths {
     pub serial: PathBuf,
     pub qmp: PathBuf,
     pub log: PathBuf,
+    /// Where serialgate serves this VM's instance keys: a connection here is the VM.
+    pub keys: PathBuf,
 }
 
 impl VmPaths {
@@ -77,6 +91,7 @@ impl VmPaths {
             serial: dir.join("ttyS0.sock"),
             qmp: dir.join("qmp.sock"),
             log: dir.join("qemu.log"),
+            keys: dir.join("keys.sock"),
             dir,
         }
     }
@@ -151,8 +166,39 @@ impl QemuSpec {
                 format!("file={},if=virtio,format=raw", disk.display()),
             ]);
         }
+        if let Some(relay) = &self.keys_relay {
+            a.extend([
+                "-netdev".into(),
+                user_network(relay, &paths.keys),
+                "-device".into(),
+                "virtio-net-pci,netdev=n0".into(),
+            ]);
+        }
         a
     }
+}
+
+/// `-netdev user`: `restrict=on` keeps the guest off the host and every other network, except
+/// the one forwarded address. `guestfwd=…-cmd:` starts the relay once per guest connection with
+/// the connection as its stdin and stdout (libslirp runs it without a shell, splitting the
+/// command line by shell quoting rules); a `chardev:` target would be one byte stream shared by
+/// all the guest's connections, with no end to each, which HTTP cannot run over.
+fn user_network(relay: &Path, keys: &Path) -> String {
+    let cmd = format!(
+        "{} vm-keys-relay {}",
+        shell_quote(&relay.display().to_string()),
+        shell_quote(&keys.display().to_string())
+    );
+    // QEMU's option syntax: a comma inside a value is written twice.
+    format!(
+        "user,id=n0,restrict=on,{GUEST_NET},guestfwd=tcp:{KEYS_ADDRESS}-cmd:{}",
+        cmd.replace(',', ",,")
+    )
+}
+
+/// `s` as one word for a shell (here: libslirp's `g_shell_parse_argv`).
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]
@@ -171,6 +217,7 @@ mod tests {
             accel: Accel::Tcg,
             stop_timeout_secs: 10,
             binary: "qemu-system-x86_64".into(),
+            keys_relay: None,
         };
         let paths = VmPaths::new(Path::new("/s"), "i-1");
         let args = spec.args(&paths);
@@ -181,7 +228,44 @@ mod tests {
         );
         assert!(joined.contains("-initrd /i"));
         assert!(!joined.contains("-cpu host"));
+        assert!(!joined.contains("-netdev"), "no relay, no network");
         assert_eq!(paths.console_uri(), "unix+telnet:/s/vm/i-1/ttyS0.sock");
+    }
+
+    #[test]
+    fn the_keys_address_is_forwarded_to_the_relay_with_quoting() {
+        let spec = QemuSpec {
+            kernel: "/k".into(),
+            initrd: None,
+            disk: None,
+            memory_mib: 256,
+            cpus: 1,
+            append: "console=ttyS0".into(),
+            accel: Accel::Tcg,
+            stop_timeout_secs: 10,
+            binary: "qemu-system-x86_64".into(),
+            keys_relay: Some("/usr/bin/serialgate".into()),
+        };
+        let args = spec.args(&VmPaths::new(Path::new("/s"), "i-1"));
+        let netdev = args.iter().position(|a| a == "-netdev").unwrap();
+        assert_eq!(
+            args[netdev + 1],
+            "user,id=n0,restrict=on,net=169.254.169.0/24,host=169.254.169.2,dns=169.254.169.3,\
+             guestfwd=tcp:169.254.169.254:80-cmd:'/usr/bin/serialgate' vm-keys-relay \
+             '/s/vm/i-1/keys.sock'"
+        );
+        assert_eq!(
+            args[netdev + 2..netdev + 4],
+            ["-device", "virtio-net-pci,netdev=n0"]
+        );
+        // A state directory with a comma and a quote stays one argument of the relay.
+        let args = spec.args(&VmPaths::new(Path::new("/it's,here"), "i-1"));
+        let netdev = args.iter().position(|a| a == "-netdev").unwrap();
+        assert!(
+            args[netdev + 1].ends_with(r"vm-keys-relay '/it'\''s,,here/vm/i-1/keys.sock'"),
+            "{}",
+            args[netdev + 1]
+        );
     }
 
     /// QEMU must not inherit serialgate's environment: cargo sets `CARGO_PKG_NAME` and friends
@@ -198,6 +282,7 @@ mod tests {
             accel: Accel::Tcg,
             stop_timeout_secs: 10,
             binary: "qemu-system-x86_64".into(),
+            keys_relay: None,
         };
         let cmd = spec.command(&VmPaths::new(Path::new("/s"), "i-1"));
         let std = cmd.as_std();

@@ -116,7 +116,7 @@ fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// The user name the path names: the rest after the prefix, percent-decoded, valid by the
 /// rules of `SendSSHPublicKey`'s `InstanceOSUser` (which exclude `/`).
-fn os_user(path: &str) -> Option<OsUser> {
+pub(crate) fn os_user(path: &str) -> Option<OsUser> {
     let raw = path.strip_prefix(PATH_PREFIX)?;
     if raw.len() > MAX_USER_PATH_BYTES {
         return None;

@@ -8,9 +8,15 @@
 //! stranger nothing, not even which instances exist. A store or audit failure after a good proof
 //! is `503` with an empty body. Served answers are audited by the domain (`GetInstanceKeys`);
 //! refusals are counted in the log (`refusals`).
+//!
+//! The VMs serialgate runs reach the same answers without a proof, on a unix socket of their own
+//! (`local`): there the socket names the instance.
 
 mod check;
+mod local;
 mod refusals;
+
+pub use local::serve_local;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,7 +26,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use console::ops::InstanceKeysRequest;
-use console::{Grant, InstanceId, Registry};
+use console::{Grant, InstanceId, OsUser, Registry};
 use instance_keys::{Record, format_record};
 use ssh_key::PrivateKey;
 use zeroize::Zeroizing;
@@ -130,6 +136,18 @@ async fn answer(
             return no_keys();
         }
     };
+    serve(state, keys, source_ip, instance_id, os_user).await
+}
+
+/// The records of `instance_id`'s live keys for `os_user`, once the instance is known; audited
+/// by the domain when keys are served.
+async fn serve(
+    state: &ApiState,
+    keys: &InstanceKeys,
+    source_ip: Option<IpAddr>,
+    instance_id: InstanceId,
+    os_user: OsUser,
+) -> Response {
     let request = InstanceKeysRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         source_ip,

@@ -356,6 +356,7 @@ mod tests {
                 accel: vm::Accel::Tcg,
                 stop_timeout_secs: 1,
                 binary: "/nonexistent".into(),
+                keys_relay: None,
             },
             paths: vm::VmPaths::new(&dir, VM),
         };

@@ -514,6 +514,9 @@ fn qemu_spec(q: &super::QemuConfig, key: &str) -> Result<vm::QemuSpec, (String, 
         accel,
         stop_timeout_secs: q.stop_timeout_seconds,
         binary: q.binary.clone(),
+        // This very binary relays the guest's connections to its keys socket (`vm-keys-relay`);
+        // when it cannot be named, the VM runs without a network.
+        keys_relay: std::env::current_exe().ok(),
     })
 }
 

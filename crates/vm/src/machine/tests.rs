@@ -46,6 +46,7 @@ fn spec(binary: &Path) -> QemuSpec {
         accel: Accel::Tcg,
         stop_timeout_secs: STOP_TIMEOUT.as_secs(),
         binary: binary.to_owned(),
+        keys_relay: None,
     }
 }
 
