@@ -232,9 +232,9 @@ mod tests {
         assert_eq!(paths.console_uri(), "unix+telnet:/s/vm/i-1/ttyS0.sock");
     }
 
-    #[test]
-    fn the_keys_address_is_forwarded_to_the_relay_with_quoting() {
-        let spec = QemuSpec {
+    /// A TCG guest with a kernel and nothing else; `keys_relay` as given.
+    fn small_spec(keys_relay: Option<PathBuf>) -> QemuSpec {
+        QemuSpec {
             kernel: "/k".into(),
             initrd: None,
             disk: None,
@@ -244,8 +244,13 @@ mod tests {
             accel: Accel::Tcg,
             stop_timeout_secs: 10,
             binary: "qemu-system-x86_64".into(),
-            keys_relay: Some("/usr/bin/serialgate".into()),
-        };
+            keys_relay,
+        }
+    }
+
+    #[test]
+    fn the_keys_address_is_forwarded_to_the_relay_with_quoting() {
+        let spec = small_spec(Some("/usr/bin/serialgate".into()));
         let args = spec.args(&VmPaths::new(Path::new("/s"), "i-1"));
         let netdev = args.iter().position(|a| a == "-netdev").unwrap();
         assert_eq!(
@@ -272,18 +277,7 @@ mod tests {
     /// for this test process, and none of them may be passed on.
     #[test]
     fn the_command_has_a_minimal_environment() {
-        let spec = QemuSpec {
-            kernel: "/k".into(),
-            initrd: None,
-            disk: None,
-            memory_mib: 256,
-            cpus: 1,
-            append: "console=ttyS0".into(),
-            accel: Accel::Tcg,
-            stop_timeout_secs: 10,
-            binary: "qemu-system-x86_64".into(),
-            keys_relay: None,
-        };
+        let spec = small_spec(None);
         let cmd = spec.command(&VmPaths::new(Path::new("/s"), "i-1"));
         let std = cmd.as_std();
         let names: Vec<String> = std

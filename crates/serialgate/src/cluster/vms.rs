@@ -176,10 +176,11 @@ impl ClusterVms {
                 // Just taken: run the VM if the instance should run.
                 None => {
                     let wanted = record.map_or_else(|| self.initial(&id), |r| r.state);
-                    if should_run(wanted) {
+                    let start = should_run(wanted);
+                    if start {
                         tracing::info!(instance = %id, state = wanted.as_str(), "cluster: starting the VM here, as this node now owns its console");
                     }
-                    should_run(wanted).then_some(Order::Start)
+                    start.then_some(Order::Start)
                 }
                 Some(done) if seq > done => {
                     let order = record.and_then(|r| r.order);
