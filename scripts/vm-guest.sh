@@ -8,9 +8,24 @@
 # the guest reaches http://169.254.169.254/instance-keys/v1/USER). Cached: a second run only
 # prints the directory.
 #
+# With `--sshd SERIALGATE_BINARY` it also writes `initramfs-sshd.cpio.gz`: the same guest plus
+# this host's OpenSSH sshd and the given serialgate binary (stripped), with their shared
+# libraries, appended as a second cpio archive (the kernel unpacks both). At boot the guest
+# writes /etc/serialgate/authorized-keys.toml from the instance id and signer key serialgate
+# puts on its kernel command line, makes an ed25519 host key and starts syslogd and sshd with
+# `AuthorizedKeysCommand serialgate authorized-keys %u %f`: keys pushed with SendSSHPublicKey
+# for the instance log in, and nothing else does (no password logins over SSH).
+#
 #   SERIALGATE_VM_CACHE   cache directory (default ~/.cache/serialgate/vm)
 #   VM_KERNEL_PKG         linux-image-cloud-amd64 (default) or linux-image-amd64
 set -euo pipefail
+
+sshd_helper=
+if [ "${1:-}" = --sshd ]; then
+  sshd_helper=${2:?--sshd needs the serialgate binary to put in the guest}
+  [ -x "$sshd_helper" ] || { echo "[vm-guest] $sshd_helper is not an executable" >&2; exit 1; }
+  [ -x /usr/sbin/sshd ] || { echo "[vm-guest] /usr/sbin/sshd is missing (apt-get install openssh-server)" >&2; exit 1; }
+fi
 
 cache=${SERIALGATE_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serialgate/vm}
 kpkg=${VM_KERNEL_PKG:-linux-image-cloud-amd64}
@@ -72,8 +87,9 @@ fi
 initramfs=$cache/initramfs.cpio.gz
 if [ ! -s "$initramfs" ] || [ "$0" -nt "$initramfs" ] || [ "$cache/modules/virtio_net.ko" -nt "$initramfs" ]; then
   command -v cpio >/dev/null || { log "cpio is missing (apt-get install cpio)"; exit 1; }
-  root=$(mktemp -d "$cache/root.XXXXXX")
+  root=$(mktemp -d "$cache/root.XXXXXX") && chmod 755 "$root"   # it is the guest's /
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,tmp,root,lib/modules,var/log,var/run}
+  chmod 1777 "$root/tmp"
   cp "$cache/busybox" "$root/bin/busybox"
   cp "$cache"/modules/*.ko "$root/lib/modules/"
   for applet in $("$cache/busybox" --list-full); do
@@ -101,6 +117,8 @@ ip link set lo up
 if ip link set eth0 up 2>/dev/null; then
   ip addr add 169.254.169.15/24 dev eth0
 fi
+# What an image adds on top of this one (the sshd variant) starts here.
+[ -x /etc/rc.local ] && /etc/rc.local
 exec /sbin/init
 INIT
   chmod 755 "$root/init"
@@ -121,6 +139,69 @@ TAB
   mv "$cache/initramfs.tmp" "$cache/initramfs.cpio.gz"
   rm -rf "$root"
   log "initramfs built"
+fi
+
+# The sshd variant: a second archive appended to the first, rebuilt when either input changes.
+if [ -n "$sshd_helper" ]; then
+  sshd_initramfs=$cache/initramfs-sshd.cpio.gz
+  if [ ! -s "$sshd_initramfs" ] || [ "$initramfs" -nt "$sshd_initramfs" ] \
+      || [ "$sshd_helper" -nt "$sshd_initramfs" ] || [ /usr/sbin/sshd -nt "$sshd_initramfs" ]; then
+    root=$(mktemp -d "$cache/root.XXXXXX") && chmod 755 "$root"   # it is the guest's /
+    mkdir -p "$root"/{usr/sbin,usr/bin,usr/local/bin,etc/ssh,etc/serialgate,run/sshd}
+    cp /usr/sbin/sshd "$root/usr/sbin/sshd"
+    cp "$(command -v ssh-keygen)" "$root/usr/bin/ssh-keygen"
+    strip -o "$root/usr/local/bin/serialgate" "$sshd_helper" 2>/dev/null \
+      || cp "$sshd_helper" "$root/usr/local/bin/serialgate"
+    # Their shared libraries and the loader, at the paths the binaries look for them.
+    for lib in $(ldd /usr/sbin/sshd "$(command -v ssh-keygen)" "$sshd_helper" \
+        | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $2 ~ /^\(/ {print $1}' | sort -u); do
+      mkdir -p "$root$(dirname "$lib")"
+      cp -L "$lib" "$root$lib"
+    done
+    cat > "$root/etc/ssh/sshd_config" <<'SSHD'
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AuthorizedKeysFile none
+AuthorizedKeysCommand /usr/local/bin/serialgate authorized-keys %u %f
+AuthorizedKeysCommandUser nobody
+SyslogFacility AUTHPRIV
+LogLevel VERBOSE
+SSHD
+    cat > "$root/etc/rc.local" <<'RC'
+#!/bin/sh
+# The helper's configuration from what serialgate put on the kernel command line.
+for word in $(cat /proc/cmdline); do
+  case $word in
+    serialgate.instance=*) instance=${word#*=} ;;
+    serialgate.signer=*) signer=${word#*=} ;;
+  esac
+done
+cat > /etc/serialgate/authorized-keys.toml <<TOML
+endpoint = "http://169.254.169.254"
+instance_id = "$instance"
+signer_public_key = "ssh-ed25519 $signer serialgate-signer"
+TOML
+syslogd
+ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
+/usr/sbin/sshd
+RC
+    chmod 755 "$root/etc/rc.local"
+    cat > "$root/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+sshd:x:100:65534:sshd:/run/sshd:/bin/false
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+PASSWD
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+    (cd "$root" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet) | gzip -1 > "$cache/overlay.tmp"
+    cat "$initramfs" "$cache/overlay.tmp" > "$cache/initramfs-sshd.tmp"
+    rm -f "$cache/overlay.tmp"
+    mv "$cache/initramfs-sshd.tmp" "$sshd_initramfs"
+    rm -rf "$root"
+    log "initramfs with sshd built"
+  fi
 fi
 
 echo "$cache"

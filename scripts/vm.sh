@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# A real Linux VM behind serialgate in one command: installs QEMU if needed (as root), prepares
-# a small guest from Debian packages (scripts/vm-guest.sh, cached), and runs serialgate with it
-# as managed instance i-0123456789abcdef0 (access key test/test, API :4580, SSH :2222). Once the
-# VM is up it prints the commands that connect to it, with this state directory's host key.
+# A real Linux VM behind serialgate in one command: installs QEMU and OpenSSH's server if needed
+# (as root), prepares a small guest from Debian packages (scripts/vm-guest.sh, cached, with sshd
+# and `serialgate authorized-keys`), and runs serialgate with it as managed instance
+# i-0123456789abcdef0 (access key test/test, API :4580, SSH :2222, the guest's sshd on :2201).
+# Once the VM is up it prints the commands that connect to its serial console and to its sshd
+# with a pushed key, with this state directory's host key.
 #
 #   VM_ACCEL=tcg|kvm|auto   CPU acceleration (default auto: KVM when usable, else TCG)
 #   SERIALGATE_STATE        state directory (default ~/.local/state/serialgate-vm)
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get -o DPkg::Lock::Timeout=300 update -qq
@@ -22,10 +25,14 @@ if ((${#need[@]})); then
   fi
 fi
 
-guest=$(scripts/vm-guest.sh)
 instance=i-0123456789abcdef0
 api=127.0.0.1:4580
 ssh_port=2222
+guest_ssh_port=2201
+cargo build --release -p serialgate
+bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/serialgate")
+# The guest runs this build's `serialgate authorized-keys` for its sshd.
+guest=$(scripts/vm-guest.sh --sshd "$bin")
 state=${SERIALGATE_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/serialgate-vm}
 mkdir -p "$state"
 config="$state/serialgate.toml"
@@ -51,14 +58,13 @@ tags = { Name = "serialgate-vm" }
 
 [instances.qemu]
 kernel = "$guest/vmlinuz"
-initrd = "$guest/initramfs.cpio.gz"
+initrd = "$guest/initramfs-sshd.cpio.gz"
 memory_mib = 256
 accel = "${VM_ACCEL:-auto}"
 stop_timeout_seconds = 10
+ssh_forward = "127.0.0.1:$guest_ssh_port"   # the guest's sshd
 TOML
 echo "config: $config" >&2
-cargo build --release -p serialgate
-bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/serialgate")
 
 # The log also goes to a file, where the line saying the VM is up is looked for.
 log="$state/serve.log"
@@ -95,6 +101,11 @@ The VM $instance is up (console login: root / root). To connect:
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test $bin connect $instance \\
       --region us-east-1 --endpoint-url http://$api --ssh-endpoint 127.0.0.1:$ssh_port \\
       --host-key-fingerprint ${host_key[1]}
+
+  # The guest's own sshd, which takes keys pushed with SendSSHPublicKey (valid 60 s), in one
+  # step (add -o StrictHostKeyChecking=accept-new after -- the first time):
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test $bin ssh root@$instance \\
+      --region us-east-1 --endpoint-url http://$api --address 127.0.0.1 --port $guest_ssh_port
 
 HELP
 wait "$pid"

@@ -59,6 +59,26 @@ pub async fn start_vms(
     Ok(Arc::new(supervisor))
 }
 
+/// Tells each managed VM with a network, on its kernel command line, which instance it is and
+/// which signer its instance keys carry (see `vm::spec::guest_identity`), so that a guest image
+/// needs no per-instance configuration to run `serialgate authorized-keys`.
+pub fn announce_identity(
+    vms: &mut [VmDef],
+    signer: &gateway::host_key::PrivateKey,
+) -> Result<(), String> {
+    let line = signer
+        .public_key()
+        .to_openssh()
+        .map_err(|e| format!("instance key signer: {e}"))?;
+    // "ssh-ed25519 BASE64": the guest needs the base64 part (a command line word has no space).
+    let base64 = line.split_whitespace().nth(1).unwrap_or_default();
+    for def in vms.iter_mut().filter(|d| d.spec.keys_relay.is_some()) {
+        let words = vm::spec::guest_identity(def.id.as_str(), base64);
+        def.spec.append = format!("{} {words}", def.spec.append.trim_end());
+    }
+    Ok(())
+}
+
 /// A listener on each managed VM's keys socket (`state_dir/vm/ID/keys.sock`), bound before any
 /// VM starts so that a guest's first request finds it. A socket left by an earlier run is
 /// replaced.

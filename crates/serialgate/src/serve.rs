@@ -34,6 +34,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     cfg.state_dir = Some(state_dir.clone());
     let signer = gateway::host_key::load_or_create_file(&state_dir, SIGNER_KEY)?;
     let mut built = config::build(&cfg, &origin)?;
+    instances::announce_identity(&mut built.vms, &signer)?;
     for (policy, finding) in config::policies::lint(&built.policies) {
         tracing::warn!(
             policy = %policy.source,

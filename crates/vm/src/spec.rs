@@ -1,5 +1,6 @@
 //! What a managed instance runs: `[instances.qemu]`, turned into a QEMU command line.
 
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 
 /// CPU acceleration.
@@ -63,6 +64,8 @@ pub struct QemuSpec {
     /// as `serialgate vm-keys-relay SOCKET` to carry it to the VM's keys socket. None: the VM
     /// has no network at all.
     pub keys_relay: Option<PathBuf>,
+    /// A host address QEMU forwards to the guest's port 22 (its sshd), on the VM's network.
+    pub ssh_forward: Option<SocketAddrV4>,
 }
 
 /// The guest's link: QEMU's user network, moved from 10.0.2.0/24 to the link-local range
@@ -72,6 +75,15 @@ const GUEST_NET: &str = "net=169.254.169.0/24,host=169.254.169.2,dns=169.254.169
 
 /// Where the guest reaches its instance keys, as EC2 guests reach instance metadata.
 pub const KEYS_ADDRESS: &str = "169.254.169.254:80";
+
+/// Kernel command line words that tell a guest which instance it is and which signer its
+/// instance keys carry: `serialgate.instance=ID serialgate.signer=BASE64` (the Ed25519 key's
+/// OpenSSH base64). The guest's init reads them from `/proc/cmdline` to configure
+/// `serialgate authorized-keys`, as EC2 guests learn their identity from instance metadata.
+/// Both are public.
+pub fn guest_identity(instance: &str, signer_base64: &str) -> String {
+    format!("serialgate.instance={instance} serialgate.signer={signer_base64}")
+}
 
 /// Where a VM's sockets live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +181,7 @@ impl QemuSpec {
         if let Some(relay) = &self.keys_relay {
             a.extend([
                 "-netdev".into(),
-                user_network(relay, &paths.keys),
+                user_network(relay, &paths.keys, self.ssh_forward),
                 "-device".into(),
                 "virtio-net-pci,netdev=n0".into(),
             ]);
@@ -182,16 +194,20 @@ impl QemuSpec {
 /// the one forwarded address. `guestfwd=…-cmd:` starts the relay once per guest connection with
 /// the connection as its stdin and stdout (libslirp runs it without a shell, splitting the
 /// command line by shell quoting rules); a `chardev:` target would be one byte stream shared by
-/// all the guest's connections, with no end to each, which HTTP cannot run over.
-fn user_network(relay: &Path, keys: &Path) -> String {
+/// all the guest's connections, with no end to each, which HTTP cannot run over. `hostfwd`
+/// (not affected by `restrict`) opens the guest's sshd on a host address when asked.
+fn user_network(relay: &Path, keys: &Path, ssh_forward: Option<SocketAddrV4>) -> String {
     let cmd = format!(
         "{} vm-keys-relay {}",
         shell_quote(&relay.display().to_string()),
         shell_quote(&keys.display().to_string())
     );
+    let forward = ssh_forward.map_or(String::new(), |a| {
+        format!("hostfwd=tcp:{}:{}-:22,", a.ip(), a.port())
+    });
     // QEMU's option syntax: a comma inside a value is written twice.
     format!(
-        "user,id=n0,restrict=on,{GUEST_NET},guestfwd=tcp:{KEYS_ADDRESS}-cmd:{}",
+        "user,id=n0,restrict=on,{GUEST_NET},{forward}guestfwd=tcp:{KEYS_ADDRESS}-cmd:{}",
         cmd.replace(',', ",,")
     )
 }
@@ -218,6 +234,7 @@ mod tests {
             stop_timeout_secs: 10,
             binary: "qemu-system-x86_64".into(),
             keys_relay: None,
+            ssh_forward: None,
         };
         let paths = VmPaths::new(Path::new("/s"), "i-1");
         let args = spec.args(&paths);
@@ -245,6 +262,7 @@ mod tests {
             stop_timeout_secs: 10,
             binary: "qemu-system-x86_64".into(),
             keys_relay,
+            ssh_forward: None,
         }
     }
 
@@ -270,6 +288,23 @@ mod tests {
             args[netdev + 1].ends_with(r"vm-keys-relay '/it'\''s,,here/vm/i-1/keys.sock'"),
             "{}",
             args[netdev + 1]
+        );
+    }
+
+    #[test]
+    fn the_guests_sshd_is_forwarded_when_asked() {
+        let mut spec = small_spec(Some("/usr/bin/serialgate".into()));
+        spec.ssh_forward = Some("127.0.0.1:2201".parse().unwrap());
+        let args = spec.args(&VmPaths::new(Path::new("/s"), "i-1"));
+        let netdev = args.iter().position(|a| a == "-netdev").unwrap();
+        assert!(
+            args[netdev + 1].contains(",hostfwd=tcp:127.0.0.1:2201-:22,guestfwd="),
+            "{}",
+            args[netdev + 1]
+        );
+        assert_eq!(
+            guest_identity("i-1", "AAAAC3"),
+            "serialgate.instance=i-1 serialgate.signer=AAAAC3"
         );
     }
 

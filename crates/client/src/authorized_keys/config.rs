@@ -1,6 +1,9 @@
 //! The instance's configuration for `authorized-keys` (TOML, by default
 //! `/etc/serialgate/authorized-keys.toml`): where the API is, who this instance is, its key
 //! token, and the signer key its records must carry.
+//!
+//! A VM serialgate runs itself needs no token: its `http://169.254.169.254` is a channel QEMU
+//! opens to serialgate for that VM alone, which names the instance. Any other endpoint needs one.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,9 @@ const DEFAULT_TIMEOUT_MS: u64 = 2000;
 const MAX_TIMEOUT_MS: u64 = 30_000;
 /// The server refuses shorter tokens; refusing them here says so at once.
 const MIN_TOKEN_BYTES: usize = 16;
+/// Where a managed VM reaches serialgate (as EC2 guests reach instance metadata): the only
+/// endpoint that needs no token.
+pub const VM_ENDPOINT_HOST: &str = "169.254.169.254";
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -68,7 +74,8 @@ impl Drop for Token {
 pub struct HelperConfig {
     pub endpoint: Endpoint,
     pub instance_id: String,
-    pub token: Token,
+    /// None only for a managed VM's endpoint (see the module's comment).
+    pub token: Option<Token>,
     pub signer: PublicKey,
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
@@ -94,7 +101,7 @@ fn parse(text: &str, origin: &str) -> Result<HelperConfig, String> {
         ));
     }
     let token = match (file.key_token, &file.key_token_file) {
-        (Some(inline), None) => inline.into_bytes(),
+        (Some(inline), None) => Some(inline.into_bytes()),
         (None, Some(path)) => {
             if readable_by_others(path) {
                 warnings.push(format!(
@@ -111,21 +118,23 @@ fn parse(text: &str, origin: &str) -> Result<HelperConfig, String> {
             while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
                 bytes.pop();
             }
-            bytes
+            Some(bytes)
         }
         (Some(_), Some(_)) => {
             return Err(format!(
                 "{origin}: give only one of key_token, key_token_file"
             ));
         }
+        (None, None) if endpoint.host == VM_ENDPOINT_HOST && !endpoint.tls => None,
         (None, None) => {
             return Err(format!(
-                "{origin}: key_token_file (or key_token) is missing"
+                "{origin}: key_token_file (or key_token) is missing (only a VM serialgate runs, \
+                 at http://{VM_ENDPOINT_HOST}, needs none)"
             ));
         }
     };
-    let token = Token(token);
-    if token.0.len() < MIN_TOKEN_BYTES {
+    let token = token.map(Token);
+    if token.as_ref().is_some_and(|t| t.0.len() < MIN_TOKEN_BYTES) {
         return Err(format!(
             "{origin}: the key token must be at least {MIN_TOKEN_BYTES} bytes"
         ));
@@ -208,7 +217,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.endpoint.port, 8443);
         assert_eq!(c.instance_id, "i-0123456789abcdef0");
-        assert_eq!(c.token.as_bytes(), b"0123456789abcdef");
+        assert_eq!(c.token.as_ref().unwrap().as_bytes(), b"0123456789abcdef");
         assert_eq!(c.ca_file, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(c.timeout, Duration::from_millis(500));
         assert!(
@@ -229,7 +238,10 @@ mod tests {
             path.display().to_string()
         ));
         let c = parse(&text, "t").unwrap();
-        assert_eq!(c.token.as_bytes(), b"0123456789abcdef-file");
+        assert_eq!(
+            c.token.as_ref().unwrap().as_bytes(),
+            b"0123456789abcdef-file"
+        );
         assert_eq!(c.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
         assert!(c.warnings.is_empty());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -271,6 +283,24 @@ mod tests {
         for (text, want) in cases {
             let err = parse(&text, "t").unwrap_err();
             assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+
+    #[test]
+    fn only_a_managed_vms_endpoint_goes_without_a_token() {
+        let vm = config("").replace("https://keys.example.com:8443", "http://169.254.169.254");
+        let c = parse(&vm, "t").unwrap();
+        assert!(c.token.is_none());
+        assert_eq!(
+            (c.endpoint.host.as_str(), c.endpoint.port),
+            (VM_ENDPOINT_HOST, 80)
+        );
+        let with_token = parse(&format!("{vm}key_token = \"0123456789abcdef\"\n"), "t").unwrap();
+        assert!(with_token.token.is_some());
+        for elsewhere in ["https://169.254.169.254", "http://169.254.169.253"] {
+            let text = config("").replace("https://keys.example.com:8443", elsewhere);
+            let err = parse(&text, "t").unwrap_err();
+            assert!(err.contains("key_token_file"), "{elsewhere}: {err}");
         }
     }
 

@@ -134,17 +134,22 @@ async fn fetch_keys(config: &HelperConfig, user: &str, now: u64) -> Result<Optio
     } else {
         None
     };
-    let proof =
-        instance_keys::format_proof(config.token.as_bytes(), &config.instance_id, user, now);
-    let headers = [
-        (instance_keys::INSTANCE_HEADER, config.instance_id.as_str()),
-        (instance_keys::PROOF_HEADER, proof.as_str()),
+    let proof = config
+        .token
+        .as_ref()
+        .map(|t| instance_keys::format_proof(t.as_bytes(), &config.instance_id, user, now));
+    let mut headers = vec![
         ("accept", "text/plain"),
         (
             "user-agent",
             concat!("serialgate-authorized-keys/", env!("CARGO_PKG_VERSION")),
         ),
     ];
+    // A managed VM's endpoint knows the instance by the channel; it is asked no proof.
+    if let Some(proof) = &proof {
+        headers.push((instance_keys::INSTANCE_HEADER, config.instance_id.as_str()));
+        headers.push((instance_keys::PROOF_HEADER, proof.as_str()));
+    }
     let path = format!("{}{user}", instance_keys::PATH_PREFIX);
     let answer = fetch::get(&config.endpoint, tls, &path, &headers, MAX_BODY).await?;
     match answer.status {

@@ -358,6 +358,7 @@ mod tests {
                 stop_timeout_secs: 1,
                 binary: "/nonexistent".into(),
                 keys_relay: None,
+                ssh_forward: None,
             },
             paths: vm::VmPaths::new(&dir, VM),
         };

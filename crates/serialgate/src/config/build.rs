@@ -504,6 +504,21 @@ fn qemu_spec(q: &super::QemuConfig, key: &str) -> Result<vm::QemuSpec, (String, 
             ));
         }
     };
+    let ssh_forward = match &q.ssh_forward {
+        None => None,
+        Some(text) => match text.parse::<std::net::SocketAddrV4>() {
+            Ok(a) if a.port() != 0 => Some(a),
+            _ => {
+                return Err((
+                    format!("{key}.ssh_forward"),
+                    format!(
+                        "{text:?} is not an IPv4 address and port such as \"127.0.0.1:2201\" \
+                         (QEMU's user network forwards IPv4)"
+                    ),
+                ));
+            }
+        },
+    };
     Ok(vm::QemuSpec {
         kernel: q.kernel.clone(),
         initrd: q.initrd.clone(),
@@ -517,6 +532,7 @@ fn qemu_spec(q: &super::QemuConfig, key: &str) -> Result<vm::QemuSpec, (String, 
         // This very binary relays the guest's connections to its keys socket (`vm-keys-relay`);
         // when it cannot be named, the VM runs without a network.
         keys_relay: std::env::current_exe().ok(),
+        ssh_forward,
     })
 }
 

@@ -632,6 +632,9 @@ pub struct QemuConfig {
     /// The QEMU binary. Default `qemu-system-x86_64` (from PATH).
     #[serde(default = "default_qemu_binary")]
     pub binary: PathBuf,
+    /// An IPv4 address and port on this host that QEMU forwards to the guest's port 22, for a
+    /// guest running sshd (`ssh -p PORT user@ADDRESS`). Default none.
+    pub ssh_forward: Option<String>,
 }
 
 fn default_memory() -> u32 {

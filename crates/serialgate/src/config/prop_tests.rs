@@ -345,6 +345,10 @@ fn document(dir: &Path, chaos: bool) -> BoxedStrategy<Table> {
         ("accel", m.s(&["tcg", "auto", "kvm", "hvf"])),
         ("stop_timeout_seconds", seconds()),
         ("binary", m.s(&["qemu-system-x86_64", ""])),
+        (
+            "ssh_forward",
+            m.s(&["127.0.0.1:2201", "127.0.0.1:0", "[::1]:22", "x"]),
+        ),
     ]);
     let console = m.s(&[
         "sim:",

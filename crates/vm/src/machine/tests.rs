@@ -47,6 +47,7 @@ fn spec(binary: &Path) -> QemuSpec {
         stop_timeout_secs: STOP_TIMEOUT.as_secs(),
         binary: binary.to_owned(),
         keys_relay: None,
+        ssh_forward: None,
     }
 }
 
