@@ -364,6 +364,19 @@ def test_a_wrong_instance_token_gets_nothing(server, instance, signer_line, tmp_
     assert (r.returncode, r.stdout) == (NO_KEYS, ""), r.stderr
 
 
+def test_a_mistyped_command_line_is_a_failure_like_any_other(instance):
+    # sshd treats any nonzero exit as no keys; the helper keeps to AWS's one failure code.
+    for argv in ([], ["--bogus", "root"], ["root", "SHA256:x", "extra"]):
+        r = subprocess.run([str(instance.helper), "authorized-keys", *argv], capture_output=True, text=True,
+                           timeout=30, stdin=subprocess.DEVNULL)
+        assert (r.returncode, r.stdout) == (NO_KEYS, ""), (argv, r.returncode, r.stderr)
+        assert "Usage: serialgate authorized-keys" in r.stderr, r.stderr
+    # Asking for help is not a failure.
+    r = subprocess.run([str(instance.helper), "authorized-keys", "--help"], capture_output=True, text=True,
+                       timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "AuthorizedKeysCommand" in r.stdout, r.stdout
+
+
 # --- HTTPS ------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,10 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     // sshd runs this on every public key login: it sets up only what it uses (its own
     // current-thread runtime, no log subscriber).
     if let cli::Command::AuthorizedKeys(args) = &cli.command {
@@ -52,6 +55,22 @@ fn main() -> ExitCode {
             eprintln!("serialgate: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// clap's message and exit code (2, or 0 for `--help`), except for sshd's helper: as AWS's
+/// `eic_run_authorized_keys`, `authorized-keys` exits 255 on every failure, a mistyped
+/// `AuthorizedKeysCommand` line included.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    let helper = std::env::args_os()
+        .skip(1)
+        .take(3)
+        .any(|a| a == "authorized-keys");
+    if helper && e.use_stderr() {
+        ExitCode::from(255)
+    } else {
+        ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
     }
 }
 
