@@ -48,51 +48,44 @@ async fn run_inner(args: InstanceSshArgs) -> Result<i32, Failure> {
     }
     let key_path = key_file::new_path(&key_file::directory(std::env::var_os("XDG_RUNTIME_DIR"))?);
 
-    let aws_needed = !(args.print_command && args.address.is_some());
-    let session = if aws_needed {
-        let loaded = aws::load(&args.aws).await?;
-        let credentials = loaded.credentials().await?;
-        Some((loaded, credentials))
-    } else {
-        None
-    };
-    let host = match (&args.address, &session) {
-        (Some(address), _) => address.clone(),
-        (None, Some((loaded, credentials))) => {
-            let endpoint = loaded.ec2_endpoint(args.aws.endpoint_url.as_deref());
-            let found =
-                describe::addresses(loaded, credentials.clone(), &endpoint, &target.instance)
-                    .await?;
-            command::choose_address(found.public, found.private).ok_or_else(|| {
-                Failure::new(
-                    exit::API_REFUSED,
-                    format!(
-                        "{} has neither a public nor a private IP address in DescribeInstances; \
-                         pass --address",
-                        target.instance
-                    ),
-                )
-            })?
-        }
-        (None, None) => return Err(Failure::other("no address and no AWS configuration")),
-    };
-    let ssh_args = command::ssh_args(&key_path, args.port, &target.user, &host, &args.ssh_args);
     if args.print_command {
+        // Nothing is pushed; the address is looked up only when not given.
+        let host = match &args.address {
+            Some(address) => address.clone(),
+            None => {
+                let loaded = aws::load(&args.aws).await?;
+                let credentials = loaded.credentials().await?;
+                lookup_address(&loaded, credentials, &args, &target).await?
+            }
+        };
+        let ssh_args = command::ssh_args(&key_path, args.port, &target.user, &host, &args.ssh_args);
         println!("{}", command::shell_line(&ssh_args));
         return Ok(exit::OK);
     }
-    let Some((loaded, credentials)) = session else {
-        return Err(Failure::other("no AWS configuration"));
-    };
-
+    let loaded = aws::load(&args.aws).await?;
+    let credentials = loaded.credentials().await?;
     let private_key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
         .map_err(|e| Failure::other(format!("cannot generate a key: {e}")))?;
     let public_key = private_key
         .public_key()
         .to_openssh()
         .map_err(|e| Failure::other(format!("cannot encode the public key: {e}")))?;
-    let api = loaded.client_with(credentials);
-    push::os_user_key(&api, &target.instance, &target.user, &public_key, None).await?;
+    let api = loaded.clone().client_with(credentials.clone());
+    let push = push::os_user_key(&api, &target.instance, &target.user, &public_key, None);
+    // The push does not need the address: both calls go out at once (two round trips to two
+    // endpoints on AWS). A failed lookup leaves a pushed key that lapses unused.
+    let host = match &args.address {
+        Some(address) => {
+            push.await?;
+            address.clone()
+        }
+        None => {
+            let (host, _request_id) =
+                tokio::try_join!(lookup_address(&loaded, credentials, &args, &target), push)?;
+            host
+        }
+    };
+    let ssh_args = command::ssh_args(&key_path, args.port, &target.user, &host, &args.ssh_args);
 
     // Signals are taken before the key file exists: from here on none ends the process with
     // the file left behind.
@@ -105,6 +98,27 @@ async fn run_inner(args: InstanceSshArgs) -> Result<i32, Failure> {
     let code = run_ssh(&ssh_args, signals, &target).await;
     drop(key);
     code
+}
+
+/// The instance's address from DescribeInstances: its public IPv4 address, else its private one.
+async fn lookup_address(
+    loaded: &aws::Loaded,
+    credentials: aws_credential_types::Credentials,
+    args: &InstanceSshArgs,
+    target: &Target,
+) -> Result<String, Failure> {
+    let endpoint = loaded.ec2_endpoint(args.aws.endpoint_url.as_deref());
+    let found = describe::addresses(loaded, credentials, &endpoint, &target.instance).await?;
+    command::choose_address(found.public, found.private).ok_or_else(|| {
+        Failure::new(
+            exit::API_REFUSED,
+            format!(
+                "{} has neither a public nor a private IP address in DescribeInstances; pass \
+                 --address",
+                target.instance
+            ),
+        )
+    })
 }
 
 /// Runs `ssh` to its end, passing on SIGINT, SIGTERM and SIGHUP; its exit code, or 128 + the
