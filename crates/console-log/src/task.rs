@@ -19,6 +19,11 @@ use crate::{LogConfig, LogFiles};
 const QUEUE_CHUNKS: usize = 1024;
 /// The most bytes one batch writes before the next is gathered.
 const BATCH_BYTES: usize = 1 << 20;
+/// A batch smaller than [`SMALL_BATCH`] waits this long for more before it is written: a
+/// console printing a few bytes at a time then costs one write per interval, not one per chunk.
+/// The log lags the console by at most this much.
+const GATHER: Duration = Duration::from_millis(10);
+const SMALL_BATCH: usize = 64 * 1024;
 /// A failing disk is reported at most this often.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -106,21 +111,11 @@ async fn run(mut rx: mpsc::Receiver<Msg>, mut files: LogFiles, instance: String)
     let mut last_error: Option<Instant> = None;
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::new();
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Data(b) => batch.extend_from_slice(&b),
-                Msg::Gap(n) => {
-                    tracing::warn!(
-                        instance,
-                        bytes = n,
-                        "console log: output dropped while the disk was behind"
-                    );
-                    batch.extend_from_slice(gap_marker(n).as_bytes());
-                }
-            }
-            if batch.len() < BATCH_BYTES {
-                next = rx.try_recv().ok();
+        gather(&mut rx, &mut batch, first, &instance);
+        if batch.len() < SMALL_BATCH {
+            tokio::time::sleep(GATHER).await;
+            if let Ok(more) = rx.try_recv() {
+                gather(&mut rx, &mut batch, more, &instance);
             }
         }
         let now = crate::now_ms();
@@ -141,6 +136,27 @@ async fn run(mut rx: mpsc::Receiver<Msg>, mut files: LogFiles, instance: String)
                 tracing::warn!(instance, error = %e, "console log: cannot write; output is missing from the log");
                 last_error = Some(Instant::now());
             }
+        }
+    }
+}
+
+/// Appends `first` and whatever else is queued now to `batch`, up to [`BATCH_BYTES`].
+fn gather(rx: &mut mpsc::Receiver<Msg>, batch: &mut Vec<u8>, first: Msg, instance: &str) {
+    let mut next = Some(first);
+    while let Some(msg) = next.take() {
+        match msg {
+            Msg::Data(b) => batch.extend_from_slice(&b),
+            Msg::Gap(n) => {
+                tracing::warn!(
+                    instance,
+                    bytes = n,
+                    "console log: output dropped while the disk was behind"
+                );
+                batch.extend_from_slice(gap_marker(n).as_bytes());
+            }
+        }
+        if batch.len() < BATCH_BYTES {
+            next = rx.try_recv().ok();
         }
     }
 }
