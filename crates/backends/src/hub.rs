@@ -6,18 +6,25 @@
 //! attached the output only feeds the history and is never held up; while someone is attached,
 //! a slow reader slows the console down (one chunk in flight, as in the gateway) rather than
 //! losing bytes.
+//!
+//! The output side is a fan-out on the hub's task, one sequence for all: each chunk goes to the
+//! history, then to every [`OutputTap`] (the console log; consumers that never wait), then to
+//! the attached user. A user may ask for the last lines of the history first
+//! ([`Hub::attach_replaying`]): the cut is made here, between two chunks, so the replay and the
+//! live output meet without a gap or a repeat.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::backoff::Backoff;
 use crate::console::{BreakError, Capabilities, Console, ConsoleOptions, Input, TaskEnds};
 use crate::error::OpenError;
+use crate::history::{History, MAX_REPLAY_LINES};
+use crate::tap::{HubSetup, OutputTap};
 use crate::uri::ConsoleUri;
 
 /// Reconnect backoff bounds while the console is unreachable or keeps closing.
@@ -47,37 +54,18 @@ pub struct HubSnapshot {
     pub updated_ms: u64,
 }
 
-#[derive(Debug)]
-struct History {
-    buf: VecDeque<u8>,
-    cap: usize,
-    updated_ms: u64,
+/// A user asking for the console, and how many lines of history it wants first.
+struct AttachRequest {
+    replay_lines: u32,
+    reply: oneshot::Sender<Result<Console, OpenError>>,
 }
-
-impl History {
-    fn push(&mut self, data: &[u8]) {
-        let data = if data.len() > self.cap {
-            &data[data.len() - self.cap..]
-        } else {
-            data
-        };
-        let overflow = (self.buf.len() + data.len()).saturating_sub(self.cap);
-        self.buf.drain(..overflow);
-        self.buf.extend(data);
-        self.updated_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    }
-}
-
-type AttachReply = oneshot::Sender<Result<Console, OpenError>>;
 
 /// A permanently connected console. Cheap to clone; the connection task ends when every clone
 /// is dropped.
 #[derive(Debug, Clone)]
 pub struct Hub {
     history: Arc<Mutex<History>>,
-    attach_tx: mpsc::Sender<AttachReply>,
+    attach_tx: mpsc::Sender<AttachRequest>,
     /// Total bytes received since the hub started; watchers learn that the console is alive.
     activity: watch::Receiver<u64>,
     state: watch::Receiver<HubState>,
@@ -89,11 +77,17 @@ impl Hub {
     /// Starts a hub for `uri`, keeping `history_bytes` of output. Must be called within a tokio
     /// runtime.
     pub fn start(uri: ConsoleUri, opts: ConsoleOptions, history_bytes: usize) -> Hub {
-        let history = Arc::new(Mutex::new(History {
-            buf: VecDeque::with_capacity(history_bytes.min(64 * 1024)),
-            cap: history_bytes.max(1),
-            updated_ms: 0,
-        }));
+        Self::start_with(uri, opts, HubSetup::new(history_bytes))
+    }
+
+    /// Starts a hub for `uri` with a seeded history and taps on its output (see
+    /// [`HubSetup`]). Must be called within a tokio runtime.
+    pub fn start_with(uri: ConsoleUri, opts: ConsoleOptions, setup: HubSetup) -> Hub {
+        let mut kept = History::new(setup.history_bytes);
+        if let Some(seed) = &setup.seed {
+            kept.seed(&seed.bytes, seed.updated_ms);
+        }
+        let history = Arc::new(Mutex::new(kept));
         let (attach_tx, attach_rx) = mpsc::channel(4);
         let (activity_tx, activity) = watch::channel(0u64);
         let (state_tx, state) = watch::channel(HubState::Connecting);
@@ -110,6 +104,7 @@ impl Hub {
             state: state_tx,
             total: 0,
             resume_from: None,
+            taps: setup.taps,
         };
         tokio::spawn(task.run());
         Hub {
@@ -143,7 +138,7 @@ impl Hub {
     pub fn snapshot(&self) -> HubSnapshot {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         HubSnapshot {
-            bytes: h.buf.iter().copied().collect(),
+            bytes: h.bytes(),
             updated_ms: h.updated_ms,
         }
     }
@@ -177,12 +172,24 @@ impl Hub {
     /// Lends the console to a user. A previous attachment is detached (its output ends). Fails
     /// when the console is not connected right now.
     pub async fn attach(&self) -> Result<Console, OpenError> {
+        self.attach_replaying(0).await
+    }
+
+    /// As [`attach`](Self::attach), and the console's output starts with the last
+    /// `replay_lines` lines of the history (at most [`MAX_REPLAY_LINES`]), then goes on live:
+    /// the cut is made on the hub's task, where history and live output are one sequence, so
+    /// nothing is missing or repeated at the seam.
+    pub async fn attach_replaying(&self, replay_lines: u32) -> Result<Console, OpenError> {
         let (tx, rx) = oneshot::channel();
         let gone = || OpenError::Unusable {
             uri: "hub".to_owned(),
             reason: "console hub stopped".to_owned(),
         };
-        self.attach_tx.send(tx).await.map_err(|_| gone())?;
+        let request = AttachRequest {
+            replay_lines: replay_lines.min(MAX_REPLAY_LINES),
+            reply: tx,
+        };
+        self.attach_tx.send(request).await.map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 }
@@ -196,7 +203,7 @@ struct HubTask {
     uri: ConsoleUri,
     opts: ConsoleOptions,
     history: Arc<Mutex<History>>,
-    attach_rx: mpsc::Receiver<AttachReply>,
+    attach_rx: mpsc::Receiver<AttachRequest>,
     activity: watch::Sender<u64>,
     state: watch::Sender<HubState>,
     total: u64,
@@ -204,6 +211,8 @@ struct HubTask {
     /// The next attachment first gets what arrived since, so a session that reattaches after
     /// the console comes back (a VM starting again) misses none of the boot.
     resume_from: Option<u64>,
+    /// Every other consumer of the output (the console log): handed each chunk, never waited on.
+    taps: Vec<Box<dyn OutputTap>>,
 }
 
 impl HubTask {
@@ -250,8 +259,8 @@ impl HubTask {
                         break;
                     }
                     req = self.attach_rx.recv() => match req {
-                        Some(reply) => {
-                            let _ = reply.send(Err(OpenError::Unusable {
+                        Some(req) => {
+                            let _ = req.reply.send(Err(OpenError::Unusable {
                                 uri: self.uri.to_string(),
                                 reason: "console not connected".to_owned(),
                             }));
@@ -274,19 +283,17 @@ impl HubTask {
             tokio::select! {
                 _ = stopped.wait_for(|s| *s) => return false,
                 req = self.attach_rx.recv() => match req {
-                    Some(reply) => {
+                    Some(req) => {
                         // The newest user wins; the old one sees its output end.
                         drop(to_user.take());
                         let (c, ends) = Console::pair(caps, &self.opts);
-                        if let Some(from) = self.resume_from.take() {
-                            let backlog = self.backlog_since(from);
-                            if !backlog.is_empty() {
-                                let tx = ends.output.clone();
-                                to_user = Some(Box::pin(async move { tx.send(backlog).await.is_ok() }));
-                            }
+                        let backlog = self.backlog(req.replay_lines);
+                        if !backlog.is_empty() {
+                            let tx = ends.output.clone();
+                            to_user = Some(Box::pin(async move { tx.send(backlog).await.is_ok() }));
                         }
                         user = Some(ends);
-                        let _ = reply.send(Ok(c));
+                        let _ = req.reply.send(Ok(c));
                     }
                     None => return false,
                 },
@@ -313,6 +320,9 @@ impl HubTask {
                             .push(&bytes);
                         self.total += bytes.len() as u64;
                         let _ = self.activity.send(self.total);
+                        for tap in &mut self.taps {
+                            tap.offer(&bytes);
+                        }
                         if let Some(u) = &user {
                             let tx = u.output.clone();
                             to_user = Some(Box::pin(async move { tx.send(bytes).await.is_ok() }));
@@ -345,14 +355,17 @@ impl HubTask {
 }
 
 impl HubTask {
-    /// The output received since byte count `from`, as far as the history still holds it.
-    fn backlog_since(&self, from: u64) -> bytes::Bytes {
+    /// What a new user gets before live output: the output since a console loss under the
+    /// previous user (so a reattaching session misses none of a boot), or the last
+    /// `replay_lines` lines, whichever is longer (both end at the latest byte), as far as the
+    /// history still holds it.
+    fn backlog(&mut self, replay_lines: u32) -> bytes::Bytes {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        let n = usize::try_from(self.total.saturating_sub(from))
-            .unwrap_or(usize::MAX)
-            .min(h.buf.len());
-        let start = h.buf.len() - n;
-        bytes::Bytes::from(h.buf.range(start..).copied().collect::<Vec<u8>>())
+        let since_loss = self.resume_from.take().map_or(0, |from| {
+            usize::try_from(self.total.saturating_sub(from)).unwrap_or(usize::MAX)
+        });
+        let n = since_loss.max(h.lines_len(replay_lines)).min(h.len());
+        h.suffix(n)
     }
 }
 
@@ -360,25 +373,5 @@ async fn recv_user(user: &mut Option<TaskEnds>) -> Option<Input> {
     match user {
         Some(u) => u.input.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn history_keeps_the_latest_bytes() {
-        let mut h = History {
-            buf: VecDeque::new(),
-            cap: 8,
-            updated_ms: 0,
-        };
-        h.push(b"abcdef");
-        h.push(b"ghij");
-        assert_eq!(h.buf.iter().copied().collect::<Vec<_>>(), b"cdefghij");
-        h.push(b"0123456789");
-        assert_eq!(h.buf.iter().copied().collect::<Vec<_>>(), b"23456789");
-        assert!(h.updated_ms > 0);
     }
 }

@@ -13,12 +13,14 @@ pub mod child_env;
 mod console;
 mod error;
 mod exec;
+mod history;
 mod hub;
 mod net;
 #[cfg(test)]
 mod prop_tests;
 mod sim;
 mod stream;
+mod tap;
 mod telnet;
 mod tty;
 mod uri;
@@ -28,7 +30,9 @@ pub use console::{
     BreakError, Capabilities, Closed, Console, ConsoleInput, ConsoleOptions, Input, TaskEnds,
 };
 pub use error::OpenError;
+pub use history::MAX_REPLAY_LINES;
 pub use hub::{Hub, HubSnapshot, HubState};
+pub use tap::{HubSetup, OutputTap};
 pub use uri::{ConsoleUri, DEFAULT_BAUD, UriError};
 
 use tokio::io::{AsyncRead, AsyncWrite};

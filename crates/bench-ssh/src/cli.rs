@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{Res, echo, idle, open_rate};
+use crate::{Res, echo, idle, log_cost, open_rate};
 
 /// The SSH gateway's benchmarks (see scripts/bench-ssh.sh).
 #[derive(Debug, Parser)]
@@ -27,6 +27,10 @@ pub enum Command {
     Echo(EchoArgs),
     /// serialgate's resident memory per idle connected session.
     Idle(IdleArgs),
+    /// Run the source console: prints bulk output or a trickle on command.
+    SourceConsole(SourceConsoleArgs),
+    /// The console log's cost: bulk MB/s, CPU per MB and trickle CPU through one session.
+    LogCost(LogCostArgs),
     /// Print N distinct free loopback TCP ports (bound at once, then released).
     FreePorts {
         #[arg(default_value_t = 1)]
@@ -177,13 +181,51 @@ pub struct IdleArgs {
     pub baseline_instances: usize,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct SourceConsoleArgs {
+    /// Unix socket to listen on (replaced if it exists).
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// Bytes one bulk burst prints.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub bulk_bytes: u64,
+    /// Bytes per second of the trickle.
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub trickle_rate: u64,
+    /// How long the trickle lasts, milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub trickle_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct LogCostArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// serialgate's process id (its CPU time is read).
+    #[arg(long)]
+    pub pid: u32,
+    /// Bytes of one bulk burst (as given to `source-console`).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub bulk_bytes: u64,
+    /// Bulk bursts measured (after one unmeasured).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u64,
+    /// Names the run in the output (`on`, `off`).
+    #[arg(long)]
+    pub label: String,
+}
+
 pub async fn run_bench(command: Command) -> Res<()> {
     match command {
+        Command::LogCost(args) => log_cost::run(args).await,
         Command::OpenRate(args) => open_rate::run(args).await,
         Command::Echo(args) => echo::run(args).await,
         Command::Idle(args) => idle::run(args).await,
-        Command::Console(_) | Command::Config(_) | Command::FreePorts { .. } => {
-            Err("not a benchmark".into())
-        }
+        Command::Console(_)
+        | Command::SourceConsole(_)
+        | Command::Config(_)
+        | Command::FreePorts { .. } => Err("not a benchmark".into()),
     }
 }

@@ -9,6 +9,8 @@
 //! - `echo`: keystroke echo round trip through a gateway session against a direct connection to
 //!   the console socket (and, for reference, through sshd + socat).
 //! - `idle`: serialgate's resident memory per idle connected session.
+//! - `source-console`, `log-cost`: the console log's cost (scripts/bench-console-log.sh): bulk
+//!   throughput and CPU per MB, and CPU for a trickle, through one session, log on or off.
 //! - `free-ports`: N free loopback ports for the script.
 //!
 //! Every benchmark prints its own section and `SUMMARY\t…` lines the script collects into one
@@ -19,9 +21,11 @@ mod config;
 mod console;
 mod echo;
 mod idle;
+mod log_cost;
 mod open_rate;
 mod procfs;
 mod push;
+mod source;
 mod ssh;
 mod stats;
 
@@ -57,6 +61,11 @@ fn main() -> ExitCode {
             .build()
             .map_err(BoxError::from)
             .and_then(|rt| rt.block_on(console::run(args))),
+        cli::Command::SourceConsole(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(BoxError::from)
+            .and_then(|rt| rt.block_on(source::run(args))),
         cli::Command::Config(args) => config::run(&args),
         cli::Command::FreePorts { n } => free_ports(n),
         command => tokio::runtime::Builder::new_multi_thread()

@@ -55,6 +55,11 @@ pub struct ConnectArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub port: u8,
 
+    /// First show the last N lines of the console's history (1 to 10000), then live output:
+    /// serialgate only (the SSH username gets `.replay-lines=N`; AWS refuses it).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replay: Option<u32>,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 
@@ -304,6 +309,20 @@ mod tests {
         ];
         let parsed = Connect::try_parse_from(argv).map(|c| c.connect.aws.ca_bundle);
         assert_eq!(parsed.ok(), Some(Some(PathBuf::from("ca.pem"))));
+    }
+
+    #[test]
+    fn replay_is_bounded() {
+        let parse = |extra: &[&str]| {
+            let argv = ["connect", "i-0123456789abcdef0"];
+            Connect::try_parse_from(argv.iter().chain(extra)).map(|c| c.connect.replay)
+        };
+        assert_eq!(parse(&[]).ok(), Some(None));
+        assert_eq!(parse(&["--replay", "50"]).ok(), Some(Some(50)));
+        assert_eq!(parse(&["--replay", "10000"]).ok(), Some(Some(10_000)));
+        for bad in ["0", "10001", "-1", "x"] {
+            assert!(parse(&["--replay", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

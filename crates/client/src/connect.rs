@@ -51,7 +51,7 @@ async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
         loaded.custom_endpoint.as_deref(),
         home,
     )?;
-    let user = format!("{}.port{}", args.instance_id, args.port);
+    let user = ssh_user(&args);
     let deadline = Duration::from_secs(args.connect_timeout.max(1));
 
     // The key lives in memory only, for this one session.
@@ -136,8 +136,20 @@ async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     outcome
 }
 
+/// The SSH username: `INSTANCE.portN`, and `.replay-lines=N` when a replay is asked for.
+fn ssh_user(args: &ConnectArgs) -> String {
+    let mut user = format!("{}.port{}", args.instance_id, args.port);
+    if let Some(lines) = args.replay {
+        user.push_str(&format!(".replay-lines={lines}"));
+    }
+    user
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
     use crate::errors::exit;
 
@@ -159,5 +171,24 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[derive(Debug, Parser)]
+    struct Connect {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    }
+
+    #[test]
+    fn the_username_carries_the_replay() {
+        let user = |argv: &[&str]| ssh_user(&Connect::try_parse_from(argv).unwrap().connect);
+        assert_eq!(
+            user(&["connect", "i-0123456789abcdef0"]),
+            "i-0123456789abcdef0.port0"
+        );
+        assert_eq!(
+            user(&["connect", "i-0123456789abcdef0", "--replay", "50"]),
+            "i-0123456789abcdef0.port0.replay-lines=50"
+        );
     }
 }

@@ -54,6 +54,9 @@ pub struct GatewayConfig {
     pub consoles: Arc<Consoles>,
     /// This node's name, recorded as the holder of the session leases it takes.
     pub node_id: String,
+    /// Lines of console history a session sees before live output when its username does not
+    /// say (`.replay-lines=N`). Default 0: none, as AWS.
+    pub replay_lines: u32,
 }
 
 impl GatewayConfig {
@@ -77,6 +80,7 @@ impl GatewayConfig {
             console: ConsoleOptions::default(),
             consoles: Arc::new(Consoles::direct(ConsoleOptions::default())),
             node_id: default_node_id(),
+            replay_lines: 0,
         }
     }
 

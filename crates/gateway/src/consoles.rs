@@ -6,14 +6,19 @@
 //! command such as `ipmitool sol activate` open between sessions would lock others out). A
 //! console without a hub is opened when a session starts and closed when it ends.
 //!
+//! Each hub also keeps its console's log on disk (`state_dir/console/<instance>/`, see the
+//! `console-log` crate) when [`LogSettings`] are given, and its history starts with the log's
+//! tail, so what the console printed before a restart is still served.
+//!
 //! In a cluster a node holds only the consoles it owns ([`Consoles::own`], [`Consoles::disown`]),
 //! and reaches the others through [`RemoteConsoles`] (the relay to their owner).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use backends::{Console, ConsoleOptions, ConsoleUri, Hub};
+use backends::{Console, ConsoleOptions, ConsoleUri, Hub, HubSetup, HubSnapshot, OutputTap};
 use console::control::{ConsoleHistory, ConsoleSnapshot};
 use console::{ConsoleProbe, Instance, InstanceId, Registry};
 
@@ -26,14 +31,23 @@ const FIRST_ATTEMPT_WAIT: std::time::Duration = std::time::Duration::from_secs(2
 /// The consoles this node does not hold, reached through the node that does.
 #[async_trait]
 pub trait RemoteConsoles: Send + Sync + std::fmt::Debug {
-    /// A console for a session, from the node that owns it. The error is for the log.
-    async fn open(&self, id: &InstanceId) -> Result<Console, String>;
+    /// A console for a session, from the node that owns it, starting with the last
+    /// `replay_lines` lines of its history (0: none). The error is for the log.
+    async fn open(&self, id: &InstanceId, replay_lines: u32) -> Result<Console, String>;
     /// The console history kept by the owner.
     async fn history(&self, id: &InstanceId) -> Option<ConsoleSnapshot>;
     /// Whether some node holds the console and has it connected.
     async fn probe(&self, id: &InstanceId) -> Result<(), String>;
     /// The node that owns the console now, as the cluster's store has it.
     async fn owner(&self, id: &InstanceId) -> Option<String>;
+}
+
+/// Where and how hubs keep their consoles' logs.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// The state directory; each console's log is in `console/<instance>/` under it.
+    pub state_dir: PathBuf,
+    pub config: console_log::LogConfig,
 }
 
 /// What this node holds of one console it owns.
@@ -55,6 +69,8 @@ pub struct Consoles {
     held: RwLock<HashMap<InstanceId, Held>>,
     /// How to reach the others; `None` for a node on its own, which holds every console.
     remote: Option<Arc<dyn RemoteConsoles>>,
+    /// The console logs hubs keep; `None`: no logs.
+    log: Option<LogSettings>,
 }
 
 impl Consoles {
@@ -66,12 +82,17 @@ impl Consoles {
         }
     }
 
-    /// A node on its own: a hub for every instance whose console is not `exec:`. Must run
-    /// inside a tokio runtime.
-    pub fn with_hubs(registry: &Registry, options: ConsoleOptions) -> Self {
+    /// A node on its own: a hub for every instance whose console is not `exec:`, each keeping
+    /// its console's log if `log` says so. Must run inside a tokio runtime.
+    pub fn with_hubs(
+        registry: &Registry,
+        options: ConsoleOptions,
+        log: Option<LogSettings>,
+    ) -> Self {
         let consoles = Self {
             uris: parse_all(registry),
             options,
+            log,
             ..Self::default()
         };
         for id in consoles.uris.keys() {
@@ -86,12 +107,14 @@ impl Consoles {
         registry: &Registry,
         options: ConsoleOptions,
         remote: Arc<dyn RemoteConsoles>,
+        log: Option<LogSettings>,
     ) -> Self {
         Self {
             uris: parse_all(registry),
             options,
             held: RwLock::default(),
             remote: Some(remote),
+            log,
         }
     }
 
@@ -137,13 +160,43 @@ impl Consoles {
         };
         let held = match uri {
             ConsoleUri::Exec(_) => Held::PerSession,
-            uri => Held::Hub(Hub::start(uri.clone(), self.options.clone(), HISTORY_BYTES)),
+            uri => Held::Hub(Hub::start_with(
+                uri.clone(),
+                self.options.clone(),
+                self.hub_setup(id),
+            )),
         };
         self.held
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .entry(id.clone())
             .or_insert(held);
+    }
+
+    /// A hub's history, seeded from the console's log, and the tap that keeps the log. A log
+    /// that cannot be opened is reported, and the console runs without one.
+    fn hub_setup(&self, id: &InstanceId) -> HubSetup {
+        let mut setup = HubSetup::new(HISTORY_BYTES);
+        let Some(log) = &self.log else {
+            return setup;
+        };
+        let dir = console_log::dir_for(&log.state_dir, id);
+        // A short synchronous read (at most the history size) when the console is taken.
+        match console_log::tail(&dir, HISTORY_BYTES) {
+            Ok(seed) => {
+                setup.seed = seed.map(|(bytes, updated_ms)| HubSnapshot { bytes, updated_ms });
+            }
+            Err(e) => {
+                tracing::warn!(instance = %id, dir = %dir.display(), error = %e, "console log: cannot read its end; the history starts empty");
+            }
+        }
+        match console_log::start(&dir, log.config, id.as_str()) {
+            Ok(tap) => setup.taps.push(Box::new(tap) as Box<dyn OutputTap>),
+            Err(e) => {
+                tracing::warn!(instance = %id, dir = %dir.display(), error = %e, "console log: cannot open; this console is not logged");
+            }
+        }
+        setup
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<InstanceId, Held>> {
@@ -166,24 +219,32 @@ impl Consoles {
         self.read().get(id).and_then(Held::hub)
     }
 
-    /// A console for a session: this node's, or the owner's. The error is for the log.
-    pub async fn open(&self, instance: &Instance) -> Result<Console, String> {
+    /// A console for a session: this node's, or the owner's, starting with the last
+    /// `replay_lines` lines of its history (0: none; a console opened per session has none).
+    /// The error is for the log.
+    pub async fn open(&self, instance: &Instance, replay_lines: u32) -> Result<Console, String> {
         match (&self.remote, self.holds(&instance.id)) {
-            (Some(remote), false) => remote.open(&instance.id).await,
-            _ => self.open_held(instance).await,
+            (Some(remote), false) => remote.open(&instance.id, replay_lines).await,
+            _ => self.open_held(instance, replay_lines).await,
         }
     }
 
-    /// A console this node holds, for one of its sessions or a relayed one. The error is for
-    /// the log.
-    pub async fn open_held(&self, instance: &Instance) -> Result<Console, String> {
+    /// A console this node holds, for one of its sessions or a relayed one, starting with the
+    /// last `replay_lines` lines of its history. The error is for the log.
+    pub async fn open_held(
+        &self,
+        instance: &Instance,
+        replay_lines: u32,
+    ) -> Result<Console, String> {
         let held = self.read().get(&instance.id).cloned();
         match held {
             Some(Held::Hub(hub)) => {
                 // A console this node has just taken gets its first connection attempt first,
                 // so a session (local or relayed) right after a takeover finds it connected.
                 hub.first_attempt(FIRST_ATTEMPT_WAIT).await;
-                hub.attach().await.map_err(|e| e.to_string())
+                hub.attach_replaying(replay_lines)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             Some(Held::PerSession) => self.open_fresh(instance).await,
             None if self.remote.is_none() => self.open_fresh(instance).await,

@@ -42,6 +42,9 @@ pub(crate) struct Connection {
     channel: Option<ChannelId>,
     user_tx: Option<mpsc::Sender<UserInput>>,
     escape: EscapeParser,
+    /// Lines of history the authenticated session replays first (the username's, else the
+    /// server's default).
+    replay_lines: u32,
 }
 
 impl Connection {
@@ -63,6 +66,7 @@ impl Connection {
             channel: None,
             user_tx: None,
             escape,
+            replay_lines: 0,
         }
     }
 
@@ -122,6 +126,7 @@ impl Connection {
             user_rx: rx,
             conn_id: self.conn_id,
             peer: self.peer.to_string(),
+            replay_lines: self.replay_lines,
         };
         session::spawn(task, guard);
     }
@@ -164,9 +169,12 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let Some((instance, port)) = username::parse(user) else {
+        let Some(target) = username::parse(user) else {
             return Ok(Auth::reject());
         };
+        // The slot and the grant are the instance's and the port's alone, whatever else the
+        // username asks for.
+        let (instance, port) = (target.instance, target.port);
         let holder = format!("{}/{}", self.shared.config.node_id, self.conn_id);
         let result = self
             .shared
@@ -175,6 +183,9 @@ impl russh::server::Handler for Connection {
             .await;
         self.admission = match result {
             Ok(opened) => {
+                self.replay_lines = target
+                    .replay_lines
+                    .unwrap_or(self.shared.config.replay_lines);
                 let guard = LeaseGuard::new(Arc::clone(&self.shared), opened.lease.clone());
                 Admission::Granted(Box::new((opened, guard)))
             }

@@ -36,7 +36,7 @@ use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
 pub use config::GatewayConfig;
-pub use consoles::{Consoles, RemoteConsoles};
+pub use consoles::{Consoles, LogSettings, RemoteConsoles};
 
 use crate::handler::Connection;
 use crate::limits::{Caps, Limiter, RefusalLog};

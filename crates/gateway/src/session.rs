@@ -58,6 +58,8 @@ pub(crate) struct SessionTask {
     pub user_rx: mpsc::Receiver<UserInput>,
     pub conn_id: u64,
     pub peer: String,
+    /// Lines of history the user asked to see before live output (0: none).
+    pub replay_lines: u32,
 }
 
 /// Runs a session on the gateway's session tracker, so shutdown waits for it. A panic in it is
@@ -93,6 +95,9 @@ struct ConsoleLink {
     next_retry: Instant,
     /// Whether the user was told the console is lost (and so must be told it is back).
     lost_notice_shown: bool,
+    /// Lines of history still to be replayed: by the first console that opens, not by a
+    /// reconnection (which gets what the user missed from the hub instead).
+    replay_lines: u32,
 }
 
 impl ConsoleLink {
@@ -102,6 +107,7 @@ impl ConsoleLink {
             backoff: Backoff::new(cfg.reconnect_min, cfg.reconnect_max, cfg.reconnect_reset),
             next_retry: Instant::now(),
             lost_notice_shown: false,
+            replay_lines: 0,
         }
     }
 
@@ -126,7 +132,7 @@ impl ConsoleLink {
 
     /// Opens the console at session start.
     async fn open(&mut self, task: &SessionTask, notices: &mut Notices) {
-        let result = opening(task).await;
+        let result = opening(task, self.replay_lines).await;
         self.opened(task, result, notices);
     }
 
@@ -146,6 +152,7 @@ impl ConsoleLink {
                 }
                 self.backoff.opened(Instant::now());
                 self.console = Some(c);
+                self.replay_lines = 0;
             }
             Err(e) => {
                 if !self.lost_notice_shown {
@@ -162,10 +169,10 @@ impl ConsoleLink {
 /// An attempt to open the session's console, as a future of its own: in a cluster it may wait
 /// on the store and on another node, and the session loop must go on watching its lease
 /// meanwhile.
-fn opening(task: &SessionTask) -> BoxFut<Result<Console, String>> {
+fn opening(task: &SessionTask, replay_lines: u32) -> BoxFut<Result<Console, String>> {
     let consoles = Arc::clone(&task.shared.config.consoles);
     let instance = Arc::clone(&task.opened.instance);
-    Box::pin(async move { consoles.open(&instance).await })
+    Box::pin(async move { consoles.open(&instance, replay_lines).await })
 }
 
 /// What the user is told while the console is away: why, if the instance says so.
@@ -199,6 +206,7 @@ impl SessionTask {
             }
         };
         let mut link = ConsoleLink::new(&self.shared.config);
+        link.replay_lines = self.replay_lines;
         let mut notices = Notices::default();
         // Connect before reading any input, so that what the user typed first reaches the
         // console instead of being dropped as typed-into-nothing.
@@ -320,7 +328,7 @@ impl SessionTask {
                     None => link.lost(self, notices),
                 },
                 () = sleep_until(link.next_retry), if link.console.is_none() && reopening.is_none() => {
-                    reopening = Some(opening(self));
+                    reopening = Some(opening(self, link.replay_lines));
                 }
                 r = async { match reopening.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if reopening.is_some() => {
                     reopening = None;

@@ -44,8 +44,15 @@ fn username() -> impl Strategy<Value = String> {
         1 => Just(".port.port"),
         1 => Just(""),
     ];
+    let suffix = prop_oneof![
+        4 => Just(String::new()),
+        2 => "\\.replay-lines=[0-9]{0,6}",
+        1 => "\\.replay-lines=0[0-9]{0,3}",
+        1 => "\\.replay[a-z=+ -]{0,14}[0-9]{0,3}",
+    ];
     prop_oneof![
-        (id, sep, port).prop_map(|(id, sep, port)| format!("{id}{sep}{port}")),
+        (id, sep, port, suffix)
+            .prop_map(|(id, sep, port, suffix)| format!("{id}{sep}{port}{suffix}")),
         ".{0,80}",
     ]
 }
@@ -57,8 +64,9 @@ proptest! {
     /// itself (so `port00`, `port+1`, ` port1` are all refused), never longer than the cap.
     #[test]
     fn prop_username_parses_only_its_canonical_spelling(user in username()) {
-        if let Some((id, port)) = username::parse(&user) {
-            prop_assert_eq!(format!("{id}.port{port}"), user.clone());
+        if let Some(t) = username::parse(&user) {
+            let suffix = t.replay_lines.map(|n| format!(".replay-lines={n}")).unwrap_or_default();
+            prop_assert_eq!(format!("{}.port{}{suffix}", t.instance, t.port), user.clone());
             prop_assert!(user.len() <= 64, "{} bytes", user.len());
         }
     }
@@ -67,9 +75,20 @@ proptest! {
     #[test]
     fn prop_username_round_trip(hex in "[0-9a-f]{8,30}", port in 0u32..1000) {
         let user = format!("i-{hex}.port{port}");
-        let (id, p) = username::parse(&user).unwrap();
-        prop_assert_eq!(id.as_str(), &user[..user.len() - format!(".port{port}").len()]);
-        prop_assert_eq!(p.get(), port);
+        let t = username::parse(&user).unwrap();
+        prop_assert_eq!(t.instance.as_str(), &user[..user.len() - format!(".port{port}").len()]);
+        prop_assert_eq!(t.port.get(), port);
+    }
+
+    /// A replay suffix round-trips and leaves the slot (instance and port) as it is.
+    #[test]
+    fn prop_username_replay_keeps_the_slot(hex in "[0-9a-f]{8,17}", port in 0u32..1000, lines in 0u32..=10_000) {
+        let plain = format!("i-{hex}.port{port}");
+        let user = format!("{plain}.replay-lines={lines}");
+        let t = username::parse(&user).unwrap();
+        let p = username::parse(&plain).unwrap();
+        prop_assert_eq!((t.instance, t.port), (p.instance, p.port));
+        prop_assert_eq!(t.replay_lines, Some(lines));
     }
 }
 
@@ -82,6 +101,8 @@ fn prop_linear_huge_usernames_are_refused() {
         format!("i-0123456789abcdef0.port{}", "0".repeat(BIG)),
         format!("i-{}.port0", "0".repeat(BIG)),
         format!("{}i-0123456789abcdef0.port0", ".".repeat(BIG)),
+        format!("i-0123456789abcdef0.port0.replay-lines={}", "1".repeat(BIG)),
+        ".replay-lines=".repeat(BIG / 14),
         "é".repeat(BIG / 2),
     ] {
         assert!(username::parse(&user).is_none());

@@ -59,6 +59,20 @@ pub fn create_file(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `path` for appending, created 0600 if missing; an existing file is tightened to 0600.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(FILE_MODE);
+    }
+    let file = opts.open(path)?;
+    tighten(path, FILE_MODE, "file")?;
+    Ok(file)
+}
+
 /// Readies a SQLite database path before SQLite opens it: creates the file 0600 if it is
 /// missing (SQLite itself would create it 0644 minus the umask) and tightens it and any
 /// companion (`-wal`, `-shm`, `-journal`) that exists with wider modes. SQLite gives the
@@ -128,6 +142,21 @@ mod tests {
 
     fn chmod(path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn appended_files_are_0600_and_keep_their_contents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("log");
+        std::fs::write(&path, b"kept").unwrap();
+        chmod(&path, 0o644);
+        let mut f = open_append(&path).unwrap();
+        std::io::Write::write_all(&mut f, b"+more").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"kept+more");
+        let fresh = tmp.path().join("fresh");
+        drop(open_append(&fresh).unwrap());
+        assert_eq!(mode(&fresh), 0o600);
     }
 
     #[test]

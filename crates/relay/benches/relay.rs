@@ -47,7 +47,7 @@ struct EchoProvider;
 
 #[async_trait]
 impl ConsoleProvider for EchoProvider {
-    async fn attach(&self, _instance: &str) -> Result<Console, String> {
+    async fn attach(&self, _instance: &str, _replay_lines: u32) -> Result<Console, String> {
         Ok(echo_console())
     }
 

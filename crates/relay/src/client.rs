@@ -68,9 +68,27 @@ impl RelayClient {
     /// owner's console ends or the relay connection is lost; dropping the console ends the
     /// owner's side.
     pub async fn attach(&self, address: &str, instance: &str) -> Result<Console, RelayError> {
+        self.attach_replaying(address, instance, 0).await
+    }
+
+    /// As [`attach`](Self::attach), the output starting with the last `replay_lines` lines of
+    /// the owner's console history. 0 sends ATTACH as before; more sends ATTACH_REPLAY, which
+    /// an owner from before it existed refuses (it closes the connection).
+    pub async fn attach_replaying(
+        &self,
+        address: &str,
+        instance: &str,
+        replay_lines: u32,
+    ) -> Result<Console, RelayError> {
         let setup = async {
             let (mut reader, mut writer) = self.open(address).await?;
-            writer.send(Kind::Attach, instance.as_bytes()).await?;
+            if replay_lines == 0 {
+                writer.send(Kind::Attach, instance.as_bytes()).await?;
+            } else {
+                let mut payload = replay_lines.to_be_bytes().to_vec();
+                payload.extend_from_slice(instance.as_bytes());
+                writer.send(Kind::AttachReplay, &payload).await?;
+            }
             match reader.read().await? {
                 Some(f) if f.kind == Kind::Ok && f.payload.len() == 1 => {
                     let can_break = f.payload.first().is_some_and(|flags| flags & 1 == 1);

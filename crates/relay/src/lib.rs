@@ -42,6 +42,7 @@
 //! | 0x14 | NONE           | empty: the owner keeps no history for that instance         |
 //! | 0x15 | HISTORY_DATA   | the next bytes of the history                               |
 //! | 0x16 | HISTORY_END    | time of the last byte, ms since the Unix epoch (u64, big-endian) |
+//! | 0x17 | ATTACH_REPLAY  | lines to replay (u32, big-endian), instance id (UTF-8)      |
 //! | 0x20 | DATA           | console bytes (1 to 65536)                                  |
 //! | 0x21 | BREAK          | empty; client to server only                                |
 //! | 0x22 | CLOSE          | empty: the sender ends the session                          |
@@ -97,6 +98,11 @@
 //!   peer dead and closes. The side that ends the session (its console or its user went away,
 //!   or the server shuts down) sends CLOSE, then reads and discards until the peer closes (at
 //!   most a second), so nothing it sent is lost to a reset; the receiver of CLOSE closes.
+//! - ATTACH_REPLAY: as ATTACH, and the session's DATA starts with the last lines of the
+//!   console's history, as many as asked (the owner's hub cuts history and live output as one
+//!   sequence). Added within version 3: a client sends it only for a session that asked for a
+//!   replay, so an owner from before it (which closes the connection on a frame type it does
+//!   not know) still serves every other session.
 //! - HISTORY: the server answers NONE, or HISTORY_DATA frames followed by HISTORY_END, then
 //!   closes.
 //!

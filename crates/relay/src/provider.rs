@@ -5,9 +5,10 @@ use async_trait::async_trait;
 /// The consoles a node lends to other nodes: in the server, its hubs.
 #[async_trait]
 pub trait ConsoleProvider: Send + Sync + 'static {
-    /// The owner's console for a relayed session (its hub's `attach()`). The error text goes
-    /// back to the requesting node for its log.
-    async fn attach(&self, instance: &str) -> Result<backends::Console, String>;
+    /// The owner's console for a relayed session (its hub's `attach_replaying()`), starting
+    /// with the last `replay_lines` lines of its history (0: none). The error text goes back to
+    /// the requesting node for its log.
+    async fn attach(&self, instance: &str, replay_lines: u32) -> Result<backends::Console, String>;
 
     /// The owner's console history (GetConsoleOutput): the bytes and the time of the last byte
     /// (ms since the Unix epoch); `None` when this node keeps none for `instance`.

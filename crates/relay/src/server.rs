@@ -237,12 +237,23 @@ async fn setup(
             return None;
         }
     };
-    let Ok(instance) = std::str::from_utf8(&request.payload) else {
+    // ATTACH_REPLAY: the lines to replay (u32, big-endian), then the instance id.
+    let (replay_lines, id) = match request.kind {
+        Kind::AttachReplay => match request.payload.split_first_chunk::<4>() {
+            Some((lines, id)) => (u32::from_be_bytes(*lines), id),
+            None => {
+                tracing::debug!(%peer, node, "relay: ATTACH_REPLAY too short");
+                return None;
+            }
+        },
+        _ => (0, &request.payload[..]),
+    };
+    let Ok(instance) = std::str::from_utf8(id) else {
         tracing::debug!(%peer, node, "relay: instance id is not UTF-8");
         return None;
     };
     let result = match request.kind {
-        Kind::Attach => attach(shared, writer, instance).await,
+        Kind::Attach | Kind::AttachReplay => attach(shared, writer, instance, replay_lines).await,
         Kind::History => history(shared, writer, instance).await,
         kind => {
             tracing::debug!(%peer, node, ?kind, "relay: unexpected request");
@@ -261,8 +272,13 @@ async fn setup(
     }
 }
 
-async fn attach(shared: &Shared, writer: &mut Writer, instance: &str) -> std::io::Result<Served> {
-    match shared.provider.attach(instance).await {
+async fn attach(
+    shared: &Shared,
+    writer: &mut Writer,
+    instance: &str,
+    replay_lines: u32,
+) -> std::io::Result<Served> {
+    match shared.provider.attach(instance, replay_lines).await {
         Ok(console) => {
             let flags = u8::from(console.capabilities.can_break);
             writer.send(Kind::Ok, &[flags]).await?;

@@ -21,6 +21,19 @@ async fn the_owner_attach_error_reaches_the_client() {
 }
 
 #[tokio::test]
+async fn a_replay_reaches_the_owner_with_the_instance() {
+    let h = Harness::start(Setup::default()).await;
+    let plain = h.client().attach(&h.address, INSTANCE).await.unwrap();
+    let replaying = h
+        .client()
+        .attach_replaying(&h.address, INSTANCE, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(*h.provider.replays.lock().unwrap(), [0, 10_000]);
+    drop((plain, replaying));
+}
+
+#[tokio::test]
 async fn history_round_trips_across_several_frames() {
     let bytes = pattern(3 * MAX_PAYLOAD + 17, 9);
     let h = Harness::start(Setup {

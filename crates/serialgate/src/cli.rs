@@ -52,6 +52,12 @@ pub enum Command {
     /// From `[audit] postgres` when configured, else from state_dir/audit.db. Times are
     /// RFC 3339, e.g. `serialgate audit --since 2026-11-27T21:00:00Z --instance i-0123…`.
     Audit(crate::audit_cmd::AuditArgs),
+    /// Print an instance's console log, kept on disk by the node that holds the console.
+    ///
+    /// Reads state_dir/console/INSTANCE/ directly, so run it on that node (in a cluster, the
+    /// console's owner: `serialgate cluster status`). Terminal escape sequences are removed
+    /// unless --raw. E.g. `serialgate console-log i-0123… --since 10m --follow`.
+    ConsoleLog(crate::console_log_cmd::ConsoleLogArgs),
     /// Check the configured IAM policies, or simulate a request against a credential's.
     ///
     /// `serialgate policy check -c FILE` validates every policy and warns about statements
@@ -189,6 +195,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::AuthorizedKeys(args) => exit_with(client::authorized_keys(&args)),
         Command::VmKeysRelay(args) => Ok(crate::relay_cmd::run(&args.socket)?),
         Command::Audit(args) => crate::audit_cmd::run(args).await,
+        Command::ConsoleLog(args) => crate::console_log_cmd::run(args).await,
         Command::Policy(args) => crate::policy_cmd::run(args),
         Command::Cluster(args) => crate::cluster_cmd::run(args).await,
         Command::Config(args) => {

@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod cluster_cmd;
 mod config;
+mod console_log_cmd;
 mod instances;
 mod limits;
 mod listen;

@@ -96,13 +96,23 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         }),
         _ => None,
     };
+    // Each hub keeps its console's log in state_dir (on the node that owns the console).
+    let log = cfg.console_log.enabled.then(|| gateway::LogSettings {
+        state_dir: state_dir.clone(),
+        config: console_log::LogConfig {
+            max_bytes: cfg.console_log.max_bytes,
+            keep_files: cfg.console_log.keep_files,
+        },
+    });
+    gw_config.replay_lines = cfg.sessions.replay_lines;
     let consoles = Arc::new(match &cluster_node {
         Some(node) => gateway::Consoles::clustered(
             &built.registry,
             console_options,
             crate::cluster::relayed(node)? as Arc<dyn gateway::RemoteConsoles>,
+            log,
         ),
-        None => gateway::Consoles::with_hubs(&built.registry, console_options),
+        None => gateway::Consoles::with_hubs(&built.registry, console_options, log),
     });
     gw_config.consoles = Arc::clone(&consoles);
     // Alone, the node runs its VMs and keeps instance states itself. In a cluster the states

@@ -32,13 +32,16 @@ pub struct FakeProvider {
     pub attach_error: Option<String>,
     pub history: Option<(Vec<u8>, u64)>,
     pub can_break: bool,
+    /// The replay each attachment asked for, in order.
+    pub replays: std::sync::Mutex<Vec<u32>>,
     ends: mpsc::UnboundedSender<TaskEnds>,
 }
 
 #[async_trait]
 impl ConsoleProvider for FakeProvider {
-    async fn attach(&self, instance: &str) -> Result<Console, String> {
+    async fn attach(&self, instance: &str, replay_lines: u32) -> Result<Console, String> {
         self.attaches.fetch_add(1, Ordering::SeqCst);
+        self.replays.lock().unwrap().push(replay_lines);
         assert_eq!(instance, INSTANCE);
         if let Some(e) = &self.attach_error {
             return Err(e.clone());
@@ -87,6 +90,7 @@ impl Harness {
             attach_error: setup.attach_error,
             history: setup.history,
             can_break: setup.can_break,
+            replays: std::sync::Mutex::default(),
             ends: tx,
         });
         let limits = setup.limits.unwrap_or_default();

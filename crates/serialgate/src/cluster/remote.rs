@@ -60,10 +60,10 @@ impl RelayedConsoles {
 
 #[async_trait]
 impl RemoteConsoles for RelayedConsoles {
-    async fn open(&self, id: &InstanceId) -> Result<Console, String> {
+    async fn open(&self, id: &InstanceId, replay_lines: u32) -> Result<Console, String> {
         let address = self.owner_address(id).await?;
         self.client
-            .attach(&address, id.as_str())
+            .attach_replaying(&address, id.as_str(), replay_lines)
             .await
             .map_err(|e| format!("relay to {address}: {e}"))
     }
@@ -124,12 +124,12 @@ impl Lender {
 
 #[async_trait]
 impl ConsoleProvider for Lender {
-    async fn attach(&self, instance: &str) -> Result<Console, String> {
+    async fn attach(&self, instance: &str, replay_lines: u32) -> Result<Console, String> {
         let i = self
             .instances
             .get(instance)
             .ok_or_else(|| format!("no instance {instance} here"))?;
-        self.consoles.open_held(i).await
+        self.consoles.open_held(i, replay_lines).await
     }
 
     fn history(&self, instance: &str) -> Option<(Vec<u8>, u64)> {

@@ -63,6 +63,24 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             "must be at least 1".into(),
         ));
     }
+    if cfg.sessions.replay_lines > backends::MAX_REPLAY_LINES {
+        return Err(err(
+            "sessions.replay_lines".into(),
+            format!("must be at most {}", backends::MAX_REPLAY_LINES),
+        ));
+    }
+    if cfg.console_log.max_bytes == 0 {
+        return Err(err(
+            "console_log.max_bytes".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if cfg.console_log.keep_files == 0 {
+        return Err(err(
+            "console_log.keep_files".into(),
+            "must be at least 1".into(),
+        ));
+    }
     if !(cfg.throttle.rate_per_second.is_finite() && cfg.throttle.rate_per_second > 0.0) {
         return Err(err(
             "throttle.rate_per_second".into(),
@@ -653,6 +671,22 @@ nodes = ["gate-1", "gate-2"]
     }
 
     #[test]
+    fn console_log_and_replay_keys() {
+        let cfg = Config::embedded().unwrap();
+        assert!(cfg.console_log.enabled);
+        assert_eq!(cfg.console_log.max_bytes, 8 * 1024 * 1024);
+        assert_eq!(cfg.console_log.keep_files, 4);
+        assert_eq!(cfg.sessions.replay_lines, 0);
+        let text = "[sessions]\nreplay_lines = 50\n[console_log]\nenabled = false\nmax_bytes = 1000\nkeep_files = 2\n";
+        let cfg = Config::parse(text, "test.toml").unwrap();
+        build(&cfg, "test.toml").unwrap();
+        assert!(!cfg.console_log.enabled);
+        assert_eq!(cfg.console_log.max_bytes, 1000);
+        assert_eq!(cfg.console_log.keep_files, 2);
+        assert_eq!(cfg.sessions.replay_lines, 50);
+    }
+
+    #[test]
     fn cluster_errors_name_the_key() {
         let redis = "[store]\nredis = \"redis://127.0.0.1:6379/0\"\n";
         let cluster = |extra: &str| {
@@ -744,6 +778,13 @@ nodes = ["gate-1", "gate-2"]
                 "instances[0].console",
             ),
             ("[ssh]\nescape = \"ab\"", "ssh.escape"),
+            (
+                "[sessions]\nreplay_lines = 10001",
+                "sessions.replay_lines: must be at most 10000",
+            ),
+            ("[console_log]\nmax_bytes = 0", "console_log.max_bytes"),
+            ("[console_log]\nkeep_files = 0", "console_log.keep_files"),
+            ("[console_log]\nsize = 1", "unknown field `size`"),
             ("[ssh]\nescape = \"B\"", "ssh.escape"),
             ("[ssh]\nescape = \".\"", "ssh.escape"),
             ("[api]\nmax_body_bytes = 100", "api.max_body_bytes"),

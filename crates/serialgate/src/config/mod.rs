@@ -51,6 +51,8 @@ pub struct Config {
     #[serde(default)]
     pub sessions: SessionsSection,
     #[serde(default)]
+    pub console_log: ConsoleLogSection,
+    #[serde(default)]
     pub throttle: ThrottleSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -295,6 +297,10 @@ pub struct SessionsSection {
     /// After a session ends, the slot stays blocked this many seconds. Default 30 (as AWS).
     #[serde(default = "default_teardown")]
     pub teardown_seconds: u64,
+    /// Lines of console history a session sees before live output when its username does not
+    /// ask (`i-….port0.replay-lines=N`), at most 10000. Default 0: none, as AWS.
+    #[serde(default)]
+    pub replay_lines: u32,
 }
 
 fn default_max_duration() -> u64 {
@@ -310,6 +316,46 @@ impl Default for SessionsSection {
         Self {
             max_duration_seconds: default_max_duration(),
             teardown_seconds: default_teardown(),
+            replay_lines: 0,
+        }
+    }
+}
+
+/// `[console_log]`: what each console prints, kept on disk in `state_dir/console/<instance>/`
+/// by the node that holds the console (`serialgate console-log` reads it there).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleLogSection {
+    /// Keep the logs. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// A log file is rotated at its first newline once it holds this many bytes (and, with no
+    /// newline, at this plus min(this, 64 KiB)). Default 8388608 (8 MiB).
+    #[serde(default = "default_log_max_bytes")]
+    pub max_bytes: u64,
+    /// Log files kept per console, the current one included. Default 4.
+    #[serde(default = "default_log_keep_files")]
+    pub keep_files: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_log_max_bytes() -> u64 {
+    8 * 1024 * 1024
+}
+
+fn default_log_keep_files() -> u32 {
+    4
+}
+
+impl Default for ConsoleLogSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: default_log_max_bytes(),
+            keep_files: default_log_keep_files(),
         }
     }
 }
