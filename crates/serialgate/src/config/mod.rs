@@ -295,6 +295,11 @@ pub struct SessionsSection {
     /// After a session ends, the slot stays blocked this many seconds. Default 30 (as AWS).
     #[serde(default = "default_teardown")]
     pub teardown_seconds: u64,
+    /// A session with no input and no output for this many seconds is ended with a notice, as
+    /// if ended through `EndSerialConsoleSession` (reason `idle`). Default 0: never, since people
+    /// leave a console open to catch a panic.
+    #[serde(default)]
+    pub idle_timeout_seconds: u64,
 }
 
 fn default_max_duration() -> u64 {
@@ -310,6 +315,7 @@ impl Default for SessionsSection {
         Self {
             max_duration_seconds: default_max_duration(),
             teardown_seconds: default_teardown(),
+            idle_timeout_seconds: 0,
         }
     }
 }
