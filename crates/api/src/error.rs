@@ -23,6 +23,11 @@ pub enum ErrorCode {
     SerialConsoleSessionUnsupportedException,
     ServiceException,
     ThrottlingException,
+    // serialgate's session control, in the names AWS services use for these cases.
+    /// The caller's policies refuse a session control call.
+    AccessDeniedException,
+    /// No live session on the named serial port.
+    ResourceNotFoundException,
     // Front-door errors common to all AWS JSON services.
     MissingAuthenticationTokenException,
     IncompleteSignatureException,
@@ -99,6 +104,16 @@ impl ErrorCode {
                 "ThrottlingException",
                 StatusCode::TOO_MANY_REQUESTS,
                 "The requests were made too frequently and have been throttled. Wait a while and try again. To increase the limit on your request frequency, contact AWS Support.",
+            ),
+            AccessDeniedException => (
+                "AccessDeniedException",
+                StatusCode::FORBIDDEN,
+                "You do not have sufficient access to perform this action.",
+            ),
+            ResourceNotFoundException => (
+                "ResourceNotFoundException",
+                StatusCode::BAD_REQUEST,
+                "The specified resource was not found.",
             ),
             MissingAuthenticationTokenException => (
                 "MissingAuthenticationTokenException",
@@ -311,6 +326,10 @@ impl From<ConsoleError> for ApiError {
                 cause: Some(r),
                 ..ApiError::new(ThrottlingException, "")
             },
+            ConsoleError::SessionNotFound(port) => ApiError::new(
+                ResourceNotFoundException,
+                format!("There is no serial console session on {port}."),
+            ),
             ConsoleError::Internal(r) => ApiError::internal(r),
         }
     }

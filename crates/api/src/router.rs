@@ -11,6 +11,9 @@ const TARGET_PREFIX: &str = "AWSEC2InstanceConnectService.";
 pub enum Operation {
     SendSerialConsoleSSHPublicKey,
     SendSSHPublicKey,
+    /// serialgate's session control (no AWS counterpart).
+    ListSerialConsoleSessions,
+    EndSerialConsoleSession,
 }
 
 impl Operation {
@@ -18,6 +21,8 @@ impl Operation {
         match self {
             Operation::SendSerialConsoleSSHPublicKey => "SendSerialConsoleSSHPublicKey",
             Operation::SendSSHPublicKey => "SendSSHPublicKey",
+            Operation::ListSerialConsoleSessions => "ListSerialConsoleSessions",
+            Operation::EndSerialConsoleSession => "EndSerialConsoleSession",
         }
     }
 }
@@ -38,6 +43,8 @@ pub fn route(headers: &HeaderMap) -> Result<Operation, ApiError> {
     match target.strip_prefix(TARGET_PREFIX) {
         Some("SendSerialConsoleSSHPublicKey") => Ok(Operation::SendSerialConsoleSSHPublicKey),
         Some("SendSSHPublicKey") => Ok(Operation::SendSSHPublicKey),
+        Some("ListSerialConsoleSessions") => Ok(Operation::ListSerialConsoleSessions),
+        Some("EndSerialConsoleSession") => Ok(Operation::EndSerialConsoleSession),
         _ => Err(ApiError::verbatim(
             ErrorCode::UnknownOperationException,
             if target.is_empty() {

@@ -185,6 +185,12 @@ async fn process(
             Operation::SendSSHPublicKey => {
                 ops::send_ssh_public_key::handle(&state.service, &ctx, &body).await
             }
+            Operation::ListSerialConsoleSessions => {
+                ops::list_serial_console_sessions::handle(&state.service, &ctx, &body).await
+            }
+            Operation::EndSerialConsoleSession => {
+                ops::end_serial_console_session::handle(&state.service, &ctx, &body).await
+            }
         }
     })
     .await;

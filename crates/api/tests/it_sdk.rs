@@ -400,6 +400,9 @@ impl SessionLeases for BrokenStore {
     async fn release(&self, _: &Lease, _: u64) -> Result<(), StoreError> {
         timed_out()
     }
+    async fn release_now(&self, _: &Lease, _: u64) -> Result<(), StoreError> {
+        timed_out()
+    }
 }
 
 #[async_trait]

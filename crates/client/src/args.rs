@@ -138,6 +138,59 @@ pub struct PushArgs {
     pub aws: AwsArgs,
 }
 
+/// `serialgate sessions`: serialgate's session control.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionsArgs {
+    #[command(subcommand)]
+    pub command: SessionsCommand,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SessionsCommand {
+    /// List the live serial console sessions on your instances, on every node
+    /// (ListSerialConsoleSessions).
+    List(SessionsListArgs),
+    /// End the session on an instance's serial port: its user is told who ended it and why,
+    /// and the port takes a new key at once (EndSerialConsoleSession).
+    End(SessionsEndArgs),
+}
+
+/// How `sessions list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListOutput {
+    Table,
+    Json,
+}
+
+/// `serialgate sessions list`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionsListArgs {
+    /// Only this instance's sessions.
+    #[arg(long, value_name = "INSTANCE_ID")]
+    pub instance: Option<String>,
+    /// `table` (default) or `json` (the API's answer).
+    #[arg(long, value_enum, default_value_t = ListOutput::Table)]
+    pub output: ListOutput,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `serialgate sessions end`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionsEndArgs {
+    /// The instance, e.g. i-0123456789abcdef0.
+    #[arg(value_name = "INSTANCE_ID")]
+    pub instance_id: String,
+    /// Serial port (AWS supports port 0 only).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub port: u8,
+    /// Shown to the session's user (at most 256 printable characters).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// `serialgate push-os-user-key`: SendSSHPublicKey.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PushOsUserKeyArgs {

@@ -59,6 +59,17 @@ Exit codes:
     4    credentials: none found, or not accepted (unknown key, bad signature, expired token)
     5    network: the API could not be resolved or reached";
 
+/// The `--help` text that lists the exit codes of `sessions`.
+pub const SESSIONS_EXIT_CODES_HELP: &str = "\
+Exit codes:
+    0    done: the sessions are listed, or the session's holder was told to end it
+    1    other errors (unexpected responses, local I/O)
+    2    usage: bad flags or values, no region configured
+    3    the API refused the call (the message names the exception), e.g. no session on the
+         port (ResourceNotFoundException) or no permission (AccessDeniedException)
+    4    credentials: none found, or not accepted (unknown key, bad signature, expired token)
+    5    network: the API could not be resolved or reached";
+
 /// A failed command: its exit code and what to tell the user (first line: what happened;
 /// further lines: what to do next).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,9 @@ pub mod push;
 pub mod script;
 pub mod scripted;
 pub mod send_text;
+pub mod sessions;
 pub mod signals;
+pub mod signed;
 pub mod ssh;
 pub mod target;
 pub mod terminal;
@@ -36,8 +38,9 @@ pub mod wait;
 
 pub use args::{
     AuthorizedKeysArgs, AwsArgs, ConnectArgs, InstanceSshArgs, PushArgs, PushOsUserKeyArgs,
+    SessionsArgs,
 };
-pub use errors::{EXIT_CODES_HELP, PUSH_EXIT_CODES_HELP};
+pub use errors::{EXIT_CODES_HELP, PUSH_EXIT_CODES_HELP, SESSIONS_EXIT_CODES_HELP};
 pub use instance_ssh::EXIT_CODES_HELP as SSH_EXIT_CODES_HELP;
 
 /// `serialgate connect`; returns the exit code.
@@ -53,6 +56,11 @@ pub async fn push(args: PushArgs) -> i32 {
 /// `serialgate push-os-user-key`; returns the exit code.
 pub async fn push_os_user_key(args: PushOsUserKeyArgs) -> i32 {
     push::run_push_os_user_key(args).await
+}
+
+/// `serialgate sessions list|end`; returns the exit code.
+pub async fn sessions(args: SessionsArgs) -> i32 {
+    sessions::run(args).await
 }
 
 /// `serialgate ssh`; returns the exit code.

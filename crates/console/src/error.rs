@@ -125,6 +125,9 @@ pub enum ConsoleError {
     SessionUnavailable(String),
     #[error("throttled: {0}")]
     Throttling(String),
+    /// No live session on the serial port a request named (`EndSerialConsoleSession`).
+    #[error("no session on {0}")]
+    SessionNotFound(String),
     /// Internal failure; the cause is for logs only.
     #[error("internal error: {0}")]
     Internal(String),

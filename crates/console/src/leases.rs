@@ -72,6 +72,11 @@ pub trait SessionLeases: Send + Sync + std::fmt::Debug {
 
     /// Ends a lease and starts the teardown block. Releasing a lost lease does nothing.
     async fn release(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError>;
+
+    /// Ends a lease and frees the slot at once, without the teardown block: for a session ended
+    /// on request, whose holder has already stopped writing to the console. Releasing a lost
+    /// lease does nothing.
+    async fn release_now(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError>;
 }
 
 /// The one rule for what a slot is doing at `now_ms`, from what a store keeps for it: the

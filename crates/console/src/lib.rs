@@ -3,7 +3,7 @@
 //! `api` (HTTP/JSON) and `gateway` (SSH) are thin adapters over this crate: they translate their
 //! wire format into calls on [`ConsoleService`] and map [`ConsoleError`] back to their protocol.
 //! Nothing here performs I/O except through the store traits ([`SlotStore`] with its
-//! [`GrantStore`] and [`SessionLeases`], [`Throttle`], [`AccountSettings`], [`AuditSink`],
+//! [`GrantStore`] and [`SessionLeases`], [`SessionDirectory`], [`Throttle`], [`AccountSettings`], [`AuditSink`],
 //! [`ConsoleProbe`], [`ConsoleOwnership`], [`SharedStates`]), and time is always read from an injected [`Clock`],
 //! so expiry, teardown and session caps are tested without sleeping.
 
@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod audit;
 pub mod clock;
 pub mod control;
+pub mod directory;
 pub mod error;
 pub mod grants;
 pub mod ids;
@@ -33,6 +34,7 @@ pub use audit::{
     AuditEvent, AuditOutcome, AuditSink, RefusalEvent, SessionEvent, SessionPhase, TracingAudit,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use directory::{EndRequest, MemoryDirectory, SessionDirectory, SessionEntry};
 pub use error::{Busy, ConsoleError, Denial, NotFound, StateInvalid, StoreError};
 pub use grants::{Grant, GrantKey, GrantStore, GrantTarget};
 pub use ids::{AccountId, AvailabilityZone, InstanceId, OsUser, SerialPort};

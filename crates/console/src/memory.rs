@@ -193,6 +193,16 @@ impl SessionLeases for MemorySlotStore {
         }
         Ok(())
     }
+
+    async fn release_now(&self, lease: &Lease, _now_ms: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(Entry::Held { token, .. }) = inner.slots.get(&lease.slot)
+            && *token == lease.token
+        {
+            inner.slots.remove(&lease.slot);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

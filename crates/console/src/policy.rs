@@ -31,11 +31,13 @@ pub enum Action {
     EnableSerialConsoleAccess,
     DisableSerialConsoleAccess,
     GetSerialConsoleAccessStatus,
+    ListSerialConsoleSessions,
+    EndSerialConsoleSession,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::SendSerialConsoleSSHPublicKey,
         Action::SendSSHPublicKey,
         Action::DescribeInstances,
@@ -46,9 +48,12 @@ impl Action {
         Action::EnableSerialConsoleAccess,
         Action::DisableSerialConsoleAccess,
         Action::GetSerialConsoleAccessStatus,
+        Action::ListSerialConsoleSessions,
+        Action::EndSerialConsoleSession,
     ];
 
-    /// The IAM action name, `ec2-instance-connect:…` or `ec2:…`.
+    /// The IAM action name, `ec2-instance-connect:…`, `ec2:…` or, for the session control that
+    /// AWS does not have, `serialgate:…`.
     pub fn iam_name(self) -> &'static str {
         match self {
             Action::SendSerialConsoleSSHPublicKey => {
@@ -63,6 +68,8 @@ impl Action {
             Action::EnableSerialConsoleAccess => "ec2:EnableSerialConsoleAccess",
             Action::DisableSerialConsoleAccess => "ec2:DisableSerialConsoleAccess",
             Action::GetSerialConsoleAccessStatus => "ec2:GetSerialConsoleAccessStatus",
+            Action::ListSerialConsoleSessions => "serialgate:ListSerialConsoleSessions",
+            Action::EndSerialConsoleSession => "serialgate:EndSerialConsoleSession",
         }
     }
 
@@ -81,6 +88,7 @@ impl Action {
                 | Action::DisableSerialConsoleAccess
                 | Action::GetSerialConsoleAccessStatus
                 | Action::DescribeInstances
+                | Action::ListSerialConsoleSessions
         )
     }
 
@@ -468,7 +476,15 @@ mod tests {
                 .into_iter()
                 .any(|a| a.is_account_level() && push.contains(a))
         );
-        assert_eq!(push.union(ActionSet::matching("ec2:*")), ActionSet::all());
+        assert_eq!(
+            push.union(ActionSet::matching("ec2:*"))
+                .union(ActionSet::matching("serialgate:*")),
+            ActionSet::all()
+        );
+        assert_eq!(
+            format!("{:?}", ActionSet::matching("serialgate:*")),
+            "{ListSerialConsoleSessions, EndSerialConsoleSession}"
+        );
         assert_eq!(
             format!("{:?}", ActionSet::matching("ec2:Reboot*")),
             "{RebootInstances}"

@@ -10,6 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::control::{
     ConsoleHistory, InstanceControl, NoHistory, NoPersistence, RecordedStates, StatePersistence,
 };
+use crate::directory::{MemoryDirectory, SessionDirectory};
 use crate::error::{ConsoleError, StoreError};
 use crate::grants::GrantStore;
 use crate::ids::AccountId;
@@ -35,6 +36,9 @@ pub struct Settings {
     pub max_session: Duration,
     /// Session lease time; the holder renews well before it runs out.
     pub lease_ttl: Duration,
+    /// A session with no input and no output for this long is ended (`[sessions]
+    /// idle_timeout_seconds`); `None`, the default, never ends a quiet session.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -45,6 +49,7 @@ impl Default for Settings {
             teardown: Duration::from_secs(30),
             max_session: Duration::from_secs(3600),
             lease_ttl: Duration::from_secs(15),
+            idle_timeout: None,
         }
     }
 }
@@ -65,6 +70,8 @@ pub struct ConsoleService {
     pub(crate) registry: Arc<Registry>,
     /// Grants and session slots: one store, so a push and a session open are atomic steps.
     pub(crate) slots: Arc<dyn SlotStore>,
+    /// Every node's live sessions and the requests to end them.
+    pub(crate) directory: Arc<dyn SessionDirectory>,
     pub(crate) throttle: Arc<dyn Throttle>,
     pub(crate) accounts: Arc<dyn AccountSettings>,
     pub(crate) audit: Arc<dyn AuditSink>,
@@ -98,6 +105,7 @@ impl ConsoleService {
             accounts: Arc::clone(&registry) as Arc<dyn AccountSettings>,
             registry,
             slots: Arc::new(MemorySlotStore::new(teardown_ms)),
+            directory: Arc::new(MemoryDirectory::new()),
             throttle: Arc::new(MemoryThrottle::new(throttle)),
             audit: Arc::new(TracingAudit),
             probe: Arc::new(AlwaysReachable),
@@ -146,6 +154,12 @@ impl ConsoleService {
         self
     }
 
+    /// Replaces the session directory (a cluster shares one, beside its slots).
+    pub fn with_directory(mut self, directory: Arc<dyn SessionDirectory>) -> Self {
+        self.directory = directory;
+        self
+    }
+
     pub fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
         self.throttle = throttle;
         self
@@ -170,6 +184,10 @@ impl ConsoleService {
 
     pub fn slots(&self) -> &Arc<dyn SlotStore> {
         &self.slots
+    }
+
+    pub fn directory(&self) -> &Arc<dyn SessionDirectory> {
+        &self.directory
     }
 
     /// The grant side of [`slots`](Self::slots).

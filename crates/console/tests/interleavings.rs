@@ -97,6 +97,9 @@ impl SessionLeases for Gated {
     async fn release(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError> {
         self.inner.release(lease, now_ms).await
     }
+    async fn release_now(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError> {
+        self.inner.release_now(lease, now_ms).await
+    }
 }
 
 #[async_trait]

@@ -55,13 +55,34 @@ impl LeaseGuard {
             release(&self.shared, &lease).await;
         }
     }
+
+    /// Releases without the teardown block, for a session ended on request once it stopped
+    /// writing to its console; the guard holds nothing afterwards.
+    pub(crate) async fn release_now(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            release_as(&self.shared, &lease, true).await;
+        }
+    }
 }
 
 /// Ends `lease` in the store, waiting at most the store timeout: a store that does not answer
 /// must not hold up a shutdown, and the lease lapses by itself anyway.
 pub(crate) async fn release(shared: &Shared, lease: &Lease) {
+    release_as(shared, lease, false).await;
+}
+
+/// [`release`], into the teardown block or (`now`) freeing the slot at once.
+async fn release_as(shared: &Shared, lease: &Lease, now: bool) {
     let bound = shared.config.store_timeout;
-    match tokio::time::timeout(bound, shared.service.end_session(lease)).await {
+    let service = &shared.service;
+    let ending = async {
+        if now {
+            service.end_session_now(lease).await
+        } else {
+            service.end_session(lease).await
+        }
+    };
+    match tokio::time::timeout(bound, ending).await {
         Ok(Ok(())) => {
             tracing::debug!(instance = %lease.slot.instance, port = %lease.slot.port, "session slot released")
         }

@@ -15,7 +15,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use console::{ConsoleService, Lease, StoreError};
+use console::ops::Renewal as Renewed;
+use console::{ConsoleService, EndRequest, Lease, StoreError};
 use tokio::time::{Instant, sleep_until};
 
 use crate::lease_guard::LeaseGuard;
@@ -50,15 +51,17 @@ impl LeaseTiming {
 }
 
 /// Why the lease keeper ended the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LeaseEnd {
     /// The store answered that the lease is gone or held by a newer holder.
     Lost,
     /// No renewal succeeded in time: the lease would lapse within the margin.
     Unrenewed,
+    /// The renewal found a request to end the session (one whose notice did not arrive).
+    EndRequested(EndRequest),
 }
 
-type Renewal = Pin<Box<dyn Future<Output = Result<Option<Lease>, StoreError>> + Send>>;
+type Renewal = Pin<Box<dyn Future<Output = Result<Option<Renewed>, StoreError>> + Send>>;
 
 /// The renewal schedule of one session's lease.
 pub(crate) struct LeaseKeeper {
@@ -107,7 +110,8 @@ impl LeaseKeeper {
                     return LeaseEnd::Lost;
                 };
                 let service = Arc::clone(&self.service);
-                let renewal: Renewal = Box::pin(async move { service.renew_session(&lease).await });
+                let renewal: Renewal =
+                    Box::pin(async move { service.renew_listed_session(&lease).await });
                 self.in_flight = Some((Instant::now(), renewal));
             }
             let give_up_at = self.give_up_at();
@@ -122,9 +126,12 @@ impl LeaseKeeper {
             self.in_flight = None;
             self.next_renewal = sent + self.timing.every;
             match result {
-                Ok(Some(lease)) => {
-                    guard.update(lease);
+                Ok(Some(renewed)) => {
+                    guard.update(renewed.lease);
                     self.lapses_at = self.lapses_at.max(sent + self.timing.ttl);
+                    if let Some(end) = renewed.end {
+                        return LeaseEnd::EndRequested(end);
+                    }
                 }
                 Ok(None) => {
                     guard.forget();

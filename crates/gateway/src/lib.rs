@@ -21,6 +21,7 @@ pub mod limits;
 mod messages;
 mod notices;
 mod session;
+mod session_end;
 mod session_record;
 pub mod username;
 

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use backends::{Backoff, BreakError, Console};
 use bytes::Bytes;
-use console::InstanceState;
 use console::ops::OpenedSession;
+use console::{EndRequest, InstanceState};
 use russh::ChannelId;
 use russh::server::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
 use crate::Shared;
@@ -28,6 +28,7 @@ use crate::lease_guard::LeaseGuard;
 use crate::lease_keeper::{LeaseEnd, LeaseKeeper, LeaseTiming};
 use crate::messages;
 use crate::notices::{Notice, Notices};
+use crate::session_end::{self, IdleClock};
 use crate::session_record::{EndReason, SessionRecord, millis};
 
 /// What the SSH side sends to the session task.
@@ -194,6 +195,8 @@ impl SessionTask {
     /// slot and record the end.
     async fn run(mut self, lease: LeaseGuard) {
         let shared = Arc::clone(&self.shared);
+        // Watching before the session is listed, so no request to end it can come first.
+        let mut end_requests = shared.service.directory().end_requests();
         let start = SessionRecord::start(shared, &self.opened, &self.peer, self.conn_id, lease);
         let mut record = match start.await {
             Ok(record) => record,
@@ -211,12 +214,14 @@ impl SessionTask {
         // Connect before reading any input, so that what the user typed first reaches the
         // console instead of being dropped as typed-into-nothing.
         link.open(&self, &mut notices).await;
-        let (end, to_client) = self.bridge(&mut link, &mut notices, &mut record).await;
+        let (end, to_client) = self
+            .bridge(&mut link, &mut notices, &mut record, &mut end_requests)
+            .await;
         // Drop the console first (closes the connection, kills an exec'd command), then say
         // goodbye and close the channel, then free the slot and record the end.
         drop(link);
-        self.close_channel(end, to_client).await;
-        record.finish(end).await;
+        self.close_channel(&end, to_client).await;
+        record.finish(end.reason).await;
     }
 
     /// Moves bytes between the channel and the console until the session ends; returns why,
@@ -226,7 +231,8 @@ impl SessionTask {
         link: &mut ConsoleLink,
         notices: &mut Notices,
         record: &mut SessionRecord,
-    ) -> (EndReason, Option<BoxFut<Result<(), ()>>>) {
+        end_requests: &mut broadcast::Receiver<EndRequest>,
+    ) -> (Ending, Option<BoxFut<Result<(), ()>>>) {
         let instance = self.opened.instance.id.clone();
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
@@ -238,8 +244,11 @@ impl SessionTask {
         let mut warned = false;
         let mut shutdown = shared.shutdown.clone();
         let Some(lease) = record.lease.lease() else {
-            return (EndReason::LeaseLost, None);
+            return (Ending::plain(EndReason::LeaseLost), None);
         };
+        let (slot, token) = (lease.slot.clone(), lease.token);
+        let mut idle = IdleClock::new(settings.idle_timeout);
+        let idle_request = IdleClock::request(lease);
         let timing = LeaseTiming::new(settings.lease_ttl, cfg.store_timeout);
         let mut keeper = LeaseKeeper::new(Arc::clone(&shared.service), timing, lease);
         let mut to_client: Option<BoxFut<Result<(), ()>>> = None;
@@ -259,14 +268,20 @@ impl SessionTask {
                 biased;
                 // First: a session that may no longer hold its slot stops before anything else.
                 lost = keeper.watch(&mut record.lease) => {
-                    tracing::warn!(conn = self.conn_id, instance = %instance, why = ?lost, "session lease lost or not renewed in time; closing");
                     break match lost {
-                        LeaseEnd::Lost => EndReason::LeaseLost,
-                        LeaseEnd::Unrenewed => EndReason::LeaseUnrenewed,
+                        LeaseEnd::Lost | LeaseEnd::Unrenewed => {
+                            tracing::warn!(conn = self.conn_id, instance = %instance, why = ?lost, "session lease lost or not renewed in time; closing");
+                            Ending::plain(if lost == LeaseEnd::Lost { EndReason::LeaseLost } else { EndReason::LeaseUnrenewed })
+                        }
+                        LeaseEnd::EndRequested(req) => Ending::requested(EndReason::Ended, req),
                     };
                 }
-                _ = shutdown.changed() => break EndReason::Shutdown,
-                () = sleep_until(deadline) => break EndReason::MaxDuration,
+                req = session_end::requested(end_requests, &slot, token) => {
+                    break Ending::requested(EndReason::Ended, req);
+                }
+                () = idle.expired() => break Ending::requested(EndReason::Idle, idle_request.clone()),
+                _ = shutdown.changed() => break Ending::plain(EndReason::Shutdown),
+                () = sleep_until(deadline) => break Ending::plain(EndReason::MaxDuration),
                 () = sleep_until(warn_at), if !warned => {
                     warned = true;
                     notices.push(Notice::Text(Bytes::from(messages::ending_soon(lead.as_secs()))));
@@ -274,7 +289,7 @@ impl SessionTask {
                 r = async { match to_client.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_client.is_some() => {
                     to_client = None;
                     if r.is_err() {
-                        break EndReason::ClientGone;
+                        break Ending::plain(EndReason::ClientGone);
                     }
                 }
                 r = async { match to_console.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_console.is_some() => {
@@ -286,14 +301,15 @@ impl SessionTask {
                     }
                 }
                 msg = self.user_rx.recv(), if to_console.is_none() => match msg {
-                    None => break EndReason::ClientClosed,
-                    Some(UserInput::Disconnect) => break EndReason::ClientEscape,
+                    None => break Ending::plain(EndReason::ClientClosed),
+                    Some(UserInput::Disconnect) => break Ending::plain(EndReason::ClientEscape),
                     Some(UserInput::Help) => {
                         let esc = cfg.escape.unwrap_or(b'~');
                         notices.push(Notice::Text(Bytes::from(help_text(esc))));
                     }
                     Some(UserInput::Data(d)) => {
                         record.traffic.bytes_in += d.len() as u64;
+                        idle.touch();
                         // While the console is away, typed input has nowhere to go.
                         if let Some(c) = &link.console {
                             let input = c.input.clone();
@@ -323,6 +339,7 @@ impl SessionTask {
                 out = recv_output(&mut link.console), if reading_console => match out {
                     Some(bytes) => {
                         record.traffic.bytes_out += bytes.len() as u64;
+                        idle.touch();
                         to_client = Some(send_client(&self.handle, self.channel, bytes));
                     }
                     None => link.lost(self, notices),
@@ -342,14 +359,21 @@ impl SessionTask {
 
     /// Delivers the write in flight and the goodbye, then closes the channel. Bounded: a client
     /// that stopped reading cannot hold the slot, nor a shutdown past half its grace.
-    async fn close_channel(&self, end: EndReason, pending: Option<BoxFut<Result<(), ()>>>) {
+    async fn close_channel(&self, ending: &Ending, pending: Option<BoxFut<Result<(), ()>>>) {
+        let end = ending.reason;
         if end == EndReason::ClientGone {
             return;
         }
-        let farewell: Option<&str> = match end {
-            EndReason::Shutdown => Some(messages::SHUTDOWN),
-            EndReason::MaxDuration => Some(messages::MAX_DURATION),
-            EndReason::LeaseLost | EndReason::LeaseUnrenewed => Some(messages::LEASE_LOST),
+        let farewell: Option<String> = match (&ending.request, end) {
+            (Some(req), _) => {
+                tracing::info!(conn = self.conn_id, instance = %req.slot.instance, by = %req.by, reason = %req.reason, "session ended on request");
+                Some(session_end::farewell(req))
+            }
+            (None, EndReason::Shutdown) => Some(messages::SHUTDOWN.to_owned()),
+            (None, EndReason::MaxDuration) => Some(messages::MAX_DURATION.to_owned()),
+            (None, EndReason::LeaseLost | EndReason::LeaseUnrenewed) => {
+                Some(messages::LEASE_LOST.to_owned())
+            }
             _ => None,
         };
         let bound = match end {
@@ -363,7 +387,7 @@ impl SessionTask {
                 let _ = f.await;
             }
             if let Some(msg) = farewell {
-                let _ = h.data(ch, Bytes::from_static(msg.as_bytes())).await;
+                let _ = h.data(ch, Bytes::from(msg)).await;
             }
             let _ = h.exit_status_request(ch, 0).await;
             let _ = h.eof(ch).await;
@@ -383,6 +407,28 @@ impl SessionTask {
             let _ = h.close(ch).await;
         })
         .await;
+    }
+}
+
+/// Why the session loop stopped, and the request that stopped it, if any.
+struct Ending {
+    reason: EndReason,
+    request: Option<EndRequest>,
+}
+
+impl Ending {
+    fn plain(reason: EndReason) -> Self {
+        Self {
+            reason,
+            request: None,
+        }
+    }
+
+    fn requested(reason: EndReason, request: EndRequest) -> Self {
+        Self {
+            reason,
+            request: Some(request),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use console::ops::OpenedSession;
-use console::{ConsoleError, SessionEvent, SessionPhase};
+use console::{ConsoleError, SessionEntry, SessionEvent, SessionPhase};
 use tokio::time::Instant;
 
 use crate::Shared;
@@ -30,6 +30,10 @@ pub(crate) enum EndReason {
     LeaseUnrenewed,
     /// The session task panicked or was cancelled before it ended normally.
     Aborted,
+    /// Someone asked for the session to end (`EndSerialConsoleSession`).
+    Ended,
+    /// No input and no output for `[sessions] idle_timeout_seconds`.
+    Idle,
 }
 
 impl EndReason {
@@ -43,7 +47,15 @@ impl EndReason {
             EndReason::LeaseLost => "lease-lost",
             EndReason::LeaseUnrenewed => "lease-unrenewed",
             EndReason::Aborted => "aborted",
+            EndReason::Ended => "ended",
+            EndReason::Idle => "idle",
         }
+    }
+
+    /// Whether the session ended on request (an API call or the idle timeout): its slot is
+    /// freed without the teardown block once the session stopped writing.
+    pub(crate) fn frees_at_once(self) -> bool {
+        matches!(self, EndReason::Ended | EndReason::Idle)
     }
 }
 
@@ -94,6 +106,21 @@ impl SessionRecord {
         if let Err(e) = shared.service.record_session(&event).await {
             return Err((e, lease));
         }
+        let entry = SessionEntry {
+            slot: opened.lease.slot.clone(),
+            token: opened.lease.token,
+            principal_arn: opened.grant.principal_arn.clone(),
+            source_address: Some(peer.to_owned()),
+            started_ms: event.time_ms,
+            node: shared.config.node_id.clone(),
+            spectators: 0,
+            expires_at_ms: lease.lease().map_or(0, |l| l.expires_at_ms),
+        };
+        // A store that fails here fails the lease renewals too, which end the session; if it
+        // recovers, the session goes on unlisted (and cannot be ended through the API).
+        if let Err(e) = shared.service.list_session(&entry).await {
+            tracing::warn!(conn = conn_id, instance = %opened.instance.id, error = %e, "session not listed in the session directory");
+        }
         tracing::info!(
             conn = conn_id,
             peer = %peer,
@@ -117,7 +144,11 @@ impl SessionRecord {
     /// Frees the slot, then logs the end and writes its audit record.
     pub(crate) async fn finish(mut self, end: EndReason) {
         self.finished = true;
-        self.lease.release().await;
+        if end.frees_at_once() {
+            self.lease.release_now().await;
+        } else {
+            self.lease.release().await;
+        }
         let event = self.end_event(end);
         record_end(&self.shared, self.conn_id, event).await;
     }

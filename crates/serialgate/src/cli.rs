@@ -90,6 +90,14 @@ pub enum Command {
     /// RequestId.
     #[command(after_help = client::PUSH_EXIT_CODES_HELP)]
     PushOsUserKey(client::PushOsUserKeyArgs),
+    /// List the live serial console sessions across all nodes, or end one (serialgate only).
+    ///
+    /// Examples:
+    ///   serialgate sessions list --endpoint-url http://127.0.0.1:4580
+    ///   serialgate sessions end i-0123456789abcdef0 --reason "kernel update" \
+    ///     --endpoint-url http://127.0.0.1:4580
+    #[command(after_help = client::SESSIONS_EXIT_CODES_HELP, verbatim_doc_comment)]
+    Sessions(client::SessionsArgs),
     /// Log in to an instance with the system's ssh, in one step, like `mssh`.
     ///
     /// As `aws ec2-instance-connect ssh` does: finds the instance's public (else private) IP
@@ -190,6 +198,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Connect(args) => exit_with(client::connect(args).await),
         Command::Push(args) => exit_with(client::push(args).await),
         Command::PushOsUserKey(args) => exit_with(client::push_os_user_key(args).await),
+        Command::Sessions(args) => exit_with(client::sessions(args).await),
         Command::Ssh(args) => exit_with(client::instance_ssh(args).await),
         // Run before the runtime and logging exist (see `main`); here for completeness.
         Command::AuthorizedKeys(args) => exit_with(client::authorized_keys(&args)),

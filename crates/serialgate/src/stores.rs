@@ -72,6 +72,7 @@ impl Stores {
         match &self.redis {
             Some(r) => service
                 .with_slots(Arc::new(r.slots(self.teardown, self.lease_ttl)))
+                .with_directory(Arc::new(r.directory()))
                 .with_throttle(Arc::new(r.throttle(self.throttle)))
                 .with_accounts(Arc::new(r.accounts())),
             None => service,

@@ -119,6 +119,22 @@ pub async fn leases_release_starts_the_teardown(b: &impl Backend) {
     assert!(acquire(&l, 1, "b", until_ms).await.is_some());
 }
 
+/// A lease ended on request frees its slot at once, without a teardown block; a stale holder's
+/// immediate release changes nothing.
+pub async fn leases_release_now_frees_at_once(b: &impl Backend) {
+    let l = leases(b);
+    let t = now_ms();
+    let a = acquire(&l, 1, "a", t).await.unwrap();
+    l.release_now(&a, t + 5).await.unwrap();
+    assert_eq!(state(&l, 1, t + 6).await, SlotState::Free);
+    assert_eq!(l.renew(&a, TTL, t + 7).await.unwrap(), None);
+    let b2 = acquire(&l, 1, "b", t + 8).await.expect("freed at once");
+    assert!(b2.token > a.token);
+    // The first holder's lease is over: its release cannot free the new holder's slot.
+    l.release_now(&a, t + 9).await.unwrap();
+    assert!(matches!(state(&l, 1, t + 10).await, SlotState::Held { .. }));
+}
+
 /// A released lease is over: renewing it fails, also after the teardown.
 pub async fn leases_a_released_lease_cannot_be_renewed(b: &impl Backend) {
     let l = leases(b);

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod directory;
 mod grants;
 mod leases;
 mod ownership;
@@ -24,11 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use console::{
-    AccountSettings, ConsoleOwnership, InstanceId, Registry, SerialPort, SharedStates, SlotStore,
-    Throttle, ThrottleConfig,
+    AccountSettings, ConsoleOwnership, InstanceId, Registry, SerialPort, SessionDirectory,
+    SharedStates, SlotStore, Throttle, ThrottleConfig,
 };
 
 pub use accounts::*;
+pub use directory::*;
 pub use grants::*;
 pub use leases::*;
 pub use ownership::*;
@@ -47,11 +49,16 @@ pub trait Backend: Send + Sync {
     fn ownership(&self) -> Arc<dyn ConsoleOwnership>;
     /// Shared instance states.
     fn states(&self) -> Arc<dyn SharedStates>;
+    /// The session directory. Every call of one backend shares the same data, as the nodes
+    /// of a cluster do.
+    fn directory(&self) -> Arc<dyn SessionDirectory>;
 }
 
 /// The in-memory implementations from `console`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Memory;
+#[derive(Debug, Default, Clone)]
+pub struct Memory {
+    directory: Arc<console::MemoryDirectory>,
+}
 
 impl Backend for Memory {
     fn slots(&self, teardown: Duration) -> Arc<dyn SlotStore> {
@@ -72,6 +79,10 @@ impl Backend for Memory {
 
     fn states(&self) -> Arc<dyn SharedStates> {
         Arc::new(console::MemoryStates::new())
+    }
+
+    fn directory(&self) -> Arc<dyn SessionDirectory> {
+        Arc::clone(&self.directory) as Arc<dyn SessionDirectory>
     }
 }
 
@@ -106,6 +117,7 @@ macro_rules! contract_tests {
             leases_fencing_tokens_increase,
             leases_a_stale_holder_cannot_renew_or_release,
             leases_release_starts_the_teardown,
+            leases_release_now_frees_at_once,
             leases_a_released_lease_cannot_be_renewed,
             leases_an_unrenewed_lease_tears_down_then_frees,
             leases_a_slow_renewal_keeps_an_untaken_lease,
@@ -136,6 +148,9 @@ macro_rules! contract_tests {
             states_records_raise_the_sequence,
             states_publish_needs_the_latest_sequence,
             states_concurrent_records_get_distinct_sequences,
+            directory_entries_live_as_long_as_their_lease,
+            directory_refresh_and_remove_need_the_token,
+            directory_end_requests_reach_the_holder,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

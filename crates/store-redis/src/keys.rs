@@ -83,6 +83,17 @@ impl Keys {
         format!("{}:{{states}}:instances", self.ns)
     }
 
+    /// Every live session of the namespace (a hash: `i-…:PORT` → entry), read whole by
+    /// `ListSerialConsoleSessions`.
+    pub(crate) fn sessions(&self) -> String {
+        format!("{}:{{sessions}}:live", self.ns)
+    }
+
+    /// The pub/sub channel of the namespace's session end requests (a channel, not a key).
+    pub(crate) fn end_channel(&self) -> String {
+        format!("{}:sessions:end", self.ns)
+    }
+
     pub(crate) fn bucket(&self, account: &AccountId) -> String {
         format!("{}:{{acct:{account}}}:bucket", self.ns)
     }
@@ -128,6 +139,8 @@ mod tests {
         );
         assert_eq!(k.node("n-1.a"), "sg:{nodes}:node:n-1.a");
         assert_eq!(k.node_names(), "sg:{nodes}:names");
+        assert_eq!(k.sessions(), "sg:{sessions}:live");
+        assert_eq!(k.end_channel(), "sg:sessions:end");
         let a = AccountId::parse("111122223333").unwrap();
         assert_eq!(k.bucket(&a), "sg:{acct:111122223333}:bucket");
         assert_eq!(

@@ -132,6 +132,23 @@ impl SessionLeases for RedisSlots {
     }
 
     async fn release(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError> {
+        self.release_with(lease, now_ms, self.teardown_ms).await
+    }
+
+    async fn release_now(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError> {
+        // The release script writes no teardown block for a zero teardown.
+        self.release_with(lease, now_ms, 0).await
+    }
+}
+
+impl RedisSlots {
+    /// Ends `lease` into a teardown block of `teardown_ms` (none for 0).
+    async fn release_with(
+        &self,
+        lease: &Lease,
+        now_ms: u64,
+        teardown_ms: u64,
+    ) -> Result<(), StoreError> {
         let mut conn = self.store.conn.clone();
         let keys = &self.store.keys;
         let (key, teardown, fence) = (
@@ -139,7 +156,7 @@ impl SessionLeases for RedisSlots {
             keys.teardown(&lease.slot),
             keys.fence(&lease.slot),
         );
-        let until_ms = now_ms.saturating_add(self.teardown_ms);
+        let until_ms = now_ms.saturating_add(teardown_ms);
         let script = &self.store.scripts.release;
         let _released: i64 = self
             .store
@@ -151,7 +168,7 @@ impl SessionLeases for RedisSlots {
                     .arg(lease.token)
                     .arg(&lease.holder)
                     .arg(until_ms)
-                    .arg(self.teardown_ms)
+                    .arg(teardown_ms)
                     .invoke_async(&mut conn)
                     .await
             })

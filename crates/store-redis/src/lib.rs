@@ -3,8 +3,10 @@
 //! [`RedisStore`] is one connection (a `redis` [`ConnectionManager`]: multiplexed, cloneable,
 //! reconnecting by itself) from which the store traits of `console` are built: [`RedisSlots`]
 //! ([`console::SlotStore`] with its [`console::GrantStore`] and [`console::SessionLeases`]),
-//! [`RedisThrottle`] ([`console::Throttle`]), [`RedisAccounts`] ([`console::AccountSettings`])
-//! and [`RedisOwnership`] ([`console::ConsoleOwnership`]).
+//! [`RedisThrottle`] ([`console::Throttle`]), [`RedisAccounts`] ([`console::AccountSettings`]),
+//! [`RedisOwnership`] ([`console::ConsoleOwnership`]) and [`RedisDirectory`]
+//! ([`console::SessionDirectory`], with end requests on the pub/sub channel
+//! `sg:sessions:end`).
 //!
 //! Invariants:
 //! - Every step that reads and then writes is one Lua script (`EVALSHA`), so it is atomic on the
@@ -39,6 +41,7 @@
 //! | `sg:{i-…}:owner_fence` | counter | last fencing token handed out for the console | none |
 //! | `sg:{nodes}:node:NAME` | hash `address version renewed exp` | a node's announcement | the announcement |
 //! | `sg:{nodes}:names` | set | names of announced nodes (pruned when their hash is gone) | none |
+//! | `sg:{sessions}:live` | hash `i-…:PORT → entry (JSON)` | every live session: token, principal, source, start, node, spectators, expiry, end request | none (lapsed entries dropped when listed) |
 //! | `sg:{states}:instances` | hash `i-… → state seq order` | every instance's EC2 state in a cluster, and the latest order for the node running its VM | none |
 //! | `sg:{acct:ID}:bucket` | hash `tokens ts` | the account's API token bucket | time to refill |
 //! | `sg:{acct:ID}:serial-console-access` | `1` / `0` | the account switch, when changed at run time | none |
@@ -68,6 +71,7 @@
 //! a loss.
 
 mod accounts;
+mod directory;
 mod grants;
 mod keys;
 mod leases;
@@ -85,6 +89,7 @@ use console::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use accounts::RedisAccounts;
+pub use directory::RedisDirectory;
 pub use ownership::RedisOwnership;
 pub use slots::RedisSlots;
 pub use states::RedisStates;
@@ -116,6 +121,8 @@ impl RedisConfig {
 /// A connection to Redis shared by every store built from it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RedisStore {
+    /// For the pub/sub connection, which cannot share the multiplexed one.
+    client: redis::Client,
     conn: ConnectionManager,
     timeout: Duration,
     keys: Keys,
@@ -135,9 +142,10 @@ impl RedisStore {
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
             .map_err(|e| StoreError::new(format!("redis: {e}")))?;
         Ok(Self {
+            client,
             conn,
             timeout: config.timeout,
             keys: Keys::new(&config.namespace),
@@ -177,6 +185,12 @@ impl RedisStore {
     /// be taken for that long (see the crate docs).
     pub fn ownership(&self, lease_ttl: Duration) -> RedisOwnership {
         RedisOwnership::new(self.clone(), lease_ttl)
+    }
+
+    /// The session directory, shared by the nodes of a cluster. Starts the task that listens
+    /// for end requests (call it on the runtime, once per node).
+    pub fn directory(&self) -> RedisDirectory {
+        RedisDirectory::new(self.clone())
     }
 
     /// Every instance's EC2 state, shared by the nodes of a cluster.

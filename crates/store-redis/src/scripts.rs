@@ -297,6 +297,61 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. seq .. ' ' .. order)
 return 1
 ";
 
+/// Moves a session entry's expiry. KEYS: sessions hash. ARGV: field, token, expiry. Returns
+/// the end request waiting for the session (who, reason), or nil; nil too when the entry is
+/// gone or belongs to another lease.
+const SESSION_REFRESH: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local e = cjson.decode(v)
+if e.token ~= ARGV[2] then return false end
+e.exp = ARGV[3]
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
+if e.end_by then return {e.end_by, e.end_reason} end
+return false
+";
+
+/// Removes a session entry, if it is the lease's. KEYS: sessions hash. ARGV: field, token.
+const SESSION_REMOVE: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+if cjson.decode(v).token ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+";
+
+/// The live entries, dropping the lapsed ones. KEYS: sessions hash. ARGV: now. Returns field,
+/// value, field, value…
+const SESSION_LIST: &str = r"
+local all = redis.call('HGETALL', KEYS[1])
+local now = tonumber(ARGV[1])
+local live = {}
+for i = 1, #all, 2 do
+  local ok, e = pcall(cjson.decode, all[i + 1])
+  if ok and tonumber(e.exp) and tonumber(e.exp) <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    live[#live + 1] = all[i]
+    live[#live + 1] = all[i + 1]
+  end
+end
+return live
+";
+
+/// Marks a live session as asked to end and tells every node. KEYS: sessions hash. ARGV:
+/// field, now, by, reason, channel. Returns the session's lease token, or nil when no live
+/// session is on the slot.
+const SESSION_END: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local e = cjson.decode(v)
+if tonumber(e.exp) <= tonumber(ARGV[2]) then return false end
+e.end_by = ARGV[3]
+e.end_reason = ARGV[4]
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
+redis.call('PUBLISH', ARGV[5], cjson.encode({field = ARGV[1], token = e.token, by = ARGV[3], reason = ARGV[4]}))
+return e.token
+";
+
 /// The compiled scripts (their SHA1s); sent with `EVALSHA`, loaded again after a Redis restart.
 #[derive(Debug)]
 pub(crate) struct Scripts {
@@ -315,6 +370,10 @@ pub(crate) struct Scripts {
     pub nodes: Script,
     pub record: Script,
     pub publish: Script,
+    pub session_refresh: Script,
+    pub session_remove: Script,
+    pub session_list: Script,
+    pub session_end: Script,
 }
 
 impl Scripts {
@@ -336,6 +395,10 @@ impl Scripts {
             nodes: Script::new(NODES),
             record: Script::new(RECORD),
             publish: Script::new(PUBLISH),
+            session_refresh: Script::new(SESSION_REFRESH),
+            session_remove: Script::new(SESSION_REMOVE),
+            session_list: Script::new(SESSION_LIST),
+            session_end: Script::new(SESSION_END),
         }
     }
 }

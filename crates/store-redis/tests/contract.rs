@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use console::{
-    AccountSettings, ConsoleOwnership, Registry, SharedStates, SlotStore, Throttle, ThrottleConfig,
+    AccountSettings, ConsoleOwnership, Registry, SessionDirectory, SharedStates, SlotStore,
+    Throttle, ThrottleConfig,
 };
 use store_contract::{Backend, redis_server};
 use store_redis::{RedisConfig, RedisStore};
@@ -44,6 +45,10 @@ impl Backend for Redis {
 
     fn states(&self) -> Arc<dyn SharedStates> {
         Arc::new(self.0.states())
+    }
+
+    fn directory(&self) -> Arc<dyn SessionDirectory> {
+        Arc::new(self.0.directory())
     }
 }
 

@@ -199,6 +199,9 @@ impl From<ConsoleError> for Ec2Error {
                 Ec2Error::with_cause(RequestLimitExceeded, REQUEST_LIMIT, cause)
             }
             ConsoleError::Internal(cause) => Ec2Error::with_cause(InternalError, INTERNAL, cause),
+            ConsoleError::SessionNotFound(cause) => {
+                Ec2Error::with_cause(InternalError, INTERNAL, cause)
+            }
             // None of the EC2 actions produces these today; each still gets the nearest EC2
             // code, so a new path in the domain cannot turn into a panic or a wrong 200.
             ConsoleError::SerialConsoleAccessDisabled(account) => Ec2Error::new(

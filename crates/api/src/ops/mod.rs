@@ -2,15 +2,19 @@
 //! A request refused by its parse is recorded here; once the domain operation runs, it records
 //! the call itself, whatever the outcome.
 
+pub mod end_serial_console_session;
+pub mod list_serial_console_sessions;
 pub mod send_serial_console_ssh_public_key;
 pub mod send_ssh_public_key;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use console::service::RequestContext;
-use console::{CallSubject, ConsoleService, InstanceId, OsUser, SerialPort, SshPublicKey};
+use console::{
+    CallSubject, ConsoleError, ConsoleService, InstanceId, OsUser, SerialPort, SshPublicKey,
+};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, denial_sentence};
 use crate::json::Members;
 
 /// The success shape shared by both operations: `{"RequestId": …, "Success": true}`, with the
@@ -27,6 +31,73 @@ pub(crate) fn success(request_id: &str) -> Response {
         headers.insert("x-amzn-requestid", v);
     }
     resp
+}
+
+/// A JSON answer with the request id in `x-amzn-RequestId`.
+pub(crate) fn json_success(request_id: &str, body: &serde_json::Value) -> Response {
+    let mut resp = (StatusCode::OK, body.to_string()).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// Records a session control call answered with success; a record that cannot be written
+/// turns the answer into `ServiceException` (no call is acknowledged without its record).
+pub(crate) async fn answered(
+    service: &ConsoleService,
+    ctx: &RequestContext,
+    operation: &'static str,
+    subject: CallSubject,
+) -> Result<(), ApiError> {
+    service
+        .record_answered(ctx, operation, subject)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// Records a session control call refused with `error` (no policy decision involved).
+pub(crate) async fn refused(
+    service: &ConsoleService,
+    ctx: &RequestContext,
+    operation: &'static str,
+    subject: CallSubject,
+    error: ApiError,
+) -> ApiError {
+    let code = error.code.wire_name();
+    service
+        .record_refused(ctx, operation, subject, code, None)
+        .await;
+    error
+}
+
+/// Records and words a session control call the domain refused. These operations are
+/// serialgate's own, so a policy refusal is `AccessDeniedException`, as in AWS's newer
+/// services, rather than Instance Connect's `AuthException`.
+pub(crate) async fn failed(
+    service: &ConsoleService,
+    ctx: &RequestContext,
+    operation: &'static str,
+    subject: CallSubject,
+    e: ConsoleError,
+) -> ApiError {
+    let (error, denial) = match e {
+        ConsoleError::Auth(denial) => (
+            ApiError::new(ErrorCode::AccessDeniedException, denial_sentence(&denial)),
+            Some(denial),
+        ),
+        other => (ApiError::from(other), None),
+    };
+    let code = error.code.wire_name();
+    service
+        .record_refused(ctx, operation, subject, code, denial.as_deref())
+        .await;
+    error
 }
 
 /// Maps a model validation failure to `InvalidArgsException`.

@@ -1,28 +1,16 @@
 //! The instance's IP addresses from EC2's DescribeInstances: one EC2 Query request signed with
-//! SigV4 (service `ec2`) and sent with the SDK's HTTP client, the answer read by a small XML
+//! SigV4 (service `ec2`) and sent with the SDK's HTTP client (`signed.rs`), the answer read by a small XML
 //! reader. The EC2 SDK would cost more to build than everything else here together.
 
-use std::time::{Duration, SystemTime};
-
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_http_client::tls::{self, TlsContext};
-use aws_smithy_runtime_api::client::http::HttpConnector as _;
-use aws_smithy_runtime_api::client::identity::Identity;
-use aws_smithy_types::body::SdkBody;
-use http_body_util::{BodyExt as _, Limited};
 
 use super::xml::{Described, describe_answer};
-use crate::aws::{self, Loaded};
-use crate::errors::{Failure, exit, root_cause};
+use crate::aws::Loaded;
+use crate::errors::{Failure, exit};
+use crate::signed::{self, Call};
 
 /// The EC2 API version serialgate and AWS both answer.
 const VERSION: &str = "2016-11-15";
-/// The answer for one instance is a few KiB; anything near this is not what was asked for.
-const MAX_ANSWER: usize = 1024 * 1024;
-/// The whole call (connect, TLS, answer).
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An instance's addresses as DescribeInstances reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,48 +32,28 @@ pub async fn addresses(
     endpoint: &str,
     instance: &str,
 ) -> Result<Addresses, Failure> {
-    let request = signed_request(endpoint, &loaded.region, credentials, instance)?;
-    let context = match &loaded.ca_bundle {
-        Some(path) => aws::tls_context(path)?,
-        None => TlsContext::default(),
-    };
-    let connector = aws_smithy_http_client::Connector::builder()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(context)
-        .build();
-    let call = async {
-        let response = connector.call(request).await.map_err(|e| {
-            Failure::network(format!(
-                "DescribeInstances on {endpoint}: {}",
-                root_cause(&e)
-            ))
-        })?;
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| {
-                Failure::network(format!(
-                    "DescribeInstances on {endpoint}: reading the answer: {e}"
-                ))
-            })?
-            .to_bytes();
-        Ok::<_, Failure>((status, body))
-    };
-    let (status, body) = tokio::time::timeout(TIMEOUT, call).await.map_err(|_| {
-        Failure::network(format!(
-            "DescribeInstances on {endpoint}: no answer within {} s",
-            TIMEOUT.as_secs()
-        ))
-    })??;
+    let body = query(instance);
+    let (status, body) =
+        signed::send(loaded, credentials, call(endpoint, &loaded.region, &body)).await?;
     let text = std::str::from_utf8(&body).map_err(|_| {
         Failure::other(format!(
             "DescribeInstances on {endpoint}: the answer (HTTP {status}) is not text"
         ))
     })?;
     interpret(status, text, instance)
+}
+
+/// The request, for service `ec2`.
+fn call<'a>(endpoint: &'a str, region: &'a str, body: &'a str) -> Call<'a> {
+    Call {
+        what: "DescribeInstances",
+        endpoint,
+        region,
+        service: "ec2",
+        content_type: "application/x-www-form-urlencoded; charset=utf-8",
+        headers: &[],
+        body,
+    }
 }
 
 /// What the answer means for this command.
@@ -123,54 +91,6 @@ pub fn interpret(status: u16, text: &str, instance: &str) -> Result<Addresses, F
     }
 }
 
-/// The POST, signed for service `ec2` in `region`.
-fn signed_request(
-    endpoint: &str,
-    region: &str,
-    credentials: Credentials,
-    instance: &str,
-) -> Result<aws_smithy_runtime_api::http::Request<SdkBody>, Failure> {
-    let uri: http::Uri = endpoint
-        .parse()
-        .map_err(|e| Failure::usage(format!("the EC2 endpoint {endpoint:?} is not a URL: {e}")))?;
-    let host = uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .ok_or_else(|| Failure::usage(format!("the EC2 endpoint {endpoint:?} has no host")))?;
-    let body = query(instance);
-    let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-    let headers = [("host", host.as_str()), ("content-type", content_type)];
-    let identity = Identity::from(credentials);
-    let failed =
-        |e: &dyn std::fmt::Display| Failure::other(format!("cannot sign DescribeInstances: {e}"));
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("ec2")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| failed(&e))?
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        uri.to_string(),
-        headers.iter().copied(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .map_err(|e| failed(&e))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| failed(&e))?
-        .into_parts();
-    let mut request = http::Request::post(uri)
-        .header(http::header::HOST, &host)
-        .header(http::header::CONTENT_TYPE, content_type)
-        .body(SdkBody::from(body))
-        .map_err(|e| failed(&e))?;
-    instructions.apply_to_request_http1x(&mut request);
-    request.try_into().map_err(|e| failed(&e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,11 +98,10 @@ mod tests {
     #[test]
     fn the_request_is_signed_for_ec2() {
         let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-        let request = signed_request(
-            "http://127.0.0.1:4580",
-            "eu-west-1",
+        let body = query("i-0123456789abcdef0");
+        let request = signed::signed_request(
+            call("http://127.0.0.1:4580", "eu-west-1", &body),
             credentials,
-            "i-0123456789abcdef0",
         )
         .unwrap();
         let header = |name: &str| request.headers().get(name).unwrap_or_default().to_owned();

@@ -194,6 +194,7 @@ impl ConsoleError {
             ConsoleError::SessionLimitExceeded(_) => "SerialConsoleSessionLimitExceededException",
             ConsoleError::SessionUnavailable(_) => "SerialConsoleSessionUnavailableException",
             ConsoleError::Throttling(_) => "ThrottlingException",
+            ConsoleError::SessionNotFound(_) => "ResourceNotFoundException",
             ConsoleError::Internal(_) => "ServiceException",
         }
     }

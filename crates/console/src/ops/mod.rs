@@ -9,13 +9,15 @@ pub mod instance_keys;
 pub mod open_session;
 pub mod push_os_user_key;
 pub mod push_serial_key;
+pub mod sessions;
 
 pub use calls::CallSubject;
 pub use calls::SampledWarning;
 pub use instance_keys::InstanceKeysRequest;
-pub use open_session::{OpenedSession, SessionDenied};
+pub use open_session::{OpenedSession, Renewal, SessionDenied};
 pub use push_os_user_key::PushOsUserKey;
 pub use push_serial_key::PushSerialKey;
+pub use sessions::EndSessionRequest;
 
 /// What a successful push returns.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use ssh_key::public::KeyData;
 
+use crate::directory::{EndRequest, SessionEntry};
 use crate::error::StoreError;
 use crate::grants::{Grant, GrantKey};
 use crate::ids::{InstanceId, SerialPort};
@@ -126,8 +127,59 @@ impl ConsoleService {
         self.slots.renew(lease, ttl, self.now_ms()).await
     }
 
+    /// Extends a session's lease and, with it, its directory entry; `Ok(None)` when the lease
+    /// was lost. The renewal also says whether someone asked for the session to end (the
+    /// backstop for a notice the holder missed). A directory that fails costs the session
+    /// nothing: its entry lapses, the lease is what holds the slot.
+    pub async fn renew_listed_session(&self, lease: &Lease) -> Result<Option<Renewal>, StoreError> {
+        let Some(lease) = self.renew_session(lease).await? else {
+            return Ok(None);
+        };
+        let end = match self
+            .directory
+            .refresh(&lease.slot, lease.token, lease.expires_at_ms)
+            .await
+        {
+            Ok(end) => end,
+            Err(e) => {
+                tracing::warn!(error = %e, instance = %lease.slot.instance, "session directory refresh failed");
+                None
+            }
+        };
+        Ok(Some(Renewal { lease, end }))
+    }
+
+    /// Lists a session that just opened in the directory, for every node to see.
+    pub async fn list_session(&self, entry: &SessionEntry) -> Result<(), StoreError> {
+        self.directory.publish(entry).await
+    }
+
     /// Ends a session; the slot then tears down for the configured time.
     pub async fn end_session(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.slots.release(lease, self.now_ms()).await
+        self.slots.release(lease, self.now_ms()).await?;
+        self.unlist(lease).await;
+        Ok(())
     }
+
+    /// Ends a session that was asked to end, freeing its slot at once (no teardown block).
+    /// Called only once the session stopped writing to its console.
+    pub async fn end_session_now(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.slots.release_now(lease, self.now_ms()).await?;
+        self.unlist(lease).await;
+        Ok(())
+    }
+
+    /// Removes a released session's directory entry; one left behind lapses with its lease.
+    async fn unlist(&self, lease: &Lease) {
+        if let Err(e) = self.directory.remove(&lease.slot, lease.token).await {
+            tracing::warn!(error = %e, instance = %lease.slot.instance, "session directory entry not removed; it lapses with its lease");
+        }
+    }
+}
+
+/// A renewed lease, and the request to end its session if one is waiting.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    pub lease: Lease,
+    pub end: Option<EndRequest>,
 }

@@ -200,6 +200,11 @@ impl SessionLeases for FaultyStore {
         self.outage("release").await?;
         self.inner.release(lease, now_ms).await
     }
+
+    async fn release_now(&self, lease: &Lease, now_ms: u64) -> Result<(), StoreError> {
+        self.outage("release").await?;
+        self.inner.release_now(lease, now_ms).await
+    }
 }
 
 #[async_trait]

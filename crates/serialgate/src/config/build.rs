@@ -393,6 +393,8 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
         teardown: Duration::from_secs(cfg.sessions.teardown_seconds),
         max_session: Duration::from_secs(cfg.sessions.max_duration_seconds),
         lease_ttl: Duration::from_secs(cfg.store.lease_seconds),
+        idle_timeout: (cfg.sessions.idle_timeout_seconds > 0)
+            .then(|| Duration::from_secs(cfg.sessions.idle_timeout_seconds)),
     };
     let escape = match cfg.ssh.escape.as_str() {
         "none" => None,

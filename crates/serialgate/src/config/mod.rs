@@ -301,6 +301,11 @@ pub struct SessionsSection {
     /// ask (`i-….port0.replay-lines=N`), at most 10000. Default 0: none, as AWS.
     #[serde(default)]
     pub replay_lines: u32,
+    /// A session with no input and no output for this many seconds is ended with a notice, as
+    /// if ended through `EndSerialConsoleSession` (reason `idle`). Default 0: never, since people
+    /// leave a console open to catch a panic.
+    #[serde(default)]
+    pub idle_timeout_seconds: u64,
 }
 
 fn default_max_duration() -> u64 {
@@ -317,6 +322,7 @@ impl Default for SessionsSection {
             max_duration_seconds: default_max_duration(),
             teardown_seconds: default_teardown(),
             replay_lines: 0,
+            idle_timeout_seconds: 0,
         }
     }
 }
