@@ -17,20 +17,11 @@ use console::{
 use crate::error::{ApiError, ErrorCode, denial_sentence};
 use crate::json::Members;
 
-/// The success shape shared by both operations: `{"RequestId": …, "Success": true}`, with the
-/// same id in `x-amzn-RequestId`.
+/// The success shape of the key pushes and `EndSerialConsoleSession`: `{"RequestId": …,
+/// "Success": true}`, with the same id in `x-amzn-RequestId`.
 pub(crate) fn success(request_id: &str) -> Response {
-    let body = format!(r#"{{"RequestId":"{request_id}","Success":true}}"#);
-    let mut resp = (StatusCode::OK, body).into_response();
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", v);
-    }
-    resp
+    let body = serde_json::json!({"RequestId": request_id, "Success": true});
+    json_success(request_id, &body)
 }
 
 /// A JSON answer with the request id in `x-amzn-RequestId`.
