@@ -452,10 +452,13 @@ def test_console_log_cli_strips_escapes_unless_raw_and_reads_since(env):
     assert (r.returncode, r.stdout) == (0, b"")
     r = console_log(env, "--since", "yesterday")
     assert r.returncode != 0 and b"--since" in r.stderr
-    # Output from a later second only: --since cuts at the index's second.
-    time.sleep(1.1)
-    cut = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time()))
-    time.sleep(1.1)
+    # Output from a later second only: --since cuts at the index's second. Everything so far was
+    # logged within the current second or before; the cut is the next one, and the new output
+    # is printed once the clock has reached it.
+    cut_s = int(time.time()) + 1
+    cut = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cut_s))
+    while (left := cut_s - time.time()) > 0:
+        time.sleep(left)
     scripted.emit(b"later\n")
     wait_logged(env, SCRIPTED, b"later\n")
     assert console_log(env, "--since", cut).stdout == b"later\n"
