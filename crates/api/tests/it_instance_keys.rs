@@ -119,6 +119,18 @@ async fn raw(f: &Fixture, head: &str) -> String {
 }
 
 /// A request for `user`, naming `instance`, with the proof header `proof` (none: no header).
+/// The audit records of answers that served keys.
+fn served_records(f: &Fixture) -> Vec<AuditEvent> {
+    f.audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == "GetInstanceKeys")
+        .cloned()
+        .collect()
+}
+
 fn get(user: &str, instance: Option<&str>, proof: Option<&str>) -> String {
     let mut head = format!("GET /instance-keys/v1/{user} HTTP/1.1\r\n");
     if let Some(i) = instance {
@@ -167,15 +179,7 @@ async fn a_served_record_verifies_with_the_signers_public_key_and_is_audited() {
     let stranger = PrivateKey::from(Ed25519Keypair::from_seed(&[8; 32]));
     assert!(!record.verify(stranger.public_key()));
 
-    let served: Vec<AuditEvent> = f
-        .audit
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.operation == "GetInstanceKeys")
-        .cloned()
-        .collect();
+    let served = served_records(&f);
     assert_eq!(served.len(), 1);
     assert_eq!(served[0].instance_id.as_deref(), Some(RUNNING));
     assert_eq!(served[0].target.as_deref(), Some("user:ec2-user"));
@@ -432,15 +436,7 @@ async fn a_vm_socket_serves_only_its_own_instances_keys_without_a_proof() {
     records[0]
         .check(signer().public_key(), RUNNING, NOW)
         .expect("the record verifies");
-    let served: Vec<AuditEvent> = f
-        .audit
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.operation == "GetInstanceKeys")
-        .cloned()
-        .collect();
+    let served = served_records(&f);
     assert_eq!(served.len(), 1);
     assert_eq!(served[0].instance_id.as_deref(), Some(RUNNING));
     assert_eq!(served[0].target.as_deref(), Some("user:root"));
