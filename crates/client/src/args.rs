@@ -56,7 +56,8 @@ pub struct ConnectArgs {
     pub port: u8,
 
     /// First show the last N lines of the console's history (1 to 10000), then live output:
-    /// serialgate only (the SSH username gets `.replay-lines=N`; AWS refuses it).
+    /// serialgate only (the SSH username gets `.replay-lines=N`; AWS refuses it). Not with
+    /// scripted steps, which would take the history for the console's answers.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub replay: Option<u32>,
 

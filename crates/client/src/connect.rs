@@ -36,8 +36,21 @@ fn check_instance_id(id: &str) -> Result<(), Failure> {
     }
 }
 
+/// Scripted steps read the console's output as it comes; a replay's history (an old `login:`
+/// prompt, say) would be taken for the console's answer.
+fn check_replay(args: &ConnectArgs) -> Result<(), Failure> {
+    if args.replay.is_some() && !args.script.steps.is_empty() {
+        return Err(Failure::usage(
+            "--replay cannot be combined with scripted steps (--login, --send, --send-raw, \
+             --expect): they would read the replayed history as the console's answers",
+        ));
+    }
+    Ok(())
+}
+
 async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     check_instance_id(&args.instance_id)?;
+    check_replay(&args)?;
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(Failure::usage(
             "--timeout must be a positive number of seconds",
@@ -177,6 +190,21 @@ mod tests {
     struct Connect {
         #[command(flatten)]
         connect: ConnectArgs,
+    }
+
+    #[test]
+    fn a_replay_is_refused_with_scripted_steps() {
+        let check = |argv: &[&str]| check_replay(&Connect::try_parse_from(argv).unwrap().connect);
+        let base = ["connect", "i-0123456789abcdef0", "--non-interactive"];
+        assert!(check(&[&base[..], &["--replay", "5"]].concat()).is_ok());
+        assert!(check(&[&base[..], &["--login", "root:x"]].concat()).is_ok());
+        let err =
+            check(&[&base[..], &["--replay", "5", "--login", "root:x"]].concat()).unwrap_err();
+        assert!(
+            err.to_string().contains("--replay cannot be combined"),
+            "{err}"
+        );
+        assert!(check(&[&base[..], &["--expect", "x", "--replay", "5"]].concat()).is_err());
     }
 
     #[test]
