@@ -7,7 +7,7 @@ use std::sync::Arc;
 use backends::ConsoleOptions;
 use russh::keys::PrivateKey;
 
-use crate::consoles::Consoles;
+use consoles::Consoles;
 
 /// Everything the SSH gateway needs besides the domain service.
 #[derive(Debug, Clone)]

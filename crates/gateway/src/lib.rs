@@ -11,7 +11,7 @@
 //! short fixed texts, the log gets causes.
 
 pub mod config;
-pub mod consoles;
+
 pub mod escape;
 mod handler;
 pub mod host_key;
@@ -37,7 +37,6 @@ use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
 pub use config::GatewayConfig;
-pub use consoles::{Consoles, LogSettings, RemoteConsoles};
 
 use crate::handler::Connection;
 use crate::limits::{Caps, Limiter, RefusalLog};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use console::{InstanceId, InstanceState, Registry};
-use gateway::Consoles;
+use consoles::Consoles;
 use statedb::StateDb;
 use vm::{Machine, Supervisor};
 

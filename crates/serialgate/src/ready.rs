@@ -30,7 +30,7 @@ pub struct NodeReadiness {
     pub redis: Option<RedisSlots>,
     pub audit: Arc<dyn AuditLog>,
     pub instances: Vec<InstanceId>,
-    pub consoles: Arc<gateway::Consoles>,
+    pub consoles: Arc<consoles::Consoles>,
     /// The last answer; the lock also makes concurrent askers share one round of checks.
     last: Mutex<Option<(Instant, Report)>>,
 }
@@ -46,7 +46,7 @@ impl NodeReadiness {
         redis: Option<RedisSlots>,
         audit: Arc<dyn AuditLog>,
         instances: Vec<InstanceId>,
-        consoles: Arc<gateway::Consoles>,
+        consoles: Arc<consoles::Consoles>,
     ) -> Self {
         Self {
             redis,

@@ -97,7 +97,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         _ => None,
     };
     // Each hub keeps its console's log in state_dir (on the node that owns the console).
-    let log = cfg.console_log.enabled.then(|| gateway::LogSettings {
+    let log = cfg.console_log.enabled.then(|| consoles::LogSettings {
         state_dir: state_dir.clone(),
         config: console_log::LogConfig {
             max_bytes: cfg.console_log.max_bytes,
@@ -106,13 +106,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
     gw_config.replay_lines = cfg.sessions.replay_lines;
     let consoles = Arc::new(match &cluster_node {
-        Some(node) => gateway::Consoles::clustered(
+        Some(node) => consoles::Consoles::clustered(
             &built.registry,
             console_options,
-            crate::cluster::relayed(node)? as Arc<dyn gateway::RemoteConsoles>,
+            crate::cluster::relayed(node)? as Arc<dyn consoles::RemoteConsoles>,
             log,
         ),
-        None => gateway::Consoles::with_hubs(&built.registry, console_options, log),
+        None => consoles::Consoles::with_hubs(&built.registry, console_options, log),
     });
     gw_config.consoles = Arc::clone(&consoles);
     // Alone, the node runs its VMs and keeps instance states itself. In a cluster the states

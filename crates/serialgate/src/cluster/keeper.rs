@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use console::InstanceId;
-use gateway::Consoles;
+use consoles::Consoles;
 use tokio::sync::watch;
 use tokio::time::Instant;
 

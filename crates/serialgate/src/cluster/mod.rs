@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use console::{Clock, ConsoleOwnership, InstanceId, NodeInfo, Registry};
-use gateway::Consoles;
+use consoles::Consoles;
 use relay::{ClusterSecret, RelayClient, RelayLimits, RelayServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use backends::Console;
 use console::control::ConsoleSnapshot;
 use console::{Instance, InstanceId, Registry};
-use gateway::{Consoles, RemoteConsoles};
+use consoles::{Consoles, RemoteConsoles};
 use relay::{ConsoleProvider, RelayClient};
 
 use super::Node;

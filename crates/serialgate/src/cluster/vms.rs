@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use console::control::InstanceControl;
 use console::{Instance, InstanceId, InstanceState, Order, SharedState, SharedStates};
-use gateway::Consoles;
+use consoles::Consoles;
 use tokio::sync::{Notify, watch};
 use vm::Machine;
 

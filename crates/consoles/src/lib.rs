@@ -10,6 +10,8 @@
 //! `console-log` crate) when [`LogSettings`] are given, and its history starts with the log's
 //! tail, so what the console printed before a restart is still served.
 //!
+//! Every console address is parsed once, when the registry is read.
+//!
 //! In a cluster a node holds only the consoles it owns ([`Consoles::own`], [`Consoles::disown`]),
 //! and reaches the others through [`RemoteConsoles`] (the relay to their owner).
 
@@ -256,13 +258,22 @@ impl Consoles {
     }
 
     async fn open_fresh(&self, instance: &Instance) -> Result<Console, String> {
-        let uri: ConsoleUri = instance
-            .console
-            .parse()
-            .map_err(|e: backends::UriError| e.to_string())?;
+        let uri = self.uri(instance)?;
         backends::open(&uri, &self.options)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// `instance`'s console address, as parsed when the registry was read; parsed here only
+    /// for an instance this adapter was not built with ([`Consoles::direct`]).
+    fn uri(&self, instance: &Instance) -> Result<ConsoleUri, String> {
+        match self.uris.get(&instance.id) {
+            Some(uri) => Ok(uri.clone()),
+            None => instance
+                .console
+                .parse()
+                .map_err(|e: backends::UriError| e.to_string()),
+        }
     }
 
     /// The history of a console this node holds.
@@ -318,10 +329,7 @@ impl ConsoleProbe for Consoles {
                 Err(format!("{}: console not connected", instance.console))
             };
         }
-        let uri: ConsoleUri = instance
-            .console
-            .parse()
-            .map_err(|e: backends::UriError| e.to_string())?;
+        let uri = self.uri(instance)?;
         backends::probe(&uri, &self.options)
             .await
             .map_err(|e| e.to_string())
