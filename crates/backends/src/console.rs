@@ -20,6 +20,15 @@ pub struct ConsoleOptions {
     pub read_chunk: usize,
     /// Upper bound for connecting (`open`) and for a whole `probe`. Default 5 s.
     pub connect_timeout: Duration,
+    /// After a read that did not fill the buffer, how long the console is left to accumulate
+    /// output before it is read again. Default 2 ms; zero reads as soon as bytes arrive.
+    ///
+    /// An emulated UART delivers a guest's output a few bytes at a time, tens of thousands of
+    /// times a second; read one by one, each costs every consumer downstream (hub, log,
+    /// session, SSH packet) a wake-up. The first read after a quiet spell is never delayed, so
+    /// a keystroke's echo goes out at once; only a read that follows another within this
+    /// window waits, and it then takes everything that arrived meanwhile in one chunk.
+    pub coalesce: Duration,
 }
 
 impl Default for ConsoleOptions {
@@ -28,6 +37,7 @@ impl Default for ConsoleOptions {
             output_buffer: 8,
             read_chunk: 4096,
             connect_timeout: Duration::from_secs(5),
+            coalesce: Duration::from_millis(2),
         }
     }
 }
@@ -177,6 +187,7 @@ mod tests {
             output_buffer: 0,
             read_chunk: 0,
             connect_timeout: Duration::ZERO,
+            coalesce: Duration::ZERO,
         };
         assert_eq!(opts.channel_capacity(), 1);
         assert_eq!(opts.chunk(), 1);

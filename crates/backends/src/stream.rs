@@ -109,6 +109,7 @@ pub(crate) async fn pump<L: Line, C: Codec>(
     mut codec: C,
     ends: TaskEnds,
     read_chunk: usize,
+    coalesce: std::time::Duration,
 ) -> End {
     let TaskEnds { mut input, output } = ends;
     let mut buf = vec![0u8; read_chunk];
@@ -125,6 +126,12 @@ pub(crate) async fn pump<L: Line, C: Codec>(
     // Set when the console closed or failed: deliver what is left, then end.
     let mut ending: Option<End> = None;
     let mut input_open = true;
+    // Read pacing (see `ConsoleOptions::coalesce`): armed after a read that did not fill the
+    // buffer, reading waits for it; a full read means the console is flooding, and reading
+    // goes on at once.
+    let pause = tokio::time::sleep(std::time::Duration::ZERO);
+    tokio::pin!(pause);
+    let mut paused = false;
 
     loop {
         if undelivered.is_none()
@@ -132,7 +139,8 @@ pub(crate) async fn pump<L: Line, C: Codec>(
         {
             return end;
         }
-        let want_read = ending.is_none() && undelivered.is_none() && wire.len() < wire_limit;
+        let want_read =
+            !paused && ending.is_none() && undelivered.is_none() && wire.len() < wire_limit;
         let want_input = input_open && ending.is_none() && wire.is_empty() && unencoded.is_empty();
         tokio::select! {
             biased;
@@ -145,9 +153,14 @@ pub(crate) async fn pump<L: Line, C: Codec>(
                 }
                 Err(_) => return End::Dropped,
             },
+            () = &mut pause, if paused => paused = false,
             event = poll_fn(|cx| poll_line(&mut line, &mut buf, want_read, &wire, cx)) => match event {
                 Io::Read(Ok(0)) => ending = Some(End::Closed),
                 Io::Read(Ok(n)) => {
+                    if n < buf.len() && !coalesce.is_zero() {
+                        pause.as_mut().reset(tokio::time::Instant::now() + coalesce);
+                        paused = true;
+                    }
                     let mut data = Vec::with_capacity(n);
                     codec.decode(buf.get(..n).unwrap_or_default(), &mut data, &mut wire);
                     if !data.is_empty() {
@@ -238,9 +251,9 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (console, ends) = channels(capabilities, opts);
-    let read_chunk = opts.chunk();
+    let (read_chunk, coalesce) = (opts.chunk(), opts.coalesce);
     tokio::spawn(async move {
-        let end = pump(line, codec, ends, read_chunk).await;
+        let end = pump(line, codec, ends, read_chunk, coalesce).await;
         log_end(&label, &end);
         after.await;
     });
