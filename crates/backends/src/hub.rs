@@ -9,14 +9,20 @@
 //!
 //! The output side is a fan-out on the hub's task, one sequence for all: each chunk goes to the
 //! history, then to every [`OutputTap`] (the console log; consumers that never wait), then to
-//! the attached user. A user may ask for the last lines of the history first
+//! the spectators (read-only viewers who never slow anyone down, see [`Hub::spectate`]), then
+//! to the attached user. A user or a spectator may ask for the last lines of the history first
 //! ([`Hub::attach_replaying`]): the cut is made here, between two chunks, so the replay and the
-//! live output meet without a gap or a repeat.
+//! live output meet without a gap or a repeat. The attached user is told, in its output, when a
+//! spectator joins or leaves.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
@@ -24,12 +30,15 @@ use crate::backoff::Backoff;
 use crate::console::{BreakError, Capabilities, Console, ConsoleOptions, Input, TaskEnds};
 use crate::error::OpenError;
 use crate::history::{History, MAX_REPLAY_LINES};
+use crate::spectate::{Change, SpectateError, SpectateRequest, Spectators};
 use crate::tap::{HubSetup, OutputTap};
 use crate::uri::ConsoleUri;
 
 /// Reconnect backoff bounds while the console is unreachable or keeps closing.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
+/// Spectator notices kept for an attached user that is not reading.
+const MAX_NOTICES: usize = 16;
 /// A connection that lasted this long is retried at once when it ends, and resets the backoff.
 const RETRY_STABLE: Duration = Duration::from_secs(10);
 
@@ -60,12 +69,40 @@ struct AttachRequest {
     reply: oneshot::Sender<Result<Console, OpenError>>,
 }
 
+/// What the hub's task is asked for.
+enum Request {
+    Attach(AttachRequest),
+    Spectate(
+        SpectateRequest,
+        oneshot::Sender<Result<Console, SpectateError>>,
+    ),
+}
+
+impl Request {
+    /// Answers a request the hub cannot serve now (the console is not connected).
+    fn refuse(self, uri: &ConsoleUri) {
+        match self {
+            Request::Attach(req) => {
+                let _ = req.reply.send(Err(OpenError::Unusable {
+                    uri: uri.to_string(),
+                    reason: "console not connected".to_owned(),
+                }));
+            }
+            Request::Spectate(_, reply) => {
+                let _ = reply.send(Err(SpectateError::NotConnected));
+            }
+        }
+    }
+}
+
 /// A permanently connected console. Cheap to clone; the connection task ends when every clone
 /// is dropped.
 #[derive(Debug, Clone)]
 pub struct Hub {
     history: Arc<Mutex<History>>,
-    attach_tx: mpsc::Sender<AttachRequest>,
+    attach_tx: mpsc::Sender<Request>,
+    /// Spectators watching now.
+    watching: Arc<AtomicU32>,
     /// Total bytes received since the hub started; watchers learn that the console is alive.
     activity: watch::Receiver<u64>,
     state: watch::Receiver<HubState>,
@@ -93,6 +130,8 @@ impl Hub {
         let (state_tx, state) = watch::channel(HubState::Connecting);
         let kick = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
+        let spectators = Spectators::new();
+        let watching = spectators.counter();
         let task = HubTask {
             kick: Arc::clone(&kick),
             stopped,
@@ -105,11 +144,14 @@ impl Hub {
             total: 0,
             resume_from: None,
             taps: setup.taps,
+            spectators,
+            notices: VecDeque::new(),
         };
         tokio::spawn(task.run());
         Hub {
             history,
             attach_tx,
+            watching,
             activity,
             state,
             kick,
@@ -189,8 +231,32 @@ impl Hub {
             replay_lines: replay_lines.min(MAX_REPLAY_LINES),
             reply: tx,
         };
-        self.attach_tx.send(request).await.map_err(|_| gone())?;
+        self.attach_tx
+            .send(Request::Attach(request))
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
+    }
+
+    /// Lets a read-only viewer watch the console: its output starts with the last
+    /// `replay_lines` lines of the history, cut as for [`attach_replaying`](Self::attach_replaying),
+    /// then goes on live, whoever is attached. Its input is dropped. It never slows the console
+    /// or the attached user: one that falls behind skips ahead, with a notice in its output.
+    /// The attached user is told when it joins and leaves. Refused when `max` are watching
+    /// already or the console is not connected.
+    pub async fn spectate(&self, mut req: SpectateRequest) -> Result<Console, SpectateError> {
+        req.replay_lines = req.replay_lines.min(MAX_REPLAY_LINES);
+        let (tx, rx) = oneshot::channel();
+        self.attach_tx
+            .send(Request::Spectate(req, tx))
+            .await
+            .map_err(|_| SpectateError::NotConnected)?;
+        rx.await.map_err(|_| SpectateError::NotConnected)?
+    }
+
+    /// How many spectators are watching now.
+    pub fn spectators(&self) -> u32 {
+        self.watching.load(Ordering::SeqCst)
     }
 }
 
@@ -203,7 +269,7 @@ struct HubTask {
     uri: ConsoleUri,
     opts: ConsoleOptions,
     history: Arc<Mutex<History>>,
-    attach_rx: mpsc::Receiver<AttachRequest>,
+    attach_rx: mpsc::Receiver<Request>,
     activity: watch::Sender<u64>,
     state: watch::Sender<HubState>,
     total: u64,
@@ -213,6 +279,10 @@ struct HubTask {
     resume_from: Option<u64>,
     /// Every other consumer of the output (the console log): handed each chunk, never waited on.
     taps: Vec<Box<dyn OutputTap>>,
+    /// Read-only viewers; they outlive a connection, so a reboot does not drop them.
+    spectators: Spectators,
+    /// Notices for the attached user (spectators joining and leaving), sent between chunks.
+    notices: VecDeque<Bytes>,
 }
 
 impl HubTask {
@@ -259,14 +329,13 @@ impl HubTask {
                         break;
                     }
                     req = self.attach_rx.recv() => match req {
-                        Some(req) => {
-                            let _ = req.reply.send(Err(OpenError::Unusable {
-                                uri: self.uri.to_string(),
-                                reason: "console not connected".to_owned(),
-                            }));
-                        }
+                        Some(req) => req.refuse(&self.uri),
                         None => return,
                     },
+                    Some(who) = self.spectators.left.recv() => {
+                        // Nobody is attached while disconnected: nobody to tell.
+                        drop(who);
+                    }
                 }
             }
         }
@@ -279,13 +348,23 @@ impl HubTask {
         let mut to_user: Option<BoxFut<bool>> = None;
         let mut to_console: Option<BoxFut<bool>> = None;
         let mut stopped = self.stopped.clone();
+        self.notices.clear();
         loop {
+            // Notices go to the attached user between two chunks of output.
+            if to_user.is_none()
+                && let Some(u) = &user
+                && let Some(notice) = self.notices.pop_front()
+            {
+                let tx = u.output.clone();
+                to_user = Some(Box::pin(async move { tx.send(notice).await.is_ok() }));
+            }
             tokio::select! {
                 _ = stopped.wait_for(|s| *s) => return false,
                 req = self.attach_rx.recv() => match req {
-                    Some(req) => {
+                    Some(Request::Attach(req)) => {
                         // The newest user wins; the old one sees its output end.
                         drop(to_user.take());
+                        self.notices.clear();
                         let (c, ends) = Console::pair(caps, &self.opts);
                         let backlog = self.backlog(req.replay_lines);
                         if !backlog.is_empty() {
@@ -295,8 +374,21 @@ impl HubTask {
                         user = Some(ends);
                         let _ = req.reply.send(Ok(c));
                     }
+                    Some(Request::Spectate(req, reply)) => {
+                        let backlog = self.replay(req.replay_lines);
+                        let joined = self.spectators.join(&req, backlog, caps, &self.opts);
+                        let answer = joined.map(|(console, change)| {
+                            self.tell_user(user.is_some(), &change);
+                            console
+                        });
+                        let _ = reply.send(answer);
+                    }
                     None => return false,
                 },
+                Some(who) = self.spectators.left.recv() => {
+                    let change = self.spectators.departed(who);
+                    self.tell_user(user.is_some(), &change);
+                }
                 ok = async { match to_user.as_mut() { Some(f) => f.as_mut().await, None => std::future::pending().await } }, if to_user.is_some() => {
                     to_user = None;
                     if !ok {
@@ -323,6 +415,7 @@ impl HubTask {
                         for tap in &mut self.taps {
                             tap.offer(&bytes);
                         }
+                        self.spectators.offer(&bytes);
                         if let Some(u) = &user {
                             let tx = u.output.clone();
                             to_user = Some(Box::pin(async move { tx.send(bytes).await.is_ok() }));
@@ -355,11 +448,28 @@ impl HubTask {
 }
 
 impl HubTask {
+    /// Queues a notice about a spectator for the attached user, if there is one.
+    fn tell_user(&mut self, attached: bool, change: &Change) {
+        if attached {
+            // A writer that reads nothing while spectators come and go keeps the latest few.
+            if self.notices.len() >= MAX_NOTICES {
+                self.notices.pop_front();
+            }
+            self.notices.push_back(change.notice());
+        }
+    }
+
+    /// The last `replay_lines` lines of the history: what a spectator sees first.
+    fn replay(&self, replay_lines: u32) -> Bytes {
+        let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        h.suffix(h.lines_len(replay_lines).min(h.len()))
+    }
+
     /// What a new user gets before live output: the output since a console loss under the
     /// previous user (so a reattaching session misses none of a boot), or the last
     /// `replay_lines` lines, whichever is longer (both end at the latest byte), as far as the
     /// history still holds it.
-    fn backlog(&mut self, replay_lines: u32) -> bytes::Bytes {
+    fn backlog(&mut self, replay_lines: u32) -> Bytes {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let since_loss = self.resume_from.take().map_or(0, |from| {
             usize::try_from(self.total.saturating_sub(from)).unwrap_or(usize::MAX)

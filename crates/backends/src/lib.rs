@@ -19,6 +19,7 @@ mod net;
 #[cfg(test)]
 mod prop_tests;
 mod sim;
+mod spectate;
 mod stream;
 mod tap;
 mod telnet;
@@ -32,6 +33,7 @@ pub use console::{
 pub use error::OpenError;
 pub use history::MAX_REPLAY_LINES;
 pub use hub::{Hub, HubSnapshot, HubState};
+pub use spectate::{MAX_SPECTATOR_LABEL, SpectateError, SpectateRequest};
 pub use tap::{HubSetup, OutputTap};
 pub use uri::{ConsoleUri, DEFAULT_BAUD, UriError};
 

@@ -3,7 +3,7 @@
 //!
 //! The attached user is the one consumer that exerts backpressure (a slow reader slows the
 //! console rather than losing bytes). Everything else that wants the output (the console log
-//! on disk; later a recorder or read-only spectators) is a tap: it is handed each chunk on the
+//! on disk) is a tap: it is handed each chunk on the
 //! hub's task and must return at once, so a tap that cannot keep up drops, and says so itself.
 
 use bytes::Bytes;
