@@ -14,6 +14,8 @@ pub enum Operation {
     /// serialgate's session control (no AWS counterpart).
     ListSerialConsoleSessions,
     EndSerialConsoleSession,
+    /// serialgate's spectators: a key that may watch a port, read-only.
+    SpectateSerialConsole,
 }
 
 impl Operation {
@@ -23,6 +25,7 @@ impl Operation {
             Operation::SendSSHPublicKey => "SendSSHPublicKey",
             Operation::ListSerialConsoleSessions => "ListSerialConsoleSessions",
             Operation::EndSerialConsoleSession => "EndSerialConsoleSession",
+            Operation::SpectateSerialConsole => "SpectateSerialConsole",
         }
     }
 }
@@ -45,6 +48,7 @@ pub fn route(headers: &HeaderMap) -> Result<Operation, ApiError> {
         Some("SendSSHPublicKey") => Ok(Operation::SendSSHPublicKey),
         Some("ListSerialConsoleSessions") => Ok(Operation::ListSerialConsoleSessions),
         Some("EndSerialConsoleSession") => Ok(Operation::EndSerialConsoleSession),
+        Some("SpectateSerialConsole") => Ok(Operation::SpectateSerialConsole),
         _ => Err(ApiError::verbatim(
             ErrorCode::UnknownOperationException,
             if target.is_empty() {

@@ -191,6 +191,9 @@ async fn process(
             Operation::EndSerialConsoleSession => {
                 ops::end_serial_console_session::handle(&state.service, &ctx, &body).await
             }
+            Operation::SpectateSerialConsole => {
+                ops::spectate_serial_console::handle(&state.service, &ctx, &body).await
+            }
         }
     })
     .await;

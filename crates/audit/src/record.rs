@@ -23,7 +23,7 @@ pub struct AuditRecord {
     /// For `api-refused`, none means the sources beyond the window's limit, counted together.
     pub source_ip: Option<String>,
     pub instance_id: Option<String>,
-    /// `port0` or `user:NAME`.
+    /// `port0`, `user:NAME`, or `spectate:port0` for a spectator.
     pub target: Option<String>,
     pub key_fingerprint: Option<String>,
     /// API calls and `api-refused`: `success` or the AWS error code the caller received. Session

@@ -332,10 +332,8 @@ impl HubTask {
                         Some(req) => req.refuse(&self.uri),
                         None => return,
                     },
-                    Some(who) = self.spectators.left.recv() => {
-                        // Nobody is attached while disconnected: nobody to tell.
-                        drop(who);
-                    }
+                    // A spectator left while disconnected: nobody is attached to be told.
+                    _ = self.spectators.left.recv() => {}
                 }
             }
         }

@@ -61,6 +61,12 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub replay: Option<u32>,
 
+    /// Watch read-only, beside whoever holds the port (serialgate only: pushes a spectator's
+    /// key with SpectateSerialConsole). Shows the last 50 lines first unless --replay says;
+    /// what you type is not sent. Not with scripted steps.
+    #[arg(long)]
+    pub spectate: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 
@@ -135,6 +141,10 @@ pub struct PushArgs {
     /// Serial port (AWS supports port 0 only).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub port: u8,
+    /// Push a spectator's key (serialgate's SpectateSerialConsole): it may watch the port
+    /// read-only, once, as `ssh INSTANCE.portN.spectate@…`, even while a session holds it.
+    #[arg(long)]
+    pub spectate: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

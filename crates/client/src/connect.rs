@@ -45,6 +45,12 @@ fn check_replay(args: &ConnectArgs) -> Result<(), Failure> {
              --expect): they would read the replayed history as the console's answers",
         ));
     }
+    if args.spectate && !args.script.steps.is_empty() {
+        return Err(Failure::usage(
+            "--spectate cannot be combined with scripted steps (--login, --send, --send-raw, \
+             --expect): a spectator cannot type, and sees the history first",
+        ));
+    }
     Ok(())
 }
 
@@ -79,7 +85,7 @@ async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     // check run side by side. The key is pushed only once the server is verified, so a host
     // key failure leaves no pending key (and no held session slot) behind.
     let (api, connected) = tokio::join!(
-        loaded.client(),
+        loaded.clone().client(),
         ssh::connect(&target.ssh, target.trust.clone(), deadline),
     );
     let api = api?;
@@ -87,7 +93,15 @@ async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     let what = format!("{} port {}", args.instance_id, args.port);
     let mut wait = args.wait.map(|secs| Wait::new(secs, what));
     loop {
-        let attempt = push::serial_key(&api, &args.instance_id, args.port, &public);
+        let attempt = async {
+            if args.spectate {
+                push::spectator_key(&loaded, &args.instance_id, args.port, &public)
+                    .await
+                    .map_err(PushError::Other)
+            } else {
+                push::serial_key(&api, &args.instance_id, args.port, &public).await
+            }
+        };
         let pushed = match wait.as_mut() {
             // Once a wait has begun, a signal ends the attempt too.
             Some(w) => w.guard(async { Ok(attempt.await) }).await?,
@@ -149,9 +163,13 @@ async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     outcome
 }
 
-/// The SSH username: `INSTANCE.portN`, and `.replay-lines=N` when a replay is asked for.
+/// The SSH username: `INSTANCE.portN`, then `.spectate` for a spectator, then
+/// `.replay-lines=N` when a replay is asked for.
 fn ssh_user(args: &ConnectArgs) -> String {
     let mut user = format!("{}.port{}", args.instance_id, args.port);
+    if args.spectate {
+        user.push_str(".spectate");
+    }
     if let Some(lines) = args.replay {
         user.push_str(&format!(".replay-lines={lines}"));
     }
@@ -217,6 +235,16 @@ mod tests {
         assert_eq!(
             user(&["connect", "i-0123456789abcdef0", "--replay", "50"]),
             "i-0123456789abcdef0.port0.replay-lines=50"
+        );
+        assert_eq!(
+            user(&[
+                "connect",
+                "i-0123456789abcdef0",
+                "--spectate",
+                "--replay",
+                "5"
+            ]),
+            "i-0123456789abcdef0.port0.spectate.replay-lines=5"
         );
     }
 }

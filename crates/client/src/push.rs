@@ -1,5 +1,6 @@
-//! The two API calls (SendSerialConsoleSSHPublicKey, SendSSHPublicKey) and the `push` and
-//! `push-os-user-key` commands, which make them with a key from a file and print the RequestId.
+//! The key pushes (SendSerialConsoleSSHPublicKey, SendSSHPublicKey, and serialgate's
+//! SpectateSerialConsole) and the `push` and `push-os-user-key` commands, which make them with a
+//! key from a file and print the RequestId.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata as _, SdkError};
 
 use crate::args::{PushArgs, PushOsUserKeyArgs};
-use crate::aws::{self, Api};
+use crate::aws::{self, Api, Loaded};
 use crate::errors::{Failure, exit, report};
 use crate::explain::{self, Context};
 
@@ -68,6 +69,27 @@ pub async fn serial_key(
     Ok(output.request_id().unwrap_or_default().to_owned())
 }
 
+/// Pushes `public_key` as a spectator's of `instance`/`port` (serialgate's
+/// SpectateSerialConsole); returns the RequestId.
+pub async fn spectator_key(
+    loaded: &Loaded,
+    instance: &str,
+    port: u8,
+    public_key: &str,
+) -> Result<String, Failure> {
+    let body = serde_json::json!({
+        "InstanceId": instance,
+        "SerialPort": port,
+        "SSHPublicKey": public_key,
+    });
+    let answer = crate::sessions::call(loaded, "SpectateSerialConsole", &body).await?;
+    Ok(answer
+        .get("RequestId")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned())
+}
+
 /// Pushes `public_key` for `os_user` on `instance` (SendSSHPublicKey); returns the RequestId.
 pub async fn os_user_key(
     api: &Api,
@@ -121,10 +143,15 @@ pub async fn run_push(args: PushArgs) -> i32 {
     report(
         async {
             let key = read_public_key(&args.key)?;
-            let api = aws::connect(&args.aws).await?;
-            let id = serial_key(&api, &args.instance_id, args.port, &key)
-                .await
-                .map_err(Failure::from)?;
+            let id = if args.spectate {
+                let loaded = aws::load(&args.aws).await?;
+                spectator_key(&loaded, &args.instance_id, args.port, &key).await?
+            } else {
+                let api = aws::connect(&args.aws).await?;
+                serial_key(&api, &args.instance_id, args.port, &key)
+                    .await
+                    .map_err(Failure::from)?
+            };
             println!("{id}");
             Ok(exit::OK)
         }

@@ -51,7 +51,7 @@ async fn end(args: SessionsEndArgs) -> Result<i32, Failure> {
 }
 
 /// Signs and sends one operation; the answer's JSON, or the failure it explains.
-async fn call(loaded: &Loaded, operation: &str, body: &Value) -> Result<Value, Failure> {
+pub(crate) async fn call(loaded: &Loaded, operation: &str, body: &Value) -> Result<Value, Failure> {
     let credentials = loaded.credentials().await?;
     let endpoint = loaded
         .custom_endpoint
@@ -106,8 +106,8 @@ pub fn interpret(operation: &str, status: u16, body: &[u8]) -> Result<Value, Fai
             return Err(Failure::new(
                 exit::API_REFUSED,
                 format!(
-                    "{operation} is not supported by this endpoint: session control is \
-                     serialgate's own (pass --endpoint-url of a serialgate)"
+                    "{operation} is not supported by this endpoint: it is serialgate's own \
+                     (pass --endpoint-url of a serialgate)"
                 ),
             ));
         }

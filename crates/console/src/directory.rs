@@ -42,7 +42,7 @@ pub struct SessionEntry {
     pub started_ms: u64,
     /// The node that holds the session.
     pub node: String,
-    /// Read-only viewers of the session; none exist yet.
+    /// Read-only viewers of the port now (spectators), counted when the entry is listed.
     pub spectators: u32,
     /// When the entry lapses unless refreshed: its lease's expiry.
     pub expires_at_ms: u64,
@@ -93,12 +93,24 @@ pub trait SessionDirectory: Send + Sync + std::fmt::Debug {
     /// End requests as they are made, from any node. A receiver that falls more than
     /// [`END_REQUEST_BACKLOG`] behind loses the oldest; the renewal check still finds them.
     fn end_requests(&self) -> broadcast::Receiver<EndRequest>;
+
+    /// Notes (or refreshes) that spectator `id` watches `slot` until `expires_at_ms`: a
+    /// spectator refreshes its presence as a session renews its lease, so a dead node's
+    /// spectators lapse. [`list`](Self::list) counts the live ones into each entry.
+    async fn watch(&self, slot: &Slot, id: &str, expires_at_ms: u64) -> Result<(), StoreError>;
+
+    /// Removes spectator `id` from `slot`.
+    async fn unwatch(&self, slot: &Slot, id: &str) -> Result<(), StoreError>;
 }
+
+/// Spectators present per slot: id → expiry (ms since the Unix epoch).
+type Watchers = HashMap<Slot, HashMap<String, u64>>;
 
 /// The directory in memory, for a node that runs alone.
 #[derive(Debug)]
 pub struct MemoryDirectory {
     entries: Mutex<HashMap<Slot, (SessionEntry, Option<EndRequest>)>>,
+    watchers: Mutex<Watchers>,
     notify: broadcast::Sender<EndRequest>,
 }
 
@@ -106,6 +118,7 @@ impl Default for MemoryDirectory {
     fn default() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
             notify: broadcast::channel(END_REQUEST_BACKLOG).0,
         }
     }
@@ -154,10 +167,44 @@ impl SessionDirectory for MemoryDirectory {
     }
 
     async fn list(&self, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
-        let mut map = self.lock();
-        // Lapsed entries belong to sessions that can no longer be holding their slot.
-        map.retain(|_, (e, _)| now_ms < e.expires_at_ms);
-        Ok(map.values().map(|(e, _)| e.clone()).collect())
+        let mut entries: Vec<SessionEntry> = {
+            let mut map = self.lock();
+            // Lapsed entries belong to sessions that can no longer be holding their slot.
+            map.retain(|_, (e, _)| now_ms < e.expires_at_ms);
+            map.values().map(|(e, _)| e.clone()).collect()
+        };
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        for ids in watchers.values_mut() {
+            ids.retain(|_, expires| now_ms < *expires);
+        }
+        watchers.retain(|_, ids| !ids.is_empty());
+        for entry in &mut entries {
+            entry.spectators = watchers
+                .get(&entry.slot)
+                .map_or(0, |ids| u32::try_from(ids.len()).unwrap_or(u32::MAX));
+        }
+        Ok(entries)
+    }
+
+    async fn watch(&self, slot: &Slot, id: &str, expires_at_ms: u64) -> Result<(), StoreError> {
+        self.watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(slot.clone())
+            .or_default()
+            .insert(id.to_owned(), expires_at_ms);
+        Ok(())
+    }
+
+    async fn unwatch(&self, slot: &Slot, id: &str) -> Result<(), StoreError> {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ids) = watchers.get_mut(slot) {
+            ids.remove(id);
+            if ids.is_empty() {
+                watchers.remove(slot);
+            }
+        }
+        Ok(())
     }
 
     async fn request_end(

@@ -7,12 +7,19 @@ use crate::ids::{InstanceId, OsUser, SerialPort};
 use crate::keys::SshPublicKey;
 use crate::leases::Slot;
 
-/// What a grant opens: a serial port (`SendSerialConsoleSSHPublicKey`) or an OS user's SSH login
-/// (`SendSSHPublicKey`).
+/// What a grant opens: a serial port (`SendSerialConsoleSSHPublicKey`), an OS user's SSH login
+/// (`SendSSHPublicKey`), or a read-only view of a serial port (`SpectateSerialConsole`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum GrantTarget {
     SerialPort(SerialPort),
     OsUser(OsUser),
+    /// A spectator's grant, one per key (`fingerprint`, `SHA256:…`): spectators do not share
+    /// the port's one slot, so several may hold grants at once, and a push replaces only the
+    /// same key's.
+    Spectator {
+        port: SerialPort,
+        fingerprint: String,
+    },
 }
 
 /// The store key. A new push for the same key replaces the previous grant, as AWS keeps one key
@@ -31,6 +38,17 @@ impl GrantKey {
         }
     }
 
+    /// The grant of a spectator with the key whose fingerprint (`SHA256:…`) is given.
+    pub fn spectator(instance: InstanceId, port: SerialPort, fingerprint: &str) -> Self {
+        Self {
+            instance,
+            target: GrantTarget::Spectator {
+                port,
+                fingerprint: fingerprint.to_owned(),
+            },
+        }
+    }
+
     /// The session slot a grant under this key opens: its serial port's; none for an OS user.
     pub fn slot(&self) -> Option<Slot> {
         match &self.target {
@@ -38,7 +56,8 @@ impl GrantKey {
                 instance: self.instance.clone(),
                 port: *port,
             }),
-            GrantTarget::OsUser(_) => None,
+            // Spectators do not take the slot.
+            GrantTarget::OsUser(_) | GrantTarget::Spectator { .. } => None,
         }
     }
 }

@@ -33,11 +33,12 @@ pub enum Action {
     GetSerialConsoleAccessStatus,
     ListSerialConsoleSessions,
     EndSerialConsoleSession,
+    SpectateSerialConsole,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::SendSerialConsoleSSHPublicKey,
         Action::SendSSHPublicKey,
         Action::DescribeInstances,
@@ -50,6 +51,7 @@ impl Action {
         Action::GetSerialConsoleAccessStatus,
         Action::ListSerialConsoleSessions,
         Action::EndSerialConsoleSession,
+        Action::SpectateSerialConsole,
     ];
 
     /// The IAM action name, `ec2-instance-connect:…`, `ec2:…` or, for the session control that
@@ -70,6 +72,7 @@ impl Action {
             Action::GetSerialConsoleAccessStatus => "ec2:GetSerialConsoleAccessStatus",
             Action::ListSerialConsoleSessions => "serialgate:ListSerialConsoleSessions",
             Action::EndSerialConsoleSession => "serialgate:EndSerialConsoleSession",
+            Action::SpectateSerialConsole => "serialgate:SpectateSerialConsole",
         }
     }
 
@@ -135,11 +138,13 @@ impl ActionSet {
         Action::ALL.into_iter().collect()
     }
 
-    /// What a credential whose configuration names no `actions` may do: push keys, nothing else.
+    /// What a credential whose configuration names no `actions` may do: push keys (a
+    /// spectator's included: whoever may take the console may watch it), nothing else.
     pub fn push_only() -> Self {
         [
             Action::SendSerialConsoleSSHPublicKey,
             Action::SendSSHPublicKey,
+            Action::SpectateSerialConsole,
         ]
         .into_iter()
         .collect()
@@ -433,8 +438,10 @@ mod tests {
                 "GetSerialConsoleAccessStatus",
             ]
         );
+        // The default set: Instance Connect's pushes and serialgate's spectator push.
         assert_eq!(
-            ActionSet::matching("ec2-instance-connect:*"),
+            ActionSet::matching("ec2-instance-connect:*")
+                .union(ActionSet::matching("serialgate:Spectate*")),
             ActionSet::push_only()
         );
         assert_eq!(
@@ -483,7 +490,7 @@ mod tests {
         );
         assert_eq!(
             format!("{:?}", ActionSet::matching("serialgate:*")),
-            "{ListSerialConsoleSessions, EndSerialConsoleSession}"
+            "{ListSerialConsoleSessions, EndSerialConsoleSession, SpectateSerialConsole}"
         );
         assert_eq!(
             format!("{:?}", ActionSet::matching("ec2:Reboot*")),

@@ -182,7 +182,7 @@ fn shapes() -> Vec<Shape> {
     use OnInstance::*;
     let scoped = Some(vec![SCOPE.into()]);
     vec![
-        // No `actions`: the two pushes only, whatever the instance; no EC2 call at all.
+        // No `actions`: the key pushes only, whatever the instance; no EC2 call at all.
         Shape {
             name: "default",
             instances: None,

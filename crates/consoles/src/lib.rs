@@ -20,9 +20,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use backends::{Console, ConsoleOptions, ConsoleUri, Hub, HubSetup, HubSnapshot, OutputTap};
+use backends::{
+    Console, ConsoleOptions, ConsoleUri, Hub, HubSetup, HubSnapshot, OutputTap, SpectateRequest,
+};
 use console::control::{ConsoleHistory, ConsoleSnapshot};
 use console::{ConsoleProbe, Instance, InstanceId, Registry};
+
+mod spectate;
+pub use spectate::SpectateRefused;
 
 /// History kept per console: what `GetConsoleOutput` returns (as EC2: the latest 64 KiB).
 pub const HISTORY_BYTES: usize = 64 * 1024;
@@ -36,6 +41,9 @@ pub trait RemoteConsoles: Send + Sync + std::fmt::Debug {
     /// A console for a session, from the node that owns it, starting with the last
     /// `replay_lines` lines of its history (0: none). The error is for the log.
     async fn open(&self, id: &InstanceId, replay_lines: u32) -> Result<Console, String>;
+    /// A read-only view of the console, from the node that owns it. The error is the owner's
+    /// refusal or the log's text.
+    async fn spectate(&self, id: &InstanceId, req: SpectateRequest) -> Result<Console, String>;
     /// The console history kept by the owner.
     async fn history(&self, id: &InstanceId) -> Option<ConsoleSnapshot>;
     /// Whether some node holds the console and has it connected.

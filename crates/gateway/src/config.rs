@@ -57,6 +57,8 @@ pub struct GatewayConfig {
     /// Lines of console history a session sees before live output when its username does not
     /// say (`.replay-lines=N`). Default 0: none, as AWS.
     pub replay_lines: u32,
+    /// Spectators allowed at once on one console (`[sessions] max_spectators`). Default 8.
+    pub max_spectators: u32,
 }
 
 impl GatewayConfig {
@@ -81,6 +83,7 @@ impl GatewayConfig {
             consoles: Arc::new(Consoles::direct(ConsoleOptions::default())),
             node_id: default_node_id(),
             replay_lines: 0,
+            max_spectators: 8,
         }
     }
 

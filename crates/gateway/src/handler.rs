@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use console::ops::{OpenedSession, SessionDenied};
+use console::ops::{OpenedSession, SessionDenied, Spectator};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId};
 use tokio::sync::mpsc;
@@ -18,6 +18,7 @@ use crate::lease_guard::LeaseGuard;
 use crate::limits::UnauthGuard;
 use crate::messages;
 use crate::session::{self, SessionTask, UserInput};
+use crate::spectate::{self, DEFAULT_SPECTATOR_REPLAY_LINES, SpectatorTask};
 use crate::username;
 
 /// What authentication decided.
@@ -26,6 +27,8 @@ enum Admission {
     Pending,
     /// Authenticated and holding the slot.
     Granted(Box<(OpenedSession, LeaseGuard)>),
+    /// Authenticated as a spectator (no slot).
+    Watching(Box<Spectator>),
     /// Authenticated, but the session cannot open; the text tells the user why.
     Refused(&'static str),
     /// The session task has started.
@@ -110,13 +113,29 @@ impl Connection {
 
     /// Starts the bridge for an authenticated, admitted connection.
     fn start_session(&mut self, channel: ChannelId, session: &Session) {
-        let Admission::Granted(granted) =
-            std::mem::replace(&mut self.admission, Admission::Running)
-        else {
-            return;
+        let (tx, rx) = mpsc::channel(4);
+        let granted = match std::mem::replace(&mut self.admission, Admission::Running) {
+            Admission::Granted(granted) => granted,
+            Admission::Watching(spectator) => {
+                self.user_tx = Some(tx);
+                spectate::spawn(SpectatorTask {
+                    shared: Arc::clone(&self.shared),
+                    handle: session.handle(),
+                    channel,
+                    spectator: *spectator,
+                    user_rx: rx,
+                    conn_id: self.conn_id,
+                    peer: self.peer.to_string(),
+                    replay_lines: self.replay_lines,
+                });
+                return;
+            }
+            other => {
+                self.admission = other;
+                return;
+            }
         };
         let (opened, guard) = *granted;
-        let (tx, rx) = mpsc::channel(4);
         self.user_tx = Some(tx);
         let task = SessionTask {
             shared: Arc::clone(&self.shared),
@@ -129,6 +148,40 @@ impl Connection {
             replay_lines: self.replay_lines,
         };
         session::spawn(task, guard);
+    }
+}
+
+impl Connection {
+    /// Authenticates a spectator: its own grant, spent here; no slot.
+    async fn auth_spectator(
+        &mut self,
+        user: &str,
+        target: username::Target,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, russh::Error> {
+        let result = self
+            .shared
+            .service
+            .open_spectator(&target.instance, target.port, key.public_key.key_data())
+            .await;
+        self.admission = match result {
+            Ok(spectator) => {
+                self.replay_lines = target
+                    .replay_lines
+                    .unwrap_or(DEFAULT_SPECTATOR_REPLAY_LINES);
+                Admission::Watching(Box::new(spectator))
+            }
+            Err(SessionDenied::Unavailable(why)) => {
+                tracing::warn!(conn = self.conn_id, peer = %self.peer, user, why, "spectator refused: store unavailable");
+                Admission::Refused(messages::SESSION_UNAVAILABLE)
+            }
+            Err(_) => {
+                tracing::info!(conn = self.conn_id, peer = %self.peer, user, "publickey rejected");
+                return Ok(Auth::reject());
+            }
+        };
+        self.mark_authenticated();
+        Ok(Auth::Accept)
     }
 }
 
@@ -172,6 +225,9 @@ impl russh::server::Handler for Connection {
         let Some(target) = username::parse(user) else {
             return Ok(Auth::reject());
         };
+        if target.spectate {
+            return self.auth_spectator(user, target, key).await;
+        }
         // The slot and the grant are the instance's and the port's alone, whatever else the
         // username asks for.
         let (instance, port) = (target.instance, target.port);
@@ -271,7 +327,7 @@ impl russh::server::Handler for Connection {
     ) -> Result<(), Self::Error> {
         self.confirm_lease().await;
         match &self.admission {
-            Admission::Granted(_) => {
+            Admission::Granted(_) | Admission::Watching(_) => {
                 session.channel_success(channel)?;
                 self.mark_settled();
                 self.start_session(channel, session);

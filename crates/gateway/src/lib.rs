@@ -23,6 +23,7 @@ mod notices;
 mod session;
 mod session_end;
 mod session_record;
+mod spectate;
 pub mod username;
 
 use std::future::Future;

@@ -20,6 +20,19 @@ pub const MAX_DURATION: &str =
 pub const LEASE_LOST: &str =
     "\r\n[serialgate] This session lost its slot (session store); it is closed.\r\n";
 
+/// Shown once to a spectator who types: nothing it sends reaches the console.
+pub const READ_ONLY: &str = "\r\n[serialgate] You are watching read-only: what you type is not sent to the console. ~. leaves.\r\n";
+/// Shown when a spectator's console goes away (the owner stopped holding it, say).
+pub const SPECTATE_ENDED: &str =
+    "\r\n[serialgate] The console connection ended; this view is closed.\r\n";
+/// Shown when a console cannot be watched because it is opened per session (`exec:`).
+pub const SPECTATE_PER_SESSION: &str = "This console is opened per session and cannot be watched.";
+
+/// Shown when a console has all the spectators it allows.
+pub fn spectators_full(max: u32) -> String {
+    format!("This console already has the most spectators allowed ({max}). Try again later.")
+}
+
 /// The warning before the maximum duration.
 pub fn ending_soon(secs: u64) -> String {
     format!(

@@ -34,6 +34,10 @@ pub(crate) enum EndReason {
     Ended,
     /// No input and no output for `[sessions] idle_timeout_seconds`.
     Idle,
+    /// A spectator could not watch (the limit, or the console unavailable).
+    Refused,
+    /// A spectator's console went away.
+    ConsoleGone,
 }
 
 impl EndReason {
@@ -49,6 +53,8 @@ impl EndReason {
             EndReason::Aborted => "aborted",
             EndReason::Ended => "ended",
             EndReason::Idle => "idle",
+            EndReason::Refused => "refused",
+            EndReason::ConsoleGone => "console-gone",
         }
     }
 
@@ -194,7 +200,7 @@ impl Drop for SessionRecord {
     }
 }
 
-async fn record_end(shared: &Shared, conn_id: u64, event: SessionEvent) {
+pub(crate) async fn record_end(shared: &Shared, conn_id: u64, event: SessionEvent) {
     if let SessionPhase::Ended {
         reason,
         duration_ms,

@@ -1,7 +1,8 @@
-//! SSH usernames: `<instance-id>.port<N>`, as AWS's serial console endpoint expects, with one
-//! optional suffix of serialgate's own, as Google Cloud's serial console has:
-//! `<instance-id>.port<N>.replay-lines=<L>` asks for the last `L` lines of the console's
-//! history before live output.
+//! SSH usernames: `<instance-id>.port<N>`, as AWS's serial console endpoint expects, with two
+//! optional suffixes of serialgate's own, in this order: `.spectate` watches the port read-only
+//! with a spectator's grant (`SpectateSerialConsole`), and `.replay-lines=<L>` asks for the
+//! last `L` lines of the console's history before live output, as Google Cloud's serial
+//! console has.
 //!
 //! The username arrives before authentication, so parsing is bounded: anything longer than
 //! [`MAX_LEN`] is refused unread, and only the canonical spelling of a number is accepted
@@ -10,14 +11,15 @@
 
 use console::{InstanceId, SerialPort};
 
-/// The longest username accepted, bytes. `i-` and 17 hex digits plus `.port0` is 25, and
-/// `.replay-lines=10000` adds 19.
+/// The longest username accepted, bytes. `i-` and 17 hex digits plus `.port0` is 25,
+/// `.spectate` adds 9 and `.replay-lines=10000` 19.
 pub const MAX_LEN: usize = 64;
 
 /// The most lines a username may ask to replay.
 pub const MAX_REPLAY_LINES: u32 = backends::MAX_REPLAY_LINES;
 
 const REPLAY: &str = ".replay-lines=";
+const SPECTATE: &str = ".spectate";
 
 /// What a username asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub struct Target {
     /// Lines of history asked for before live output; `None` when the username does not say
     /// (the server's default applies).
     pub replay_lines: Option<u32>,
+    /// A spectator: read-only, with a spectator's grant, beside the session holding the port.
+    pub spectate: bool,
 }
 
 /// Parses the username; `None` for anything else (answered like a wrong key).
@@ -44,12 +48,17 @@ pub fn parse(user: &str) -> Option<Target> {
         }
         None => (user, None),
     };
+    let (slot, spectate) = match slot.strip_suffix(SPECTATE) {
+        Some(slot) => (slot, true),
+        None => (slot, false),
+    };
     let (id, port) = slot.rsplit_once(".port")?;
     let port = parse_number(port, 3)?;
     Some(Target {
         instance: InstanceId::parse(id).ok()?,
         port: SerialPort::new(port),
         replay_lines,
+        spectate,
     })
 }
 
@@ -174,5 +183,25 @@ mod tests {
         let longest = "i-0123456789abcdef0.port255.replay-lines=10000";
         assert!(longest.len() <= MAX_LEN);
         assert!(parse(longest).is_some());
+    }
+
+    #[test]
+    fn spectators_say_so_before_the_replay() {
+        let t = parse("i-0123456789abcdef0.port0.spectate").unwrap();
+        assert!(t.spectate);
+        assert_eq!((t.port.get(), t.replay_lines), (0, None));
+        let t = parse("i-0123456789abcdef0.port0.spectate.replay-lines=20").unwrap();
+        assert!(t.spectate);
+        assert_eq!(t.replay_lines, Some(20));
+        assert!(!parse("i-0123456789abcdef0.port0").unwrap().spectate);
+        for bad in [
+            "i-0123456789abcdef0.port0.replay-lines=20.spectate",
+            "i-0123456789abcdef0.port0.spectate.spectate",
+            "i-0123456789abcdef0.spectate",
+            "i-0123456789abcdef0.port0.Spectate",
+            "i-0123456789abcdef0.port0.spectator",
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
     }
 }

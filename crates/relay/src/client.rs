@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use backends::{Capabilities, Console, TaskEnds};
+use backends::{Capabilities, Console, SpectateRequest, TaskEnds};
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -80,15 +80,43 @@ impl RelayClient {
         instance: &str,
         replay_lines: u32,
     ) -> Result<Console, RelayError> {
+        if replay_lines == 0 {
+            self.request(address, instance, Kind::Attach, instance.as_bytes())
+                .await
+        } else {
+            let mut payload = replay_lines.to_be_bytes().to_vec();
+            payload.extend_from_slice(instance.as_bytes());
+            self.request(address, instance, Kind::AttachReplay, &payload)
+                .await
+        }
+    }
+
+    /// A read-only view of the console owned by the node at `address` (its hub's
+    /// `spectate()`): output only, anything written to it is dropped by the owner. Refused with
+    /// [`RelayError::Refused`] and the owner's reason (`spectator limit reached (N watching)`
+    /// when full). Sends ATTACH_SPECTATE, which an owner from before it refuses.
+    pub async fn spectate(
+        &self,
+        address: &str,
+        instance: &str,
+        req: &SpectateRequest,
+    ) -> Result<Console, RelayError> {
+        let payload = crate::spectate::encode(req, instance);
+        self.request(address, instance, Kind::AttachSpectate, &payload)
+            .await
+    }
+
+    /// Sends one attach request; on OK, the relayed console.
+    async fn request(
+        &self,
+        address: &str,
+        instance: &str,
+        kind: Kind,
+        payload: &[u8],
+    ) -> Result<Console, RelayError> {
         let setup = async {
             let (mut reader, mut writer) = self.open(address).await?;
-            if replay_lines == 0 {
-                writer.send(Kind::Attach, instance.as_bytes()).await?;
-            } else {
-                let mut payload = replay_lines.to_be_bytes().to_vec();
-                payload.extend_from_slice(instance.as_bytes());
-                writer.send(Kind::AttachReplay, &payload).await?;
-            }
+            writer.send(kind, payload).await?;
             match reader.read().await? {
                 Some(f) if f.kind == Kind::Ok && f.payload.len() == 1 => {
                     let can_break = f.payload.first().is_some_and(|flags| flags & 1 == 1);

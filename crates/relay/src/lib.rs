@@ -43,6 +43,7 @@
 //! | 0x15 | HISTORY_DATA   | the next bytes of the history                               |
 //! | 0x16 | HISTORY_END    | time of the last byte, ms since the Unix epoch (u64, big-endian) |
 //! | 0x17 | ATTACH_REPLAY  | lines to replay (u32, big-endian), instance id (UTF-8)      |
+//! | 0x18 | ATTACH_SPECTATE| lines to replay (u32), most spectators (u32), label length (u16), label (UTF-8), instance id (UTF-8); all big-endian |
 //! | 0x20 | DATA           | console bytes (1 to 65536)                                  |
 //! | 0x21 | BREAK          | empty; client to server only                                |
 //! | 0x22 | CLOSE          | empty: the sender ends the session                          |
@@ -103,6 +104,12 @@
 //!   sequence). Added within version 3: a client sends it only for a session that asked for a
 //!   replay, so an owner from before it (which closes the connection on a frame type it does
 //!   not know) still serves every other session.
+//! - ATTACH_SPECTATE: a read-only view for a spectator: as ATTACH_REPLAY, but the owner's hub
+//!   lets it watch instead of lending it the line; the owner drops whatever DATA or BREAK the
+//!   client sends. The label (who watches, at most 256 bytes) is for the writer's notice. When
+//!   `most spectators` are watching already, the server answers ERROR
+//!   `spectator limit reached (N watching)`. Added within version 3, like ATTACH_REPLAY: only a
+//!   spectator's session sends it.
 //! - HISTORY: the server answers NONE, or HISTORY_DATA frames followed by HISTORY_END, then
 //!   closes.
 //!
@@ -123,6 +130,7 @@ mod seal;
 mod secret;
 mod server;
 mod session;
+mod spectate;
 
 pub use client::RelayClient;
 pub use error::RelayError;

@@ -13,4 +13,16 @@ pub trait ConsoleProvider: Send + Sync + 'static {
     /// The owner's console history (GetConsoleOutput): the bytes and the time of the last byte
     /// (ms since the Unix epoch); `None` when this node keeps none for `instance`.
     fn history(&self, instance: &str) -> Option<(Vec<u8>, u64)>;
+
+    /// A read-only view of the owner's console for a relayed spectator (its hub's
+    /// `spectate()`). The error text goes back to the requesting node. By default this node
+    /// lends no views.
+    async fn spectate(
+        &self,
+        instance: &str,
+        req: backends::SpectateRequest,
+    ) -> Result<backends::Console, String> {
+        let _ = req;
+        Err(format!("spectating {instance} is not offered here"))
+    }
 }

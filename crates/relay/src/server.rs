@@ -25,6 +25,7 @@ use crate::provider::ConsoleProvider;
 use crate::sampled::Sampled;
 use crate::secret::ClusterSecret;
 use crate::session::{self, End, Timing};
+use backends::SpectateRequest;
 
 type Reader = FrameReader<tokio::io::BufReader<OwnedReadHalf>>;
 type Writer = FrameWriter<OwnedWriteHalf>;
@@ -237,6 +238,19 @@ async fn setup(
             return None;
         }
     };
+    if request.kind == Kind::AttachSpectate {
+        let Some((watch, instance)) = crate::spectate::decode(&request.payload) else {
+            tracing::debug!(%peer, node, "relay: bad ATTACH_SPECTATE");
+            return None;
+        };
+        return match spectate(shared, writer, &instance, watch).await {
+            Ok(served) => Some(served),
+            Err(e) => {
+                tracing::debug!(%peer, node, instance, error = %e, "relay: reply failed");
+                None
+            }
+        };
+    }
     // ATTACH_REPLAY: the lines to replay (u32, big-endian), then the instance id.
     let (replay_lines, id) = match request.kind {
         Kind::AttachReplay => match request.payload.split_first_chunk::<4>() {
@@ -278,7 +292,27 @@ async fn attach(
     instance: &str,
     replay_lines: u32,
 ) -> std::io::Result<Served> {
-    match shared.provider.attach(instance, replay_lines).await {
+    let console = shared.provider.attach(instance, replay_lines).await;
+    answer(writer, instance, console).await
+}
+
+async fn spectate(
+    shared: &Shared,
+    writer: &mut Writer,
+    instance: &str,
+    req: SpectateRequest,
+) -> std::io::Result<Served> {
+    let console = shared.provider.spectate(instance, req).await;
+    answer(writer, instance, console).await
+}
+
+/// OK and the session, or ERROR with the reason.
+async fn answer(
+    writer: &mut Writer,
+    instance: &str,
+    console: Result<backends::Console, String>,
+) -> std::io::Result<Served> {
+    match console {
         Ok(console) => {
             let flags = u8::from(console.capabilities.can_break);
             writer.send(Kind::Ok, &[flags]).await?;

@@ -105,6 +105,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
     });
     gw_config.replay_lines = cfg.sessions.replay_lines;
+    gw_config.max_spectators = cfg.sessions.max_spectators;
     let consoles = Arc::new(match &cluster_node {
         Some(node) => consoles::Consoles::clustered(
             &built.registry,

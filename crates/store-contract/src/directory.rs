@@ -133,3 +133,24 @@ pub async fn directory_end_requests_reach_the_holder(b: &impl Backend) {
         None
     );
 }
+
+/// Spectators are counted into their slot's entry while their presence lasts: a refresh moves
+/// it, leaving or lapsing removes it, and other slots are not affected.
+pub async fn directory_counts_spectators_while_present(b: &impl Backend) {
+    let d = b.directory();
+    let t = now_ms();
+    d.publish(&entry(1, 7, t)).await.unwrap();
+    d.publish(&entry(2, 8, t)).await.unwrap();
+    let counts = |all: Vec<SessionEntry>| all.iter().map(|e| e.spectators).collect::<Vec<_>>();
+    d.watch(&slot(1), "node-a/1", t + 1_000).await.unwrap();
+    d.watch(&slot(1), "node-b/9", t + 5_000).await.unwrap();
+    // Watching a port nobody holds is noted, and listed with no entry.
+    d.watch(&slot(3), "node-a/2", t + 5_000).await.unwrap();
+    assert_eq!(counts(listed(&d, t).await), vec![2, 0]);
+    // The first lapses unless refreshed; the second leaves.
+    d.watch(&slot(1), "node-b/9", t + 9_000).await.unwrap();
+    assert_eq!(counts(listed(&d, t + 1_000).await), vec![1, 0]);
+    d.unwatch(&slot(1), "node-b/9").await.unwrap();
+    assert_eq!(counts(listed(&d, t + 1_000).await), vec![0, 0]);
+    d.unwatch(&slot(1), "nobody").await.unwrap();
+}

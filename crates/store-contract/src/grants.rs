@@ -106,3 +106,30 @@ pub async fn grants_are_per_instance_and_target(b: &impl Backend) {
     assert_eq!(s.find(&user, now).await.unwrap(), Some(u));
     assert_eq!(s.find(&serial(2), now).await.unwrap(), Some(other));
 }
+
+/// A spectator's grant is per key, beside the port's own grant, and is stored while a session
+/// holds the port (spectators take no slot); taking it spends only that key's.
+pub async fn spectator_grants_are_per_key_and_ignore_the_slot(b: &impl Backend) {
+    let s = store(b);
+    let now = now_ms();
+    let slot = serial(1).slot().unwrap();
+    s.acquire(&slot, "node-a/1", 15_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let ed = SshPublicKey::parse(ED25519).unwrap();
+    let rsa = SshPublicKey::parse(RSA).unwrap();
+    let watch_ed = GrantKey::spectator(instance(1), PORT, ed.fingerprint());
+    let watch_rsa = GrantKey::spectator(instance(1), PORT, rsa.fingerprint());
+    let a = grant(ED25519, "req-a", now + TTL_MS);
+    let b2 = grant(RSA, "req-b", now + TTL_MS);
+    push(&s, &watch_ed, a.clone(), now).await;
+    push(&s, &watch_rsa, b2.clone(), now).await;
+    assert_eq!(s.find(&watch_ed, now).await.unwrap(), Some(a));
+    assert_eq!(s.find(&watch_rsa, now).await.unwrap(), Some(b2.clone()));
+    assert_eq!(s.find(&serial(1), now).await.unwrap(), None);
+    assert!(s.take(&watch_ed, "req-a").await.unwrap());
+    assert_eq!(s.find(&watch_ed, now).await.unwrap(), None);
+    assert_eq!(s.find(&watch_rsa, now).await.unwrap(), Some(b2));
+    assert_eq!(s.find(&watch_rsa, now + TTL_MS).await.unwrap(), None);
+}

@@ -112,6 +112,7 @@ macro_rules! contract_tests {
             grants_a_new_push_replaces_the_old,
             grants_take_needs_the_request_id,
             grants_are_per_instance_and_target,
+            spectator_grants_are_per_key_and_ignore_the_slot,
             leases_one_holder_at_a_time,
             leases_one_winner_among_concurrent_acquirers,
             leases_fencing_tokens_increase,
@@ -151,6 +152,7 @@ macro_rules! contract_tests {
             directory_entries_live_as_long_as_their_lease,
             directory_refresh_and_remove_need_the_token,
             directory_end_requests_reach_the_holder,
+            directory_counts_spectators_while_present,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

@@ -8,6 +8,7 @@
 //! listens on the channel from a task of its own, which resubscribes after a Redis outage (a
 //! request made meanwhile is found by the holder at its next lease renewal).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -139,6 +140,50 @@ fn notice(payload: &str) -> Option<EndRequest> {
     })
 }
 
+/// A spectator's field in the watchers hash: the slot's field, `|`, its id.
+fn watcher_field(slot: &Slot, id: &str) -> String {
+    format!("{}|{id}", field(slot))
+}
+
+impl RedisDirectory {
+    /// Live spectators per slot field; the lapsed ones (a dead node's) are dropped.
+    async fn watchers(&self, now_ms: u64) -> Result<HashMap<String, u32>, StoreError> {
+        let mut conn = self.store.conn.clone();
+        let key = self.store.keys.watchers();
+        let all: HashMap<String, u64> = self
+            .store
+            .bounded("list spectators", {
+                let key = key.clone();
+                let mut conn = conn.clone();
+                async move { redis::cmd("HGETALL").arg(&key).query_async(&mut conn).await }
+            })
+            .await?;
+        let mut counts = HashMap::new();
+        let mut lapsed = Vec::new();
+        for (f, expires) in all {
+            if expires <= now_ms {
+                lapsed.push(f);
+            } else if let Some((slot, _)) = f.split_once('|') {
+                *counts.entry(slot.to_owned()).or_insert(0u32) += 1;
+            }
+        }
+        if !lapsed.is_empty() {
+            // Best effort: a field left behind is dropped by the next listing.
+            let _ = self
+                .store
+                .bounded("drop lapsed spectators", async move {
+                    redis::cmd("HDEL")
+                        .arg(&key)
+                        .arg(&lapsed)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                })
+                .await;
+        }
+        Ok(counts)
+    }
+}
+
 #[async_trait]
 impl SessionDirectory for RedisDirectory {
     async fn publish(&self, entry: &SessionEntry) -> Result<(), StoreError> {
@@ -226,10 +271,48 @@ impl SessionDirectory for RedisDirectory {
             })
             .await?;
         // An entry this version cannot read (a newer node's) is left out, not an error.
-        Ok(flat
+        let mut entries: Vec<SessionEntry> = flat
             .chunks_exact(2)
             .filter_map(|kv| decode(&kv[0], &kv[1]))
-            .collect())
+            .collect();
+        let counts = self.watchers(now_ms).await?;
+        for entry in &mut entries {
+            entry.spectators = counts.get(&field(&entry.slot)).copied().unwrap_or(0);
+        }
+        Ok(entries)
+    }
+
+    async fn watch(&self, slot: &Slot, id: &str, expires_at_ms: u64) -> Result<(), StoreError> {
+        let mut conn = self.store.conn.clone();
+        let key = self.store.keys.watchers();
+        let f = watcher_field(slot, id);
+        self.store
+            .bounded("note a spectator", async move {
+                redis::cmd("HSET")
+                    .arg(&key)
+                    .arg(&f)
+                    .arg(expires_at_ms)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn unwatch(&self, slot: &Slot, id: &str) -> Result<(), StoreError> {
+        let mut conn = self.store.conn.clone();
+        let key = self.store.keys.watchers();
+        let f = watcher_field(slot, id);
+        self.store
+            .bounded("remove a spectator", async move {
+                redis::cmd("HDEL")
+                    .arg(&key)
+                    .arg(&f)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await
+            .map(|_| ())
     }
 
     async fn request_end(

@@ -26,6 +26,12 @@ impl Keys {
             GrantTarget::OsUser(user) => {
                 format!("{}:{{{}}}:grant:user:{user}", self.ns, key.instance)
             }
+            GrantTarget::Spectator { port, fingerprint } => format!(
+                "{}:{{{}}}:grant:spectate:port{}:{fingerprint}",
+                self.ns,
+                key.instance,
+                port.get()
+            ),
         }
     }
 
@@ -90,6 +96,11 @@ impl Keys {
     }
 
     /// The pub/sub channel of the namespace's session end requests (a channel, not a key).
+    /// Spectators present: `i-…:PORT|ID → expiry (ms)`.
+    pub(crate) fn watchers(&self) -> String {
+        format!("{}:{{sessions}}:watchers", self.ns)
+    }
+
     pub(crate) fn end_channel(&self) -> String {
         format!("{}:sessions:end", self.ns)
     }

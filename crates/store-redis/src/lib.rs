@@ -33,6 +33,7 @@
 //! |---|---|---|---|
 //! | `sg:{i-…}:grant:port0` | hash `key principal_arn request_id exp used` | the pushed key for a serial port | `PEXPIREAT` the grant's expiry |
 //! | `sg:{i-…}:grant:user:NAME` | hash, as above | the pushed key for an OS user | `PEXPIREAT` the grant's expiry |
+//! | `sg:{i-…}:grant:spectate:port0:SHA256:…` | hash, as above | a spectator's pushed key (one per key) | `PEXPIREAT` the grant's expiry |
 //! | `sg:{i-…}:port0:lease` | hash `token holder exp` | the session holding the port | lease + teardown |
 //! | `sg:{i-…}:port0:teardown` | string (ms) | end of the teardown block after a release | teardown |
 //! | `sg:{i-…}:port0:fence` | counter | last fencing token handed out for the port | none |
@@ -42,6 +43,7 @@
 //! | `sg:{nodes}:node:NAME` | hash `address version renewed exp` | a node's announcement | the announcement |
 //! | `sg:{nodes}:names` | set | names of announced nodes (pruned when their hash is gone) | none |
 //! | `sg:{sessions}:live` | hash `i-…:PORT → entry (JSON)` | every live session: token, principal, source, start, node, spectators, expiry, end request | none (lapsed entries dropped when listed) |
+//! | `sg:{sessions}:watchers` | hash `i-…:PORT\|ID → expiry (ms)` | spectators present, each refreshed as a lease is | none (lapsed fields dropped when listed) |
 //! | `sg:{states}:instances` | hash `i-… → state seq order` | every instance's EC2 state in a cluster, and the latest order for the node running its VM | none |
 //! | `sg:{acct:ID}:bucket` | hash `tokens ts` | the account's API token bucket | time to refill |
 //! | `sg:{acct:ID}:serial-console-access` | `1` / `0` | the account switch, when changed at run time | none |

@@ -6,6 +6,7 @@ pub mod end_serial_console_session;
 pub mod list_serial_console_sessions;
 pub mod send_serial_console_ssh_public_key;
 pub mod send_ssh_public_key;
+pub mod spectate_serial_console;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

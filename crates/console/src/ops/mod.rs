@@ -10,6 +10,7 @@ pub mod open_session;
 pub mod push_os_user_key;
 pub mod push_serial_key;
 pub mod sessions;
+pub mod spectate;
 
 pub use calls::CallSubject;
 pub use calls::SampledWarning;
@@ -18,6 +19,7 @@ pub use open_session::{OpenedSession, Renewal, SessionDenied};
 pub use push_os_user_key::PushOsUserKey;
 pub use push_serial_key::PushSerialKey;
 pub use sessions::EndSessionRequest;
+pub use spectate::Spectator;
 
 /// What a successful push returns.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use backends::Console;
+use backends::{Console, SpectateRequest};
 use console::control::ConsoleSnapshot;
 use console::{Instance, InstanceId, Registry};
 use consoles::{Consoles, RemoteConsoles};
@@ -66,6 +66,18 @@ impl RemoteConsoles for RelayedConsoles {
             .attach_replaying(&address, id.as_str(), replay_lines)
             .await
             .map_err(|e| format!("relay to {address}: {e}"))
+    }
+
+    async fn spectate(&self, id: &InstanceId, req: SpectateRequest) -> Result<Console, String> {
+        let address = self.owner_address(id).await?;
+        self.client
+            .spectate(&address, id.as_str(), &req)
+            .await
+            .map_err(|e| match e {
+                // The owner's own words (the limit, say), for the spectator to be told.
+                relay::RelayError::Refused(reason) => reason,
+                e => format!("relay to {address}: {e}"),
+            })
     }
 
     async fn history(&self, id: &InstanceId) -> Option<ConsoleSnapshot> {
@@ -130,6 +142,17 @@ impl ConsoleProvider for Lender {
             .get(instance)
             .ok_or_else(|| format!("no instance {instance} here"))?;
         self.consoles.open_held(i, replay_lines).await
+    }
+
+    async fn spectate(&self, instance: &str, req: SpectateRequest) -> Result<Console, String> {
+        let i = self
+            .instances
+            .get(instance)
+            .ok_or_else(|| format!("no instance {instance} here"))?;
+        self.consoles
+            .spectate_held(i, req)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn history(&self, instance: &str) -> Option<(Vec<u8>, u64)> {

@@ -947,7 +947,11 @@ max_headers = 20
             .collect()
     }
 
-    const PUSHES: [&str; 2] = ["SendSerialConsoleSSHPublicKey", "SendSSHPublicKey"];
+    const PUSHES: [&str; 3] = [
+        "SendSerialConsoleSSHPublicKey",
+        "SendSSHPublicKey",
+        "SpectateSerialConsole",
+    ];
     const IN: &str = "i-0123456789abcdef0";
     const OUT: &str = "i-0fff456789abcdef0";
 
@@ -966,7 +970,7 @@ max_headers = 20
         ]
         .concat();
         let b = build_str(&text).unwrap();
-        // No `actions`: the two pushes only, nothing else, on every instance.
+        // No `actions`: the key pushes only, nothing else, on every instance.
         let plain = principal(&b, "PLAIN");
         assert_eq!(allowed(&plain, IN), PUSHES);
         assert_eq!(allowed(&plain, OUT), PUSHES);

@@ -306,6 +306,14 @@ pub struct SessionsSection {
     /// leave a console open to catch a panic.
     #[serde(default)]
     pub idle_timeout_seconds: u64,
+    /// Spectators (`SpectateSerialConsole`) allowed at once on one console; 0 turns watching
+    /// off. Default 8.
+    #[serde(default = "default_max_spectators")]
+    pub max_spectators: u32,
+}
+
+fn default_max_spectators() -> u32 {
+    8
 }
 
 fn default_max_duration() -> u64 {
@@ -323,6 +331,7 @@ impl Default for SessionsSection {
             teardown_seconds: default_teardown(),
             replay_lines: 0,
             idle_timeout_seconds: 0,
+            max_spectators: default_max_spectators(),
         }
     }
 }

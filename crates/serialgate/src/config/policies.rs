@@ -74,7 +74,7 @@ pub(super) fn account_policies(
 
 /// A credential's policies: its own (`policy`, then `policy_file`), then the translation of its
 /// allow-lists, then its account's. With no policy from anywhere and no allow-list, the
-/// credential gets the two push actions, as before policies existed.
+/// credential gets the push actions (the two of AWS and the spectator's).
 pub(super) fn credential_policies(
     key: &str,
     c: &CredentialConfig,
@@ -150,16 +150,16 @@ fn instance_patterns<'c>(
     }
 }
 
-/// `actions`, expanded over the known actions; none given means the two pushes.
+/// `actions`, expanded over the known actions; none given means the key pushes.
 fn action_set(key: &str, c: &CredentialConfig) -> Result<ActionSet, Problem> {
     let Some(list) = &c.actions else {
-        // What README and AWS's managed push policies give a key: the two pushes.
+        // What README and AWS's managed push policies give a key: the pushes (and watching).
         return Ok(ActionSet::push_only());
     };
     if list.is_empty() {
         return Err((
             format!("{key}.actions"),
-            "must name at least one action; leave it out for the two push actions".into(),
+            "must name at least one action; leave it out for the key push actions".into(),
         ));
     }
     let mut set = ActionSet::NONE;

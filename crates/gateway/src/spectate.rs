@@ -1,0 +1,198 @@
+//! One spectator session: a read-only view of a serial port, beside whoever holds it.
+//!
+//! A spectator takes no slot and no lease: its grant (`SpectateSerialConsole`) is spent when it
+//! authenticates, and the console's hub lets it watch (on this node or, through the relay, on
+//! the owner). Output flows to the client one chunk at a time; the hub never waits for it, so a
+//! spectator that stops reading skips ahead instead of slowing anyone. What it types is dropped
+//! here, with one notice saying so; `~.` leaves. Its start and end are audited like a session's,
+//! with the target `spectate:portN`; it ends with the maximum session duration as well.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backends::{Console, SpectateRequest};
+use bytes::Bytes;
+use console::leases::Slot;
+use console::ops::Spectator;
+use console::{SessionEvent, SessionPhase};
+use consoles::SpectateRefused;
+use russh::ChannelId;
+use russh::server::Handle;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::Shared;
+use crate::escape::help_text;
+use crate::messages;
+use crate::session::UserInput;
+use crate::session_record::{EndReason, millis, record_end};
+
+/// Lines of history a spectator sees first when its username does not say.
+pub const DEFAULT_SPECTATOR_REPLAY_LINES: u32 = 50;
+
+/// The longest a goodbye may take: a client that stopped reading cannot keep the task.
+const CLOSE_BOUND: Duration = Duration::from_secs(2);
+
+pub(crate) struct SpectatorTask {
+    pub shared: Arc<Shared>,
+    pub handle: Handle,
+    pub channel: ChannelId,
+    pub spectator: Spectator,
+    pub user_rx: mpsc::Receiver<UserInput>,
+    pub conn_id: u64,
+    pub peer: String,
+    pub replay_lines: u32,
+}
+
+/// Runs a spectator session on the gateway's session tracker, so shutdown waits for it.
+pub(crate) fn spawn(task: SpectatorTask) {
+    let tracker = task.shared.sessions.clone();
+    tracker.spawn(task.run());
+}
+
+impl SpectatorTask {
+    async fn run(mut self) {
+        let started = Instant::now();
+        let start = self.start_event();
+        if let Err(e) = self.shared.service.record_session(&start).await {
+            tracing::error!(conn = self.conn_id, instance = %start.instance_id, error = %e, "cannot record the spectator's start; refusing");
+            self.refuse(messages::SESSION_UNAVAILABLE.to_owned()).await;
+            return;
+        }
+        let request = SpectateRequest {
+            replay_lines: self.replay_lines,
+            who: self.spectator.grant.principal_arn.clone(),
+            max: self.shared.config.max_spectators,
+        };
+        let consoles = Arc::clone(&self.shared.config.consoles);
+        let (reason, bytes_out) = match consoles.spectate(&self.spectator.instance, request).await {
+            Ok(console) => {
+                tracing::info!(conn = self.conn_id, peer = %self.peer, instance = %start.instance_id, key = %self.spectator.grant.key.fingerprint(), "spectator started");
+                self.watch(console).await
+            }
+            Err(refused) => {
+                tracing::info!(conn = self.conn_id, instance = %start.instance_id, why = %refused, "spectator refused");
+                let text = match refused {
+                    SpectateRefused::Full { max } => messages::spectators_full(max),
+                    SpectateRefused::PerSession => messages::SPECTATE_PER_SESSION.to_owned(),
+                    SpectateRefused::Unavailable(_) => messages::SESSION_UNAVAILABLE.to_owned(),
+                };
+                self.refuse(text).await;
+                (EndReason::Refused, 0)
+            }
+        };
+        let end = SessionEvent {
+            time_ms: self.shared.service.clock().now_ms(),
+            phase: SessionPhase::Ended {
+                reason: reason.as_str(),
+                duration_ms: millis(started.elapsed()),
+                bytes_in: 0,
+                bytes_out,
+            },
+            ..start
+        };
+        record_end(&self.shared, self.conn_id, end).await;
+    }
+
+    fn start_event(&self) -> SessionEvent {
+        let s = &self.spectator;
+        SessionEvent {
+            time_ms: self.shared.service.clock().now_ms(),
+            session_id: format!("{}/{}", self.shared.config.node_id, self.conn_id),
+            request_id: s.grant.request_id.clone(),
+            principal_arn: s.grant.principal_arn.clone(),
+            source_ip: self
+                .peer
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|a| a.ip()),
+            instance_id: s.instance.id.to_string(),
+            target: format!("spectate:port{}", s.port),
+            key_fingerprint: s.grant.key.fingerprint().to_owned(),
+            console_node: None,
+            phase: SessionPhase::Started,
+        }
+    }
+
+    /// Shows the console until something ends the view; returns why and the bytes shown.
+    async fn watch(&mut self, mut console: Console) -> (EndReason, u64) {
+        let shared = Arc::clone(&self.shared);
+        let deadline = Instant::now() + shared.service.settings().max_session;
+        let mut shutdown = shared.shutdown.clone();
+        let mut told = false;
+        let mut shown = 0u64;
+        // Counted in the session directory while it watches, refreshed as a lease is.
+        let slot = Slot {
+            instance: self.spectator.instance.id.clone(),
+            port: self.spectator.port,
+        };
+        let id = format!("{}/{}", shared.config.node_id, self.conn_id);
+        let every = (shared.service.settings().lease_ttl / 3).max(Duration::from_millis(100));
+        let mut presence = tokio::time::interval(every);
+        let (reason, farewell) = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break (EndReason::Shutdown, Some(messages::SHUTDOWN)),
+                _ = presence.tick() => shared.service.note_spectator(&slot, &id).await,
+                () = sleep_until(deadline) => break (EndReason::MaxDuration, Some(messages::MAX_DURATION)),
+                msg = self.user_rx.recv() => match msg {
+                    None => break (EndReason::ClientClosed, None),
+                    Some(UserInput::Disconnect) => break (EndReason::ClientEscape, None),
+                    Some(UserInput::Help) => {
+                        let esc = shared.config.escape.unwrap_or(b'~');
+                        if self.send(Bytes::from(help_text(esc))).await.is_err() {
+                            break (EndReason::ClientGone, None);
+                        }
+                    }
+                    Some(UserInput::Data(_) | UserInput::Break) => {
+                        if !told {
+                            told = true;
+                            if self.send(Bytes::from_static(messages::READ_ONLY.as_bytes())).await.is_err() {
+                                break (EndReason::ClientGone, None);
+                            }
+                        }
+                    }
+                },
+                out = console.output.recv() => match out {
+                    Some(bytes) => {
+                        shown += bytes.len() as u64;
+                        if self.send(bytes).await.is_err() {
+                            break (EndReason::ClientGone, None);
+                        }
+                    }
+                    None => break (EndReason::ConsoleGone, Some(messages::SPECTATE_ENDED)),
+                },
+            }
+        };
+        drop(console);
+        shared.service.forget_spectator(&slot, &id).await;
+        if reason != EndReason::ClientGone {
+            self.close(farewell, 0).await;
+        }
+        (reason, shown)
+    }
+
+    /// One write to the client. Waiting here slows only this spectator: the hub skips ahead.
+    async fn send(&self, bytes: Bytes) -> Result<(), ()> {
+        self.handle.data(self.channel, bytes).await.map_err(|_| ())
+    }
+
+    async fn refuse(&self, text: String) {
+        self.close(Some(&format!("{text}\r\n")), 1).await;
+    }
+
+    /// Says `farewell`, then closes the channel with `status`; bounded.
+    async fn close(&self, farewell: Option<&str>, status: u32) {
+        let (h, ch) = (self.handle.clone(), self.channel);
+        let farewell = farewell.map(|t| Bytes::from(t.to_owned()));
+        let _ = tokio::time::timeout(CLOSE_BOUND, async move {
+            if let Some(text) = farewell {
+                let _ = h.data(ch, text).await;
+            }
+            let _ = h.exit_status_request(ch, status).await;
+            let _ = h.eof(ch).await;
+            let _ = h.close(ch).await;
+        })
+        .await;
+    }
+}
