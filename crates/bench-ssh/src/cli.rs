@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{Res, echo, idle, log_cost, open_rate};
+use crate::{Res, direct, echo, idle, log_cost, open_rate};
 
 /// The SSH gateway's benchmarks (see scripts/bench-ssh.sh).
 #[derive(Debug, Parser)]
@@ -29,8 +29,11 @@ pub enum Command {
     Idle(IdleArgs),
     /// Run the source console: prints bulk output or a trickle on command.
     SourceConsole(SourceConsoleArgs),
-    /// The console log's cost: bulk MB/s, CPU per MB and trickle CPU through one session.
+    /// The output side's cost: bulk MB/s, CPU per MB and trickle CPU through one session,
+    /// with spectators watching or not.
     LogCost(LogCostArgs),
+    /// The baseline: the source console's bulk burst read straight from its socket.
+    Direct(DirectArgs),
     /// Print N distinct free loopback TCP ports (bound at once, then released).
     FreePorts {
         #[arg(default_value_t = 1)]
@@ -198,6 +201,19 @@ pub struct SourceConsoleArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DirectArgs {
+    /// The source console's socket.
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// Bytes of one bulk burst (as given to `source-console`).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub bulk_bytes: u64,
+    /// Bulk bursts measured (after one unmeasured).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct LogCostArgs {
     #[command(flatten)]
     pub gateway: GatewayArgs,
@@ -212,14 +228,21 @@ pub struct LogCostArgs {
     /// Bulk bursts measured (after one unmeasured).
     #[arg(long, default_value_t = 3)]
     pub rounds: u64,
-    /// Names the run in the output (`on`, `off`).
+    /// Names the run in the output (`log-on`, `8-spectators`, …).
     #[arg(long)]
     pub label: String,
+    /// Read-only spectators draining their own sessions during the measurements.
+    #[arg(long, default_value_t = 0)]
+    pub spectators: usize,
+    /// One more spectator that never reads.
+    #[arg(long)]
+    pub stalled: bool,
 }
 
 pub async fn run_bench(command: Command) -> Res<()> {
     match command {
         Command::LogCost(args) => log_cost::run(args).await,
+        Command::Direct(args) => direct::run(args).await,
         Command::OpenRate(args) => open_rate::run(args).await,
         Command::Echo(args) => echo::run(args).await,
         Command::Idle(args) => idle::run(args).await,

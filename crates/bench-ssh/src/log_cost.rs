@@ -1,7 +1,9 @@
-//! The console log's cost: through one SSH session on the source console, a bulk burst (MB/s
-//! and serialgate's CPU per MB) and a trickle (serialgate's CPU share), against a serialgate
-//! whose `[console_log]` is on or off (the script runs this once against each). One `RESULT`
-//! line per run for the script to compare.
+//! The output side's cost: through one SSH session on the source console, a bulk burst (MB/s
+//! and serialgate's CPU per MB) and a trickle (serialgate's CPU share), with `--spectators N`
+//! read-only viewers draining their own sessions meanwhile and, with `--stalled`, one more that
+//! never reads; against a serialgate whose `[console_log]` is on or off (the script,
+//! `scripts/bench-fanout.sh`, runs each combination). One `RESULT` line per run for the script
+//! to compare.
 
 use std::time::Instant;
 
@@ -23,6 +25,30 @@ pub async fn run(args: LogCostArgs) -> Res<()> {
     let mut pusher = Pusher::new(g.gateway_api, &key.public_openssh);
     pusher.push(&instance_id(0)).await?;
     let mut session = ssh::open(&gateway, &username(0), &key, false).await?;
+
+    // Spectators: each pushed and opened in turn (a grant opens one view), then drained by a
+    // task of its own; the stalled one is opened and never read, so its client stops taking
+    // data and its SSH window closes.
+    let mut watchers = Vec::new();
+    let mut spectator_pusher = Pusher::spectator(g.gateway_api, &key.public_openssh);
+    let spectate_user = format!("{}.spectate.replay-lines=0", username(0));
+    for _ in 0..args.spectators {
+        spectator_pusher.push(&instance_id(0)).await?;
+        let mut s = ssh::open(&gateway, &spectate_user, &key, false).await?;
+        watchers.push(tokio::spawn(async move {
+            while let Some(msg) = s.channel.wait().await {
+                if matches!(msg, ChannelMsg::Eof | ChannelMsg::Close) {
+                    break;
+                }
+            }
+        }));
+    }
+    let stalled = if args.stalled {
+        spectator_pusher.push(&instance_id(0)).await?;
+        Some(ssh::open(&gateway, &spectate_user, &key, false).await?)
+    } else {
+        None
+    };
 
     // Warm-up: one small burst, unmeasured.
     let (mut bulk_secs, mut bulk_cpu) = (0.0, 0.0);
@@ -49,6 +75,10 @@ pub async fn run(args: LogCostArgs) -> Res<()> {
     let trickle_secs = t0.elapsed().as_secs_f64();
     let trickle_cpu = (cpu_seconds(args.pid)? - cpu0) / trickle_secs * 100.0;
     session.close().await;
+    drop(stalled);
+    for w in watchers {
+        w.abort();
+    }
 
     println!(
         "log {}: bulk {mbs:.1} MB/s, {cpu_ms_per_mb:.2} ms CPU per MB; trickle {trickle_cpu:.2}% CPU",

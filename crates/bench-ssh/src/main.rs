@@ -9,8 +9,11 @@
 //! - `echo`: keystroke echo round trip through a gateway session against a direct connection to
 //!   the console socket (and, for reference, through sshd + socat).
 //! - `idle`: serialgate's resident memory per idle connected session.
-//! - `source-console`, `log-cost`: the console log's cost (scripts/bench-console-log.sh): bulk
-//!   throughput and CPU per MB, and CPU for a trickle, through one session, log on or off.
+//! - `source-console`, `log-cost`: the output side's cost (scripts/bench-fanout.sh): bulk
+//!   throughput and CPU per MB, and CPU for a trickle, through one session, with the console
+//!   log on or off and 0, 1 or 8 spectators (and one that never reads).
+//! - `direct`: the baseline of the output benchmarks, the bulk burst read straight from the
+//!   source console's socket.
 //! - `free-ports`: N free loopback ports for the script.
 //!
 //! Every benchmark prints its own section and `SUMMARY\t…` lines the script collects into one
@@ -19,6 +22,7 @@
 mod cli;
 mod config;
 mod console;
+mod direct;
 mod echo;
 mod idle;
 mod log_cost;

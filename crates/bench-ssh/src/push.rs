@@ -14,6 +14,8 @@ use crate::config::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use crate::{BoxError, Res};
 
 const TARGET: &str = "AWSEC2InstanceConnectService.SendSerialConsoleSSHPublicKey";
+/// serialgate's spectator push.
+const TARGET_SPECTATE: &str = "AWSEC2InstanceConnectService.SpectateSerialConsole";
 /// The slot of the instance is still held (the previous session is being torn down).
 const SLOT_BUSY: &str = "SerialConsoleSessionLimitExceededException";
 /// The console is not reachable (yet: serialgate's console hubs connect after it starts).
@@ -27,6 +29,8 @@ pub struct Pusher {
     addr: SocketAddr,
     host: String,
     public_key: String,
+    /// The operation's `X-Amz-Target`.
+    target: &'static str,
     conn: Option<BufReader<TcpStream>>,
     /// Pushes answered "slot busy" and retried.
     pub busy_retries: u64,
@@ -47,9 +51,18 @@ impl Pusher {
             addr,
             host: addr.to_string(),
             public_key: public_key.trim().to_owned(),
+            target: TARGET,
             conn: None,
             busy_retries: 0,
             unavailable_retries: 0,
+        }
+    }
+
+    /// A pusher of spectators' keys (`SpectateSerialConsole`) instead.
+    pub fn spectator(addr: SocketAddr, public_key: &str) -> Self {
+        Self {
+            target: TARGET_SPECTATE,
+            ..Self::new(addr, public_key)
         }
     }
 
@@ -140,7 +153,7 @@ impl Pusher {
                 "content-type".to_owned(),
                 "application/x-amz-json-1.1".to_owned(),
             ),
-            ("x-amz-target".to_owned(), TARGET.to_owned()),
+            ("x-amz-target".to_owned(), self.target.to_owned()),
         ];
         let identity =
             Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "bench-ssh").into();
