@@ -57,8 +57,8 @@ TEARDOWN_S = 30
 INST = [f"i-0c3{n:014x}" for n in range(1, 6)]
 
 
-def with_session_settings(text: str, idle_s: int = 0) -> str:
-    text = text.replace("teardown_seconds = 1", f"teardown_seconds = {TEARDOWN_S}\nidle_timeout_seconds = {idle_s}")
+def with_session_settings(text: str, idle_s: int = 0, teardown_s: int = TEARDOWN_S, extra: str = "") -> str:
+    text = text.replace("teardown_seconds = 1", f"teardown_seconds = {teardown_s}\nidle_timeout_seconds = {idle_s}\n{extra}")
     return text + LIMITED
 
 
@@ -207,7 +207,9 @@ def test_shapes_and_errors_with_raw_sigv4(two_nodes, consoles, key):  # noqa: F8
 
 
 @contextlib.contextmanager
-def single_node(workdir: Path, console: SingleConsole, inst: str, idle_s: int):
+def single_node(workdir: Path, console: SingleConsole, inst: str, idle_s: int, teardown_s: int = TEARDOWN_S,
+                extra: str = ""):
+    """A node alone (memory store); `extra` goes into its `[sessions]`."""
     config = workdir / "single.toml"
     config.write_text(with_session_settings(f"""region = "{REGION}"
 state_dir = "{workdir / 'single'}"
@@ -228,7 +230,7 @@ actions = ["*"]
 id = "{inst}"
 account = "{ACCOUNT}"
 console = "{console.uri}"
-""", idle_s=idle_s))
+""", idle_s=idle_s, teardown_s=teardown_s, extra=extra))
     host_key = subprocess.run(
         [str(_binary()), "host-key", "--config", str(config), "--public-key-only"],
         capture_output=True, text=True, check=True, timeout=30,

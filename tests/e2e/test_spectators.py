@@ -12,18 +12,16 @@ through the relay, and the session list counts spectators from every node.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 from pathlib import Path
 
-from conftest import _binary, _serve
+from conftest import _binary
 from single_console import SingleConsole
 from ssh_session import Session
 from test_cluster import consoles  # noqa: F401  (fixture)
 from test_multinode import (  # noqa: F401  (fixtures)
     AK,
-    ACCOUNT,
     REGION,
     SK,
     audit_records,
@@ -32,7 +30,7 @@ from test_multinode import (  # noqa: F401  (fixtures)
     try_push,
     wait_for,
 )
-from test_sessions import LIMITED, PUSH_AK, PUSH_SK, raw, two_nodes  # noqa: F401
+from test_sessions import PUSH_AK, PUSH_SK, raw, single_node, two_nodes  # noqa: F401
 from test_ssh_openssh import ssh_args
 
 INST = [f"i-0c4{n:014x}" for n in range(1, 4)]
@@ -71,41 +69,6 @@ def writer(node, inst: str, key: Path) -> Session:
     return s
 
 
-@contextlib.contextmanager
-def capped_node(workdir: Path, console: SingleConsole, inst: str):
-    """A node alone (memory store) whose consoles take at most two spectators."""
-    config = workdir / "capped.toml"
-    config.write_text(f"""region = "{REGION}"
-state_dir = "{workdir / 'capped'}"
-
-[sessions]
-teardown_seconds = 1
-max_spectators = 2
-
-[[accounts]]
-id = "{ACCOUNT}"
-serial_console_access = true
-
-[[accounts.credentials]]
-access_key_id = "{AK}"
-secret_access_key = "{SK}"
-actions = ["*"]
-{LIMITED}
-[[instances]]
-id = "{inst}"
-account = "{ACCOUNT}"
-console = "{console.uri}"
-""")
-    host_key = subprocess.run(
-        [str(_binary()), "host-key", "--config", str(config), "--public-key-only"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.strip()
-    with _serve("capped", config, workdir) as server:
-        known_hosts = workdir / "known_hosts"
-        known_hosts.write_text(f"[127.0.0.1]:{server.ssh_port} {host_key}\n")
-        yield {"server": server, "known_hosts": known_hosts, "config": config}
-
-
 def spectator_ends(node, inst: str) -> list[dict]:
     return [r for r in audit_records(node, inst)
             if r.get("kind") == "session-end" and r.get("target") == "spectate:port0"]
@@ -116,7 +79,7 @@ def test_spectators_watch_read_only_capped_and_outside_the_limit(tmp_path, key):
     console = SingleConsole()
     watchers: list[Session] = []
     try:
-        with capped_node(tmp_path, console, inst) as node:
+        with single_node(tmp_path, console, inst, idle_s=0, teardown_s=1, extra="max_spectators = 2") as node:
             w = writer(node, inst, key)
             try:
                 w.send(b"before-the-spectator\r")

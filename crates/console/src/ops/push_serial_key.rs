@@ -9,8 +9,9 @@ use crate::leases::{Slot, SlotState};
 use crate::ops::PushReceipt;
 use crate::ops::checks::slot_busy;
 use crate::policy::Action;
-use crate::registry::InstanceState;
+use crate::registry::{Instance, InstanceState};
 use crate::service::{ConsoleService, RequestContext};
+use std::sync::Arc;
 
 /// A validated request.
 #[derive(Debug, Clone)]
@@ -51,13 +52,41 @@ impl ConsoleService {
         ctx: &RequestContext,
         req: PushSerialKey,
     ) -> Result<(GrantKey, Grant), ConsoleError> {
+        let instance = self
+            .check_serial_rules(ctx, Action::SendSerialConsoleSSHPublicKey, &req.instance_id)
+            .await?;
+        let slot = Slot {
+            instance: req.instance_id.clone(),
+            port: req.port,
+        };
+        let now_ms = self.now_ms();
+        match self.slots.state(&slot, now_ms).await {
+            Ok(SlotState::Free) => {}
+            Ok(busy) => return Err(slot_busy(&slot, &busy, now_ms)),
+            Err(e) => return Err(ConsoleError::SessionUnavailable(e.to_string())),
+        }
+
+        if let Err(reason) = self.probe.probe(&instance).await {
+            return Err(ConsoleError::InstanceUnavailable(reason));
+        }
+
+        let key = GrantKey::serial(req.instance_id, req.port);
+        Ok((key, self.new_grant(ctx, req.key)))
+    }
+}
+
+impl ConsoleService {
+    /// The rules every push for a serial port passes, in the order a caller can fix them:
+    /// budget, permission for `action`, existence, account switch, instance type, firmware,
+    /// state. The instance when they pass.
+    pub(crate) async fn check_serial_rules(
+        &self,
+        ctx: &RequestContext,
+        action: Action,
+        instance_id: &InstanceId,
+    ) -> Result<Arc<Instance>, ConsoleError> {
         self.throttle(ctx).await?;
-        let instance = self.authorize(
-            ctx,
-            Action::SendSerialConsoleSSHPublicKey,
-            &req.instance_id,
-            None,
-        )?;
+        let instance = self.authorize(ctx, action, instance_id, None)?;
         if !self.serial_console_access(&instance.account).await? {
             return Err(ConsoleError::SerialConsoleAccessDisabled(
                 instance.account.to_string(),
@@ -82,23 +111,6 @@ impl ConsoleService {
                 change: None,
             }));
         }
-
-        let slot = Slot {
-            instance: req.instance_id.clone(),
-            port: req.port,
-        };
-        let now_ms = self.now_ms();
-        match self.slots.state(&slot, now_ms).await {
-            Ok(SlotState::Free) => {}
-            Ok(busy) => return Err(slot_busy(&slot, &busy, now_ms)),
-            Err(e) => return Err(ConsoleError::SessionUnavailable(e.to_string())),
-        }
-
-        if let Err(reason) = self.probe.probe(&instance).await {
-            return Err(ConsoleError::InstanceUnavailable(reason));
-        }
-
-        let key = GrantKey::serial(req.instance_id, req.port);
-        Ok((key, self.new_grant(ctx, req.key)))
+        Ok(instance)
     }
 }

@@ -8,14 +8,13 @@
 use ssh_key::HashAlg;
 use ssh_key::public::KeyData;
 
-use crate::error::{ConsoleError, StateInvalid};
+use crate::error::ConsoleError;
 use crate::grants::{Grant, GrantKey};
 use crate::ids::{InstanceId, SerialPort};
-use crate::instance_type::supports_serial_console;
 use crate::leases::Slot;
 use crate::ops::{PushReceipt, PushSerialKey, SessionDenied};
 use crate::policy::Action;
-use crate::registry::{Instance, InstanceState};
+use crate::registry::Instance;
 use crate::service::{ConsoleService, RequestContext};
 use std::sync::Arc;
 
@@ -52,27 +51,10 @@ impl ConsoleService {
         ctx: &RequestContext,
         req: PushSerialKey,
     ) -> Result<(GrantKey, Grant), ConsoleError> {
-        self.throttle(ctx).await?;
-        let instance =
-            self.authorize(ctx, Action::SpectateSerialConsole, &req.instance_id, None)?;
-        if !self.serial_console_access(&instance.account).await? {
-            return Err(ConsoleError::SerialConsoleAccessDisabled(
-                instance.account.to_string(),
-            ));
-        }
-        if !supports_serial_console(&instance.instance_type) {
-            return Err(ConsoleError::InstanceTypeInvalid(
-                instance.instance_type.clone(),
-            ));
-        }
-        let state = instance.state();
-        if state != InstanceState::Running {
-            return Err(ConsoleError::InstanceStateInvalid(StateInvalid {
-                instance: instance.id.clone(),
-                state,
-                change: None,
-            }));
-        }
+        let instance = self
+            .check_serial_rules(ctx, Action::SpectateSerialConsole, &req.instance_id)
+            .await?;
+        // No slot check: a held port can be watched.
         if let Err(reason) = self.probe.probe(&instance).await {
             return Err(ConsoleError::InstanceUnavailable(reason));
         }
