@@ -34,7 +34,7 @@ pub async fn run(args: LogCostArgs) -> Res<()> {
     let spectate_user = format!("{}.spectate.replay-lines=0", username(0));
     for _ in 0..args.spectators {
         spectator_pusher.push(&instance_id(0)).await?;
-        let mut s = ssh::open(&gateway, &spectate_user, &key, false).await?;
+        let mut s = ssh::open_spectator(&gateway, &spectate_user, &key).await?;
         watchers.push(tokio::spawn(async move {
             while let Some(msg) = s.channel.wait().await {
                 if matches!(msg, ChannelMsg::Eof | ChannelMsg::Close) {
@@ -45,7 +45,7 @@ pub async fn run(args: LogCostArgs) -> Res<()> {
     }
     let stalled = if args.stalled {
         spectator_pusher.push(&instance_id(0)).await?;
-        Some(ssh::open(&gateway, &spectate_user, &key, false).await?)
+        Some(ssh::open_spectator(&gateway, &spectate_user, &key).await?)
     } else {
         None
     };

@@ -142,7 +142,7 @@ impl std::fmt::Debug for Session {
 /// Opens a session as `user`, types the first keystroke (ENQ) and waits for the console's answer.
 /// Timed from the TCP connect to the answer's arrival.
 pub async fn open(ep: &Endpoint, user: &str, key: &ClientKey, pty: bool) -> Res<Session> {
-    match tokio::time::timeout(OPEN_TIMEOUT, open_inner(ep, user, key, pty)).await {
+    match tokio::time::timeout(OPEN_TIMEOUT, open_inner(ep, user, key, pty, ANSWER_MARK)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "{}: session for {user} not open within {OPEN_TIMEOUT:?}",
@@ -152,7 +152,34 @@ pub async fn open(ep: &Endpoint, user: &str, key: &ClientKey, pty: bool) -> Res<
     }
 }
 
-async fn open_inner(ep: &Endpoint, user: &str, key: &ClientKey, pty: bool) -> Res<Session> {
+/// Opens a spectator's session (`….spectate`): its first keystroke is not sent to the
+/// console, so it is open once serialgate's read-only notice arrives.
+pub async fn open_spectator(ep: &Endpoint, user: &str, key: &ClientKey) -> Res<Session> {
+    match tokio::time::timeout(
+        OPEN_TIMEOUT,
+        open_inner(ep, user, key, false, READ_ONLY_MARK),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "{}: spectator {user} not open within {OPEN_TIMEOUT:?}",
+            ep.name
+        )
+        .into()),
+    }
+}
+
+/// What serialgate tells a spectator who types.
+const READ_ONLY_MARK: &[u8] = b"read-only";
+
+async fn open_inner(
+    ep: &Endpoint,
+    user: &str,
+    key: &ClientKey,
+    pty: bool,
+    mark: &[u8],
+) -> Res<Session> {
     let t0 = Instant::now();
     let handler = Client {
         expected: ep.host_key.clone(),
@@ -192,7 +219,7 @@ async fn open_inner(ep: &Endpoint, user: &str, key: &ClientKey, pty: bool) -> Re
         .data_bytes(PROBE)
         .await
         .map_err(|e| format!("{}: first keystroke: {e}", ep.name))?;
-    wait_for(&mut channel, ANSWER_MARK)
+    wait_for(&mut channel, mark)
         .await
         .map_err(|e| format!("{}: {e}", ep.name))?;
     let t4 = Instant::now();

@@ -82,8 +82,9 @@ pub enum Command {
     ///   (a session open, or the last one tearing down): --wait waits for it, up to 60 s.
     #[command(after_help = client::EXIT_CODES_HELP, verbatim_doc_comment)]
     Connect(client::ConnectArgs),
-    /// Push an SSH public key for an instance's serial console (SendSerialConsoleSSHPublicKey)
-    /// and print the RequestId; then connect with any SSH client within 60 seconds.
+    /// Push an SSH public key for an instance's serial console (SendSerialConsoleSSHPublicKey,
+    /// or with --spectate a read-only spectator's, SpectateSerialConsole) and print the
+    /// RequestId; then connect with any SSH client within 60 seconds.
     #[command(after_help = client::PUSH_EXIT_CODES_HELP)]
     Push(client::PushArgs),
     /// Push an SSH public key for an OS user on an instance (SendSSHPublicKey) and print the
