@@ -730,3 +730,69 @@ async fn no_key_reaches_an_instance_without_its_record() {
         .unwrap_err();
     assert_eq!(err.code(), "ServiceException");
 }
+
+#[tokio::test]
+async fn a_spectator_grant_ignores_the_slot_and_opens_one_view() {
+    let f = fixture(ThrottleConfig::default());
+    let id = InstanceId::parse(RUNNING).unwrap();
+    let key = SshPublicKey::parse(KEY).unwrap();
+    let other = SshPublicKey::parse(OTHER_KEY).unwrap();
+    let watch = |k: &SshPublicKey| {
+        let data = k.key_data().clone();
+        let service = &f.service;
+        let id = id.clone();
+        async move { service.open_spectator(&id, SerialPort::ZERO, &data).await }
+    };
+    // A session holds the port: the serial push is refused, the spectator's is not.
+    let slot = Slot {
+        instance: id.clone(),
+        port: SerialPort::ZERO,
+    };
+    let now = f.clock.now_ms();
+    f.service
+        .leases()
+        .acquire(&slot, "writer", 15_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        code_of(&f, &ctx(), RUNNING).await,
+        "SerialConsoleSessionLimitExceededException"
+    );
+    assert_eq!(
+        watch(&key).await.unwrap_err(),
+        console::ops::SessionDenied::NoGrant
+    );
+    f.service
+        .push_spectator_key(&ctx(), push(RUNNING, KEY))
+        .await
+        .unwrap();
+    // Another key, or the port's own grant, does not watch; the pushed key does, once.
+    assert!(watch(&other).await.is_err());
+    let spectator = watch(&key).await.unwrap();
+    assert_eq!(spectator.instance.id, id);
+    assert_eq!(spectator.grant.key, key);
+    assert_eq!(
+        watch(&key).await.unwrap_err(),
+        console::ops::SessionDenied::NoGrant
+    );
+    // The same rules as a serial push otherwise: a stopped instance, an unreachable console.
+    for (instance, code) in [
+        ("i-00000000000000002", "EC2InstanceStateInvalidException"),
+        ("i-00000000000000005", "EC2InstanceUnavailableException"),
+    ] {
+        let refused = f
+            .service
+            .push_spectator_key(&ctx(), push(instance, KEY))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), code, "{instance}");
+    }
+    // Every call is audited under its own operation name.
+    let records = f.audit.records.lock().unwrap();
+    let spectate: Vec<_> = records
+        .iter()
+        .filter(|r| r.operation == "SpectateSerialConsole")
+        .collect();
+    assert_eq!(spectate.len(), 3, "{spectate:?}");
+}
