@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # What the output side costs (crates/bench-ssh `source-console`, `direct` and `log-cost`): one
 # console that prints on command (a unix socket, `bench-ssh source-console`), read straight from
-# its socket (the baseline), then through one SSH session of serialgate in five set-ups, each a
-# fresh serialgate: console log off; log on; log on and 1 spectator; log on and 8 spectators
-# (each draining its own SSH session); log on and 8 spectators of which one never reads.
+# its socket (the baseline), then through one SSH session of serialgate in six set-ups, each a
+# fresh serialgate: console log and recording off; log on; log and the session's recording on;
+# log on and 1 spectator; log on and 8 spectators (each draining its own SSH session); log on and
+# 8 spectators of which one never reads. Recording is off except where named, so each row adds
+# one thing to "log-on".
 #
 #   1. bulk: the console prints BULK_MB MiB of 80-byte text lines as fast as the line takes them,
 #      ROUNDS times after one unmeasured burst; MB/s at the SSH client and serialgate's CPU
@@ -11,9 +13,10 @@
 #   2. trickle: writes of 1 to 16 bytes at TRICKLE_RATE bytes/s for TRICKLE_MS, as QEMU's UART
 #      delivers a guest's output; serialgate's CPU share meanwhile.
 #
-# The log is rotated as configured by default (8 MiB x 4), in $TMPDIR (TMPDIR=/dev/shm takes
-# the disk out). Targets (printed, not asserted): the trickle under 10% of one core; the log
-# and 8 spectators each cost under 15% of bulk throughput; a stalled spectator changes neither.
+# The log is rotated as configured by default (8 MiB x 4), the recording is uncapped, both in
+# $TMPDIR (TMPDIR=/dev/shm takes the disk out). Targets (printed, not asserted): the trickle
+# under 10% of one core; the log, the recording and 8 spectators each cost under 15% of bulk
+# throughput; a stalled spectator changes neither.
 #
 # Usage: scripts/bench-fanout.sh
 # Environment: BULK_MB=64 ROUNDS=3 TRICKLE_RATE=262144 TRICKLE_MS=5000 SKIP_BUILD=1 KEEP_WORK=1
@@ -92,10 +95,11 @@ RESULTS=()
 RESULTS+=("$("$BENCH" direct --socket "$CONSOLE_SOCK" --bulk-bytes "$BULK_BYTES" --rounds "$ROUNDS" \
     | tee /dev/stderr | grep '^RESULT')")
 
-# label, console log, spectators, one stalled spectator
-RUNS=("log-off off 0 no" "log-on on 0 no" "1-spectator on 1 no" "8-spectators on 8 no" "7+1-stalled on 7 yes")
+# label, console log, recording, spectators, one stalled spectator
+RUNS=("log-off off off 0 no" "log-on on off 0 no" "recording on on 0 no" "1-spectator on off 1 no"
+    "8-spectators on off 8 no" "7+1-stalled on off 7 yes")
 for run in "${RUNS[@]}"; do
-    read -r label log spectators stalled <<<"$run"
+    read -r label log rec spectators stalled <<<"$run"
     read -r API_PORT SSH_PORT < <("$BENCH" free-ports 2)
     CONFIG="$WORK/serialgate-$label.toml"
     "$BENCH" config --instances 1 --console "$CONSOLE_SOCK" \
@@ -103,6 +107,9 @@ for run in "${RUNS[@]}"; do
         --state-dir "$WORK/state-$label" >"$CONFIG"
     [[ "$log" == on ]] && enabled=true || enabled=false
     printf '\n[console_log]\nenabled = %s\n' "$enabled" >>"$CONFIG"
+    [[ "$rec" == on ]] && enabled=true || enabled=false
+    printf '\n[recordings]\nenabled = %s\nmax_recording_bytes = %s\nmax_total_bytes = %s\n' \
+        "$enabled" $((1 << 40)) $((1 << 40)) >>"$CONFIG"
     "$SERIALGATE" host-key --config "$CONFIG" --public-key-only >"$WORK/host_key-$label.pub"
     SERIALGATE_LOG=info NO_COLOR=1 "$SERIALGATE" serve --config "$CONFIG" </dev/null >"$WORK/serialgate-$label.log" 2>&1 &
     SG_PID=$!
@@ -128,10 +135,12 @@ printf '%s\n' "${RESULTS[@]}" | awk -F'\t' '
             printf "%-14s %10.1f %10.2f %14.2f %12.2f %14.2f\n", k, mbs[k], mbs[k] / mbs["direct"], cpu[k], tr[k], mbs[k] / mbs["log-on"]
         }
         log_cost = (mbs["log-off"] - mbs["log-on"]) / mbs["log-off"] * 100
+        rec_cost = (mbs["log-on"] - mbs["recording"]) / mbs["log-on"] * 100
         spect_cost = (mbs["log-on"] - mbs["8-spectators"]) / mbs["log-on"] * 100
         stall = (mbs["8-spectators"] - mbs["7+1-stalled"]) / mbs["8-spectators"] * 100
         printf "\ntrickle at the rate asked: %.1f%% of a core with the log (target < 10%%): %s\n", tr["log-on"], (tr["log-on"] < 10 ? "met" : "NOT met")
         printf "throughput cost of the log: %.1f%% (target < 15%%): %s\n", log_cost, (log_cost < 15 ? "met" : "NOT met")
+        printf "throughput cost of the recording: %.1f%% (target < 15%%): %s\n", rec_cost, (rec_cost < 15 ? "met" : "NOT met")
         printf "throughput cost of 8 spectators: %.1f%% (target < 15%%): %s\n", spect_cost, (spect_cost < 15 ? "met" : "NOT met")
         printf "one of the 8 stalled: %.1f%% (target: no change beyond noise, < 5%%): %s\n", stall, (stall < 5 ? "met" : "NOT met")
     }'

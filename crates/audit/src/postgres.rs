@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS serialgate_audit (
     action TEXT,
     resource TEXT,
     statement TEXT,
-    console_node TEXT
+    console_node TEXT,
+    recording TEXT
 );
 CREATE INDEX IF NOT EXISTS serialgate_audit_time ON serialgate_audit (time_ms);
 CREATE INDEX IF NOT EXISTS serialgate_audit_instance_time
@@ -72,13 +73,13 @@ fn migration() -> String {
 const INSERT: &str = "INSERT INTO serialgate_audit (time_ms, kind, request_id, operation, \
     session_id, principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, \
     duration_ms, bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id, action, \
-    resource, statement, console_node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-    $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+    resource, statement, console_node, recording) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+    $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node, count, last_time_ms, reason, access_key_id, action, resource, statement, console_node FROM \
-    serialgate_audit WHERE ($1::TEXT IS NULL OR instance_id = $1) AND time_ms >= $2 \
+    node, count, last_time_ms, reason, access_key_id, action, resource, statement, console_node, recording \
+    FROM serialgate_audit WHERE ($1::TEXT IS NULL OR instance_id = $1) AND time_ms >= $2 \
     AND time_ms < $3 ORDER BY time_ms, id LIMIT $4";
 
 /// A live connection and its prepared insert.
@@ -188,7 +189,7 @@ impl PgAudit {
     async fn write(&self, r: AuditRecord) -> Result<(), StoreError> {
         let conn = self.conn().await?;
         let (count, last_time_ms) = (r.count.map(sql_int), r.last_time_ms.map(sql_int));
-        let params: [&(dyn ToSql + Sync); 23] = [
+        let params: [&(dyn ToSql + Sync); 24] = [
             &sql_int(r.time_ms),
             &r.kind,
             &r.request_id,
@@ -212,6 +213,7 @@ impl PgAudit {
             &r.resource,
             &r.statement,
             &r.console_node,
+            &r.recording,
         ];
         tokio::time::timeout(self.timeout, conn.client.execute(&conn.insert, &params))
             .await
@@ -289,6 +291,7 @@ impl AuditLog for PgAudit {
                     resource: row.try_get(20)?,
                     statement: row.try_get(21)?,
                     console_node: row.try_get(22)?,
+                    recording: row.try_get(23)?,
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()

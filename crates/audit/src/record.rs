@@ -57,6 +57,9 @@ pub struct AuditRecord {
     pub statement: Option<String>,
     /// Sessions in a cluster: the node that owned the console when the session started.
     pub console_node: Option<String>,
+    /// Sessions: the id of the session's recording (`serialgate recordings play ID`), on the
+    /// node that accepted the connection; none when recordings are off.
+    pub recording: Option<String>,
 }
 
 impl AuditRecord {
@@ -89,6 +92,7 @@ impl AuditRecord {
             resource: denial.map(|d| d.resource.clone()),
             statement: denial.and_then(|d| d.denied_by.clone()),
             console_node: None,
+            recording: None,
         }
     }
 
@@ -117,6 +121,7 @@ impl AuditRecord {
             resource: None,
             statement: None,
             console_node: None,
+            recording: None,
         }
     }
 
@@ -160,6 +165,7 @@ impl AuditRecord {
             resource: None,
             statement: None,
             console_node: e.console_node.clone(),
+            recording: e.recording.clone(),
         }
     }
 }
@@ -222,10 +228,10 @@ const TEXT: SqlType = SqlType {
     postgres: "TEXT",
 };
 
-/// The columns added after the table's first layout (for `api-refused`, then for calls the
-/// caller's policies refused), in table order: both stores add those an existing table lacks
+/// The columns added after the table's first layout (for `api-refused`, for calls the caller's
+/// policies refused, for clusters, for recordings), in table order: both stores add those an existing table lacks
 /// when they open it.
-pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 8] = [
+pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 9] = [
     ("count", INTEGER),
     ("last_time_ms", INTEGER),
     ("reason", TEXT),
@@ -234,6 +240,7 @@ pub(crate) const ADDED_COLUMNS: [(&str, SqlType); 8] = [
     ("resource", TEXT),
     ("statement", TEXT),
     ("console_node", TEXT),
+    ("recording", TEXT),
 ];
 
 /// u64 → i64 for SQL integers (times and counters never come near the limit).

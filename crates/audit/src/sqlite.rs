@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT,
     resource TEXT,
     statement TEXT,
-    console_node TEXT
+    console_node TEXT,
+    recording TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
 CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
@@ -63,12 +64,12 @@ CREATE INDEX IF NOT EXISTS audit_instance_time ON audit (instance_id, time_ms);
 const INSERT: &str = "INSERT INTO audit (time_ms, kind, request_id, operation, session_id, \
     principal_arn, source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, \
     bytes_in, bytes_out, node, count, last_time_ms, reason, access_key_id, action, resource, \
-    statement, console_node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-    ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    statement, console_node, recording) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+    ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 
 const SELECT: &str = "SELECT time_ms, kind, request_id, operation, session_id, principal_arn, \
     source_ip, instance_id, target, key_fingerprint, outcome, duration_ms, bytes_in, bytes_out, \
-    node, count, last_time_ms, reason, access_key_id, action, resource, statement, console_node FROM audit \
+    node, count, last_time_ms, reason, access_key_id, action, resource, statement, console_node, recording FROM audit \
     WHERE (?1 IS NULL OR instance_id = ?1) AND time_ms >= ?2 AND time_ms < ?3 \
     ORDER BY time_ms, id LIMIT ?4";
 
@@ -275,6 +276,7 @@ fn insert_all<'a>(
                 r.resource,
                 r.statement,
                 r.console_node,
+                r.recording,
             ])?;
         }
     }
@@ -317,6 +319,7 @@ fn select(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreEr
                     resource: row.get(20)?,
                     statement: row.get(21)?,
                     console_node: row.get(22)?,
+                    recording: row.get(23)?,
                 })
             },
         )?;

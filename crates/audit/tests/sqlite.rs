@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use audit::{AuditLog, AuditQuery, SqliteAudit};
-use console::{AuditOutcome, AuditSink};
+use console::{AuditOutcome, AuditSink, SessionPhase};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_round_trip() {
@@ -82,6 +82,11 @@ async fn migrates_on_open(columns: &str) {
         ))
         .await
         .unwrap();
+    // A session naming its recording, in the column added last.
+    store
+        .record_session(&common::session(10, SessionPhase::Started))
+        .await
+        .unwrap();
     drop(store);
     let again = SqliteAudit::open(&path, "node-a").unwrap();
     let all = again.query(&AuditQuery::default()).await.unwrap();
@@ -93,12 +98,20 @@ async fn migrates_on_open(columns: &str) {
             "api-refused",
             "api-refused",
             "api",
+            "session-start",
             "api",
             "api",
             "api"
         ]
     );
-    assert_eq!(all[4].statement.as_deref(), Some(common::DENY_STATEMENT));
+    assert_eq!(all[5].statement.as_deref(), Some(common::DENY_STATEMENT));
+    assert_eq!(old[0].recording, None);
+    assert!(
+        all[4]
+            .recording
+            .as_deref()
+            .is_some_and(|r| r.contains("-port0-"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,8 @@ pub struct SessionEvent {
     /// In a cluster, the node that owned the console when the session started (the node that
     /// accepted the connection writes the record); none on a node alone.
     pub console_node: Option<String>,
+    /// The session's recording, if it is recorded.
+    pub recording: Option<String>,
     pub phase: SessionPhase,
 }
 

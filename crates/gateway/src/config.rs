@@ -59,6 +59,8 @@ pub struct GatewayConfig {
     pub replay_lines: u32,
     /// Spectators allowed at once on one console (`[sessions] max_spectators`). Default 8.
     pub max_spectators: u32,
+    /// Where sessions are recorded (`[recordings]`); none: sessions are not recorded.
+    pub recordings: Option<Arc<recordings::Recordings>>,
 }
 
 impl GatewayConfig {
@@ -84,6 +86,7 @@ impl GatewayConfig {
             node_id: default_node_id(),
             replay_lines: 0,
             max_spectators: 8,
+            recordings: None,
         }
     }
 

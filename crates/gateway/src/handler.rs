@@ -19,6 +19,7 @@ use crate::limits::UnauthGuard;
 use crate::messages;
 use crate::session::{self, SessionTask, UserInput};
 use crate::spectate::{self, DEFAULT_SPECTATOR_REPLAY_LINES, SpectatorTask};
+use crate::tape::Terminal;
 use crate::username;
 
 /// What authentication decided.
@@ -48,6 +49,8 @@ pub(crate) struct Connection {
     /// Lines of history the authenticated session replays first (the username's, else the
     /// server's default).
     replay_lines: u32,
+    /// The client's terminal, from its pty request; recorded with the session.
+    terminal: Terminal,
 }
 
 impl Connection {
@@ -70,6 +73,7 @@ impl Connection {
             user_tx: None,
             escape,
             replay_lines: 0,
+            terminal: Terminal::default(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Connection {
                     conn_id: self.conn_id,
                     peer: self.peer.to_string(),
                     replay_lines: self.replay_lines,
+                    terminal: self.terminal.clone(),
                 });
                 return;
             }
@@ -146,6 +151,7 @@ impl Connection {
             conn_id: self.conn_id,
             peer: self.peer.to_string(),
             replay_lines: self.replay_lines,
+            terminal: self.terminal.clone(),
         };
         session::spawn(task, guard);
     }
@@ -285,14 +291,16 @@ impl russh::server::Handler for Connection {
     async fn pty_request(
         &mut self,
         channel: ChannelId,
-        _term: &str,
-        _cols: u32,
-        _rows: u32,
+        term: &str,
+        cols: u32,
+        rows: u32,
         _pw: u32,
         _ph: u32,
         _modes: &[(russh::Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        // A UART has no terminal; its size and type are kept for the session's recording.
+        self.terminal = Terminal::new(cols, rows, term);
         session.channel_success(channel)
     }
 
@@ -310,13 +318,24 @@ impl russh::server::Handler for Connection {
     async fn window_change_request(
         &mut self,
         channel: ChannelId,
-        _cols: u32,
-        _rows: u32,
+        cols: u32,
+        rows: u32,
         _pw: u32,
         _ph: u32,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // A UART has no window size; nothing to forward.
+        // A UART has no window size, so nothing reaches the console; the recording notes it.
+        let terminal = Terminal::new(cols, rows, "");
+        self.terminal = Terminal {
+            term: self.terminal.term.take(),
+            ..terminal.clone()
+        };
+        if Some(channel) == self.channel
+            && let Some(tx) = &self.user_tx
+        {
+            // In order with the data around it; a session that is over drops it.
+            let _ = tx.send(UserInput::Resize(terminal)).await;
+        }
         session.channel_success(channel)
     }
 

@@ -24,6 +24,7 @@ mod session;
 mod session_end;
 mod session_record;
 mod spectate;
+mod tape;
 pub mod username;
 
 use std::future::Future;

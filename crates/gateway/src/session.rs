@@ -30,6 +30,7 @@ use crate::messages;
 use crate::notices::{Notice, Notices};
 use crate::session_end::{self, IdleClock};
 use crate::session_record::{EndReason, SessionRecord, millis};
+use crate::tape::{Tape, Terminal};
 
 /// What the SSH side sends to the session task.
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub(crate) enum UserInput {
     Break,
     Disconnect,
     Help,
+    /// The client's terminal changed size (`window-change`).
+    Resize(Terminal),
 }
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -61,6 +64,8 @@ pub(crate) struct SessionTask {
     pub peer: String,
     /// Lines of history the user asked to see before live output (0: none).
     pub replay_lines: u32,
+    /// The client's terminal, for the recording.
+    pub terminal: Terminal,
 }
 
 /// Runs a session on the gateway's session tracker, so shutdown waits for it. A panic in it is
@@ -197,7 +202,14 @@ impl SessionTask {
         let shared = Arc::clone(&self.shared);
         // Watching before the session is listed, so no request to end it can come first.
         let mut end_requests = shared.service.directory().end_requests();
-        let start = SessionRecord::start(shared, &self.opened, &self.peer, self.conn_id, lease);
+        let start = SessionRecord::start(
+            shared,
+            &self.opened,
+            &self.peer,
+            self.conn_id,
+            lease,
+            &self.terminal,
+        );
         let mut record = match start.await {
             Ok(record) => record,
             Err((e, mut lease)) => {
@@ -220,7 +232,7 @@ impl SessionTask {
         // Drop the console first (closes the connection, kills an exec'd command), then say
         // goodbye and close the channel, then free the slot and record the end.
         drop(link);
-        self.close_channel(&end, to_client).await;
+        self.close_channel(&end, to_client, &mut record.tape).await;
         record.finish(end.reason).await;
     }
 
@@ -261,6 +273,7 @@ impl SessionTask {
             if to_client.is_none()
                 && let Some(n) = notices.pop()
             {
+                record.tape.output(&n);
                 to_client = Some(send_client(&self.handle, self.channel, n));
             }
             let reading_console = to_client.is_none() && link.console.is_some();
@@ -307,8 +320,10 @@ impl SessionTask {
                         let esc = cfg.escape.unwrap_or(b'~');
                         notices.push(Notice::Text(Bytes::from(help_text(esc))));
                     }
+                    Some(UserInput::Resize(terminal)) => record.tape.resize(&terminal),
                     Some(UserInput::Data(d)) => {
                         record.traffic.bytes_in += d.len() as u64;
+                        record.tape.input(&d);
                         idle.touch();
                         // While the console is away, typed input has nowhere to go.
                         if let Some(c) = &link.console {
@@ -340,6 +355,7 @@ impl SessionTask {
                     Some(bytes) => {
                         record.traffic.bytes_out += bytes.len() as u64;
                         idle.touch();
+                        record.tape.output(&bytes);
                         to_client = Some(send_client(&self.handle, self.channel, bytes));
                     }
                     None => link.lost(self, notices),
@@ -359,7 +375,12 @@ impl SessionTask {
 
     /// Delivers the write in flight and the goodbye, then closes the channel. Bounded: a client
     /// that stopped reading cannot hold the slot, nor a shutdown past half its grace.
-    async fn close_channel(&self, ending: &Ending, pending: Option<BoxFut<Result<(), ()>>>) {
+    async fn close_channel(
+        &self,
+        ending: &Ending,
+        pending: Option<BoxFut<Result<(), ()>>>,
+        tape: &mut Tape,
+    ) {
         let end = ending.reason;
         if end == EndReason::ClientGone {
             return;
@@ -376,6 +397,9 @@ impl SessionTask {
             }
             _ => None,
         };
+        if let Some(text) = &farewell {
+            tape.output(&Bytes::from(text.clone()));
+        }
         let bound = match end {
             EndReason::Shutdown => CLOSE_BOUND.min(self.shared.config.shutdown_grace / 2),
             _ => CLOSE_BOUND,

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::Shared;
 use crate::lease_guard::{self, LeaseGuard};
+use crate::tape::{Subject, Tape, Terminal};
 
 /// Why a session ended (logged; the audit trail records it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,8 @@ pub(crate) struct SessionRecord {
     started: Instant,
     pub lease: LeaseGuard,
     pub traffic: Traffic,
+    /// The session's recording.
+    pub tape: Tape,
     finished: bool,
 }
 
@@ -94,9 +97,19 @@ impl SessionRecord {
         peer: &str,
         conn_id: u64,
         lease: LeaseGuard,
+        terminal: &Terminal,
     ) -> Result<Self, (ConsoleError, LeaseGuard)> {
         let started = Instant::now();
         let console_node = shared.config.consoles.owner(&opened.instance.id).await;
+        // Recording from the start, so the start record can name it.
+        let who = Subject {
+            instance: opened.instance.id.as_str(),
+            port: opened.lease.slot.port.get(),
+            session: &opened.lease.holder,
+            principal: &opened.grant.principal_arn,
+            spectator: false,
+        };
+        let tape = Tape::start(&shared, who, terminal).await;
         let event = SessionEvent {
             time_ms: shared.service.clock().now_ms(),
             session_id: opened.lease.holder.clone(),
@@ -107,6 +120,7 @@ impl SessionRecord {
             target: format!("port{}", opened.lease.slot.port),
             key_fingerprint: opened.grant.key.fingerprint().to_owned(),
             console_node,
+            recording: tape.id(),
             phase: SessionPhase::Started,
         };
         if let Err(e) = shared.service.record_session(&event).await {
@@ -134,6 +148,7 @@ impl SessionRecord {
             port = opened.lease.slot.port.get(),
             key = %opened.grant.key.fingerprint(),
             request_id = %opened.grant.request_id,
+            recording = tape.id().as_deref().unwrap_or("-"),
             "serial session started"
         );
         Ok(Self {
@@ -143,6 +158,7 @@ impl SessionRecord {
             started,
             lease,
             traffic: Traffic::default(),
+            tape,
             finished: false,
         })
     }
@@ -155,6 +171,7 @@ impl SessionRecord {
         } else {
             self.lease.release().await;
         }
+        self.tape.finish().await;
         let event = self.end_event(end);
         record_end(&self.shared, self.conn_id, event).await;
     }

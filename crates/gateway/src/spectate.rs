@@ -26,6 +26,7 @@ use crate::escape::help_text;
 use crate::messages;
 use crate::session::UserInput;
 use crate::session_record::{EndReason, millis, record_end};
+use crate::tape::{Subject, Tape, Terminal};
 
 /// Lines of history a spectator sees first when its username does not say.
 pub const DEFAULT_SPECTATOR_REPLAY_LINES: u32 = 50;
@@ -42,6 +43,8 @@ pub(crate) struct SpectatorTask {
     pub conn_id: u64,
     pub peer: String,
     pub replay_lines: u32,
+    /// The client's terminal, for the recording.
+    pub terminal: Terminal,
 }
 
 /// Runs a spectator session on the gateway's session tracker, so shutdown waits for it.
@@ -53,7 +56,16 @@ pub(crate) fn spawn(task: SpectatorTask) {
 impl SpectatorTask {
     async fn run(mut self) {
         let started = Instant::now();
-        let start = self.start_event();
+        let session_id = format!("{}/{}", self.shared.config.node_id, self.conn_id);
+        let who = Subject {
+            instance: self.spectator.instance.id.as_str(),
+            port: self.spectator.port.get(),
+            session: &session_id,
+            principal: &self.spectator.grant.principal_arn,
+            spectator: true,
+        };
+        let mut tape = Tape::start(&self.shared, who, &self.terminal).await;
+        let start = self.start_event(session_id, tape.id());
         if let Err(e) = self.shared.service.record_session(&start).await {
             tracing::error!(conn = self.conn_id, instance = %start.instance_id, error = %e, "cannot record the spectator's start; refusing");
             self.refuse(messages::SESSION_UNAVAILABLE.to_owned()).await;
@@ -68,7 +80,7 @@ impl SpectatorTask {
         let (reason, bytes_out) = match consoles.spectate(&self.spectator.instance, request).await {
             Ok(console) => {
                 tracing::info!(conn = self.conn_id, peer = %self.peer, instance = %start.instance_id, key = %self.spectator.grant.key.fingerprint(), "spectator started");
-                self.watch(console).await
+                self.watch(console, &mut tape).await
             }
             Err(refused) => {
                 tracing::info!(conn = self.conn_id, instance = %start.instance_id, why = %refused, "spectator refused");
@@ -77,10 +89,12 @@ impl SpectatorTask {
                     SpectateRefused::PerSession => messages::SPECTATE_PER_SESSION.to_owned(),
                     SpectateRefused::Unavailable(_) => messages::SESSION_UNAVAILABLE.to_owned(),
                 };
+                tape.output(&Bytes::from(format!("{text}\r\n")));
                 self.refuse(text).await;
                 (EndReason::Refused, 0)
             }
         };
+        tape.finish().await;
         let end = SessionEvent {
             time_ms: self.shared.service.clock().now_ms(),
             phase: SessionPhase::Ended {
@@ -94,11 +108,11 @@ impl SpectatorTask {
         record_end(&self.shared, self.conn_id, end).await;
     }
 
-    fn start_event(&self) -> SessionEvent {
+    fn start_event(&self, session_id: String, recording: Option<String>) -> SessionEvent {
         let s = &self.spectator;
         SessionEvent {
             time_ms: self.shared.service.clock().now_ms(),
-            session_id: format!("{}/{}", self.shared.config.node_id, self.conn_id),
+            session_id,
             request_id: s.grant.request_id.clone(),
             principal_arn: s.grant.principal_arn.clone(),
             source_ip: self
@@ -110,12 +124,13 @@ impl SpectatorTask {
             target: format!("spectate:port{}", s.port),
             key_fingerprint: s.grant.key.fingerprint().to_owned(),
             console_node: None,
+            recording,
             phase: SessionPhase::Started,
         }
     }
 
     /// Shows the console until something ends the view; returns why and the bytes shown.
-    async fn watch(&mut self, mut console: Console) -> (EndReason, u64) {
+    async fn watch(&mut self, mut console: Console, tape: &mut Tape) -> (EndReason, u64) {
         let shared = Arc::clone(&self.shared);
         let deadline = Instant::now() + shared.service.settings().max_session;
         let mut shutdown = shared.shutdown.clone();
@@ -138,16 +153,21 @@ impl SpectatorTask {
                 msg = self.user_rx.recv() => match msg {
                     None => break (EndReason::ClientClosed, None),
                     Some(UserInput::Disconnect) => break (EndReason::ClientEscape, None),
+                    Some(UserInput::Resize(terminal)) => tape.resize(&terminal),
                     Some(UserInput::Help) => {
                         let esc = shared.config.escape.unwrap_or(b'~');
-                        if self.send(Bytes::from(help_text(esc))).await.is_err() {
+                        let help = Bytes::from(help_text(esc));
+                        tape.output(&help);
+                        if self.send(help).await.is_err() {
                             break (EndReason::ClientGone, None);
                         }
                     }
                     Some(UserInput::Data(_) | UserInput::Break) => {
                         if !told {
                             told = true;
-                            if self.send(Bytes::from_static(messages::READ_ONLY.as_bytes())).await.is_err() {
+                            let notice = Bytes::from_static(messages::READ_ONLY.as_bytes());
+                            tape.output(&notice);
+                            if self.send(notice).await.is_err() {
                                 break (EndReason::ClientGone, None);
                             }
                         }
@@ -156,6 +176,7 @@ impl SpectatorTask {
                 out = console.output.recv() => match out {
                     Some(bytes) => {
                         shown += bytes.len() as u64;
+                        tape.output(&bytes);
                         if self.send(bytes).await.is_err() {
                             break (EndReason::ClientGone, None);
                         }
@@ -167,6 +188,9 @@ impl SpectatorTask {
         drop(console);
         shared.service.forget_spectator(&slot, &id).await;
         if reason != EndReason::ClientGone {
+            if let Some(text) = farewell {
+                tape.output(&Bytes::from_static(text.as_bytes()));
+            }
             self.close(farewell, 0).await;
         }
         (reason, shown)

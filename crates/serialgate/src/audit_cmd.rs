@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use audit::{AuditQuery, AuditRecord, format_time_ms, parse_time_ms};
 
 use crate::cli::load_config;
-use crate::config;
 use crate::stores;
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +45,8 @@ pub async fn run(args: AuditArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         // serve falls back to the per-user directory when state_dir is not writable; look
         // where it wrote, and never create an empty database here.
-        let dir = [cfg.state_dir(), config::user_state_dir()]
+        let dir = cfg
+            .written_state_dirs()
             .into_iter()
             .find(|d| stores::sqlite_path(d).is_file())
             .ok_or_else(|| {
@@ -185,15 +185,20 @@ fn details(r: &AuditRecord) -> String {
         .as_ref()
         .map(|n| format!(", console on {n}"))
         .unwrap_or_default();
+    let recording = r
+        .recording
+        .as_ref()
+        .map(|id| format!(", recording {id}"))
+        .unwrap_or_default();
     match (r.duration_ms, r.bytes_in, r.bytes_out) {
         (Some(d), Some(i), Some(o)) => format!(
-            "{:.1} s, {i} B in, {o} B out, session {}, key {}{console}",
+            "{:.1} s, {i} B in, {o} B out, session {}, key {}{console}{recording}",
             d as f64 / 1000.0,
             dash(&r.session_id),
             dash(&r.key_fingerprint)
         ),
         _ => format!(
-            "principal {}, key {}, node {}{console}",
+            "principal {}, key {}, node {}{console}{recording}",
             dash(&r.principal_arn),
             dash(&r.key_fingerprint),
             r.node
@@ -254,6 +259,7 @@ mod tests {
             resource: None,
             statement: None,
             console_node: None,
+            recording: None,
         };
         assert_eq!(
             details(&r),
@@ -290,6 +296,7 @@ mod tests {
             ),
             statement: statement.map(str::to_owned),
             console_node: None,
+            recording: None,
         }
     }
 

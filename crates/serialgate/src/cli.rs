@@ -58,6 +58,13 @@ pub enum Command {
     /// console's owner: `serialgate cluster status`). Terminal escape sequences are removed
     /// unless --raw. E.g. `serialgate console-log i-0123… --since 10m --follow`.
     ConsoleLog(crate::console_log_cmd::ConsoleLogArgs),
+    /// List, play and export session recordings (asciicast v2), kept by the node that accepted
+    /// the session.
+    ///
+    /// Reads state_dir/recordings directly. E.g. `serialgate recordings list --since 1h`,
+    /// `serialgate recordings play 20261202T0330 --speed 4`, `serialgate recordings export ID >
+    /// session.cast` (which `asciinema play` replays).
+    Recordings(crate::recordings_cmd::RecordingsArgs),
     /// Check the configured IAM policies, or simulate a request against a credential's.
     ///
     /// `serialgate policy check -c FILE` validates every policy and warns about statements
@@ -206,6 +213,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::VmKeysRelay(args) => Ok(crate::relay_cmd::run(&args.socket)?),
         Command::Audit(args) => crate::audit_cmd::run(args).await,
         Command::ConsoleLog(args) => crate::console_log_cmd::run(args).await,
+        Command::Recordings(args) => crate::recordings_cmd::run(args).await,
         Command::Policy(args) => crate::policy_cmd::run(args),
         Command::Cluster(args) => crate::cluster_cmd::run(args).await,
         Command::Config(args) => {

@@ -9,7 +9,6 @@ use console::InstanceId;
 use console_log::{Follower, Stripper, list_files, start_offset};
 
 use crate::cli::load_config;
-use crate::config;
 
 /// How often `--follow` looks for new output.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -49,7 +48,8 @@ pub async fn run(args: ConsoleLogArgs) -> Result<(), Box<dyn std::error::Error>>
     };
     // serve falls back to the per-user directory when state_dir is not writable; look where
     // it wrote.
-    let dir = [cfg.state_dir(), config::user_state_dir()]
+    let dir = cfg
+        .written_state_dirs()
         .into_iter()
         .map(|d| console_log::dir_for(&d, &instance))
         .find(|d| d.is_dir())
@@ -157,7 +157,7 @@ impl Output {
 }
 
 /// `--since`: RFC 3339, or a time ago: a number and `s`, `m`, `h` or `d`.
-fn parse_since(text: &str, now_ms: u64) -> Result<u64, String> {
+pub(crate) fn parse_since(text: &str, now_ms: u64) -> Result<u64, String> {
     let unit_ms = match text.as_bytes().last() {
         Some(b's') => 1_000,
         Some(b'm') => 60_000,
@@ -177,7 +177,7 @@ fn parse_since(text: &str, now_ms: u64) -> Result<u64, String> {
     audit::parse_time_ms(text).map_err(|e| format!("{e} (or a time ago: 30s, 10m, 2h, 1d)"))
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -11,6 +11,7 @@ mod limits;
 mod listen;
 mod policy_cmd;
 mod ready;
+mod recordings_cmd;
 mod relay_cmd;
 mod serve;
 mod stores;

@@ -105,6 +105,15 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
     });
     gw_config.replay_lines = cfg.sessions.replay_lines;
+    // Each session this node accepts is recorded in state_dir/recordings.
+    if cfg.recordings.enabled {
+        let recordings = Arc::new(recordings::Recordings::new(
+            recordings::dir_for(&state_dir),
+            cfg.recordings.config(),
+        ));
+        recordings.spawn_sweeper();
+        gw_config.recordings = Some(recordings);
+    }
     gw_config.max_spectators = cfg.sessions.max_spectators;
     let consoles = Arc::new(match &cluster_node {
         Some(node) => consoles::Consoles::clustered(

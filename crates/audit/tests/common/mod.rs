@@ -35,6 +35,7 @@ pub fn session(n: u64, phase: SessionPhase) -> SessionEvent {
         target: "port0".to_owned(),
         key_fingerprint: "SHA256:abc".to_owned(),
         console_node: Some("node-b".to_owned()),
+        recording: Some("20261127T210000Z-i-0123456789abcdef0-port0-0a1b2c3d".to_owned()),
         phase,
     }
 }
@@ -100,12 +101,18 @@ pub async fn records_round_trip(store: &dyn AuditLog) {
             resource: None,
             statement: None,
             console_node: None,
+            recording: None,
         }
     );
     assert_eq!(all[1].outcome, "ThrottlingException");
     assert_eq!(all[2].kind, "session-start");
     // A session names the node that owned the console, kept apart from the writer.
     assert_eq!(all[2].console_node.as_deref(), Some("node-b"));
+    // And its recording.
+    assert_eq!(
+        all[2].recording.as_deref(),
+        Some("20261127T210000Z-i-0123456789abcdef0-port0-0a1b2c3d")
+    );
     assert_eq!(all[2].source_ip.as_deref(), Some("::1"));
     let end = &all[3];
     assert_eq!(
@@ -207,6 +214,7 @@ pub async fn refusals_round_trip(store: &dyn AuditLog) {
             resource: None,
             statement: None,
             console_node: None,
+            recording: None,
         }
     );
     assert_eq!(

@@ -81,6 +81,18 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             "must be at least 1".into(),
         ));
     }
+    if cfg.recordings.max_age_days == 0 {
+        return Err(err(
+            "recordings.max_age_days".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if cfg.recordings.max_recording_bytes < 4096 {
+        return Err(err(
+            "recordings.max_recording_bytes".into(),
+            "must be at least 4096".into(),
+        ));
+    }
     if !(cfg.throttle.rate_per_second.is_finite() && cfg.throttle.rate_per_second > 0.0) {
         return Err(err(
             "throttle.rate_per_second".into(),
@@ -689,6 +701,24 @@ nodes = ["gate-1", "gate-2"]
     }
 
     #[test]
+    fn recordings_keys() {
+        let cfg = Config::embedded().unwrap();
+        assert!(cfg.recordings.enabled && !cfg.recordings.input);
+        assert_eq!(
+            cfg.recordings.config(),
+            recordings::RecordingsConfig::default()
+        );
+        let text = "[recordings]\nenabled = false\ninput = true\nmax_age_days = 2\nmax_total_bytes = 1000\nmax_recording_bytes = 5000\n";
+        let cfg = Config::parse(text, "test.toml").unwrap();
+        build(&cfg, "test.toml").unwrap();
+        assert!(!cfg.recordings.enabled);
+        let r = cfg.recordings.config();
+        assert!(r.input);
+        assert_eq!(r.max_age, std::time::Duration::from_secs(2 * 86_400));
+        assert_eq!((r.max_total_bytes, r.max_recording_bytes), (1000, 5000));
+    }
+
+    #[test]
     fn cluster_errors_name_the_key() {
         let redis = "[store]\nredis = \"redis://127.0.0.1:6379/0\"\n";
         let cluster = |extra: &str| {
@@ -787,6 +817,12 @@ nodes = ["gate-1", "gate-2"]
             ("[console_log]\nmax_bytes = 0", "console_log.max_bytes"),
             ("[console_log]\nkeep_files = 0", "console_log.keep_files"),
             ("[console_log]\nsize = 1", "unknown field `size`"),
+            ("[recordings]\nmax_age_days = 0", "recordings.max_age_days"),
+            (
+                "[recordings]\nmax_recording_bytes = 10",
+                "recordings.max_recording_bytes",
+            ),
+            ("[recordings]\ninputs = true", "unknown field `inputs`"),
             ("[ssh]\nescape = \"B\"", "ssh.escape"),
             ("[ssh]\nescape = \".\"", "ssh.escape"),
             ("[api]\nmax_body_bytes = 100", "api.max_body_bytes"),

@@ -53,6 +53,8 @@ pub struct Config {
     #[serde(default)]
     pub console_log: ConsoleLogSection,
     #[serde(default)]
+    pub recordings: RecordingsSection,
+    #[serde(default)]
     pub throttle: ThrottleSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -371,6 +373,65 @@ impl Default for ConsoleLogSection {
             enabled: true,
             max_bytes: default_log_max_bytes(),
             keep_files: default_log_keep_files(),
+        }
+    }
+}
+
+/// `[recordings]`: every SSH session recorded as asciicast v2 in `state_dir/recordings/` by the
+/// node that accepted the connection (`serialgate recordings` reads them there).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingsSection {
+    /// Record sessions. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Record what users type too. Default false: console passwords are typed.
+    #[serde(default)]
+    pub input: bool,
+    /// Recordings older than this many days are deleted. Default 30.
+    #[serde(default = "default_recordings_max_age_days")]
+    pub max_age_days: u32,
+    /// The oldest recordings are deleted while all of them hold more than this. Default
+    /// 1073741824 (1 GiB).
+    #[serde(default = "default_recordings_max_total_bytes")]
+    pub max_total_bytes: u64,
+    /// One recording stops growing at this size, with a marker saying so. Default 67108864
+    /// (64 MiB).
+    #[serde(default = "default_recordings_max_recording_bytes")]
+    pub max_recording_bytes: u64,
+}
+
+fn default_recordings_max_age_days() -> u32 {
+    30
+}
+
+fn default_recordings_max_total_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_recordings_max_recording_bytes() -> u64 {
+    64 << 20
+}
+
+impl Default for RecordingsSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            input: false,
+            max_age_days: default_recordings_max_age_days(),
+            max_total_bytes: default_recordings_max_total_bytes(),
+            max_recording_bytes: default_recordings_max_recording_bytes(),
+        }
+    }
+}
+
+impl RecordingsSection {
+    pub fn config(&self) -> recordings::RecordingsConfig {
+        recordings::RecordingsConfig {
+            input: self.input,
+            max_age: std::time::Duration::from_secs(u64::from(self.max_age_days) * 86_400),
+            max_total_bytes: self.max_total_bytes,
+            max_recording_bytes: self.max_recording_bytes,
         }
     }
 }
@@ -749,6 +810,12 @@ impl Config {
     }
 
     /// `state_dir`, or the per-user default.
+    /// Where `serve` may have written its state: `state_dir`, then the per-user directory it
+    /// falls back to when `state_dir` is not writable. Commands that read state look in both.
+    pub fn written_state_dirs(&self) -> [PathBuf; 2] {
+        [self.state_dir(), user_state_dir()]
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         match &self.state_dir {
             Some(dir) => dir.clone(),
