@@ -38,7 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 KEYS_DIR = REPO_ROOT / "testdata" / "keys"
 DESIGN_EXAMPLE = REPO_ROOT / "testdata" / "config" / "design-example.toml"
 
-STARTUP_TIMEOUT_S = 15.0
+# Generous: a debug build starting on a 2-core machine busy with other tests can take a while.
+STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 # The credential of DESIGN.md's example (account 111122223333).

@@ -28,8 +28,11 @@ pub const SPECTATE_ENDED: &str =
 /// Shown when a console cannot be watched because it is opened per session (`exec:`).
 pub const SPECTATE_PER_SESSION: &str = "This console is opened per session and cannot be watched.";
 
-/// Shown when a console has all the spectators it allows.
+/// Shown when a console has all the spectators it allows (none, when the server allows none).
 pub fn spectators_full(max: u32) -> String {
+    if max == 0 {
+        return "This server does not allow spectators ([sessions] max_spectators = 0).".to_owned();
+    }
     format!("This console already has the most spectators allowed ({max}). Try again later.")
 }
 

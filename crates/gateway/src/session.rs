@@ -72,11 +72,23 @@ pub(crate) struct SessionTask {
 /// logged and its channel closed here; its slot and end record are seen to by
 /// [`SessionRecord`] (or [`LeaseGuard`], before the session started).
 pub(crate) fn spawn(task: SessionTask, lease: LeaseGuard) {
-    let tracker = task.shared.sessions.clone();
-    let conn = task.conn_id;
-    let (handle, channel) = (task.handle.clone(), task.channel);
-    let running = tokio::spawn(task.run(lease));
-    tracker.spawn(async move {
+    let shared = Arc::clone(&task.shared);
+    let (conn, handle, channel) = (task.conn_id, task.handle.clone(), task.channel);
+    spawn_guarded(&shared, conn, handle, channel, task.run(lease));
+}
+
+/// Runs `task` (a session's or a spectator's) on the gateway's session tracker. If it panics,
+/// the panic is logged and the channel `channel` closed, within [`CLOSE_BOUND`]; the task's
+/// own guards release what it held and write its end record.
+pub(crate) fn spawn_guarded(
+    shared: &Shared,
+    conn: u64,
+    handle: Handle,
+    channel: ChannelId,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
+    let running = tokio::spawn(task);
+    shared.sessions.spawn(async move {
         if let Err(e) = running.await
             && e.is_panic()
         {

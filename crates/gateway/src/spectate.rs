@@ -47,15 +47,64 @@ pub(crate) struct SpectatorTask {
     pub terminal: Terminal,
 }
 
-/// Runs a spectator session on the gateway's session tracker, so shutdown waits for it.
+/// Runs a spectator session on the gateway's session tracker, so shutdown waits for it. A panic
+/// in it is logged and its channel closed; [`EndRecord`] writes its end record.
 pub(crate) fn spawn(task: SpectatorTask) {
-    let tracker = task.shared.sessions.clone();
-    tracker.spawn(task.run());
+    let shared = Arc::clone(&task.shared);
+    let (conn, handle, channel) = (task.conn_id, task.handle.clone(), task.channel);
+    crate::session::spawn_guarded(&shared, conn, handle, channel, task.run());
+}
+
+/// A started spectator's end record, written on every exit path: by [`EndRecord::finish`], and
+/// from `Drop` (reason `aborted`) when the task panicked or was cancelled.
+struct EndRecord {
+    shared: Arc<Shared>,
+    conn_id: u64,
+    start: SessionEvent,
+    started: Instant,
+    /// Bytes shown to the spectator so far.
+    shown: u64,
+    finished: bool,
+}
+
+impl EndRecord {
+    fn event(&self, reason: EndReason) -> SessionEvent {
+        SessionEvent {
+            time_ms: self.shared.service.clock().now_ms(),
+            phase: SessionPhase::Ended {
+                reason: reason.as_str(),
+                duration_ms: millis(self.started.elapsed()),
+                bytes_in: 0,
+                bytes_out: self.shown,
+            },
+            ..self.start.clone()
+        }
+    }
+
+    async fn finish(mut self, reason: EndReason) {
+        self.finished = true;
+        record_end(&self.shared, self.conn_id, self.event(reason)).await;
+    }
+}
+
+impl Drop for EndRecord {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        tracing::error!(conn = self.conn_id, instance = %self.start.instance_id, "spectator task ended abnormally; recording its end");
+        let event = self.event(EndReason::Aborted);
+        let (shared, conn_id) = (Arc::clone(&self.shared), self.conn_id);
+        // Outside a runtime (process exit) the record is lost.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let tracker = shared.sessions.clone();
+            tracker.spawn(async move { record_end(&shared, conn_id, event).await });
+        }
+    }
 }
 
 impl SpectatorTask {
     async fn run(mut self) {
-        let started = Instant::now();
         let session_id = format!("{}/{}", self.shared.config.node_id, self.conn_id);
         let who = Subject {
             instance: self.spectator.instance.id.as_str(),
@@ -71,19 +120,28 @@ impl SpectatorTask {
             self.refuse(messages::SESSION_UNAVAILABLE.to_owned()).await;
             return;
         }
+        let mut end = EndRecord {
+            shared: Arc::clone(&self.shared),
+            conn_id: self.conn_id,
+            start,
+            started: Instant::now(),
+            shown: 0,
+            finished: false,
+        };
         let request = SpectateRequest {
             replay_lines: self.replay_lines,
             who: self.spectator.grant.principal_arn.clone(),
             max: self.shared.config.max_spectators,
         };
         let consoles = Arc::clone(&self.shared.config.consoles);
-        let (reason, bytes_out) = match consoles.spectate(&self.spectator.instance, request).await {
+        let instance = end.start.instance_id.clone();
+        let reason = match consoles.spectate(&self.spectator.instance, request).await {
             Ok(console) => {
-                tracing::info!(conn = self.conn_id, peer = %self.peer, instance = %start.instance_id, key = %self.spectator.grant.key.fingerprint(), "spectator started");
-                self.watch(console, &mut tape).await
+                tracing::info!(conn = self.conn_id, peer = %self.peer, instance = %instance, key = %self.spectator.grant.key.fingerprint(), "spectator started");
+                self.watch(console, &mut tape, &mut end.shown).await
             }
             Err(refused) => {
-                tracing::info!(conn = self.conn_id, instance = %start.instance_id, why = %refused, "spectator refused");
+                tracing::info!(conn = self.conn_id, instance = %instance, why = %refused, "spectator refused");
                 let text = match refused {
                     SpectateRefused::Full { max } => messages::spectators_full(max),
                     SpectateRefused::PerSession => messages::SPECTATE_PER_SESSION.to_owned(),
@@ -91,21 +149,11 @@ impl SpectatorTask {
                 };
                 tape.output(&Bytes::from(format!("{text}\r\n")));
                 self.refuse(text).await;
-                (EndReason::Refused, 0)
+                EndReason::Refused
             }
         };
         tape.finish().await;
-        let end = SessionEvent {
-            time_ms: self.shared.service.clock().now_ms(),
-            phase: SessionPhase::Ended {
-                reason: reason.as_str(),
-                duration_ms: millis(started.elapsed()),
-                bytes_in: 0,
-                bytes_out,
-            },
-            ..start
-        };
-        record_end(&self.shared, self.conn_id, end).await;
+        end.finish(reason).await;
     }
 
     fn start_event(&self, session_id: String, recording: Option<String>) -> SessionEvent {
@@ -129,13 +177,13 @@ impl SpectatorTask {
         }
     }
 
-    /// Shows the console until something ends the view; returns why and the bytes shown.
-    async fn watch(&mut self, mut console: Console, tape: &mut Tape) -> (EndReason, u64) {
+    /// Shows the console until something ends the view, counting the bytes shown in `shown`;
+    /// returns why it ended.
+    async fn watch(&mut self, mut console: Console, tape: &mut Tape, shown: &mut u64) -> EndReason {
         let shared = Arc::clone(&self.shared);
         let deadline = Instant::now() + shared.service.settings().max_session;
         let mut shutdown = shared.shutdown.clone();
         let mut told = false;
-        let mut shown = 0u64;
         // Counted in the session directory while it watches, refreshed as a lease is.
         let slot = Slot {
             instance: self.spectator.instance.id.clone(),
@@ -175,7 +223,7 @@ impl SpectatorTask {
                 },
                 out = console.output.recv() => match out {
                     Some(bytes) => {
-                        shown += bytes.len() as u64;
+                        *shown += bytes.len() as u64;
                         tape.output(&bytes);
                         if self.send(bytes).await.is_err() {
                             break (EndReason::ClientGone, None);
@@ -193,7 +241,7 @@ impl SpectatorTask {
             }
             self.close(farewell, 0).await;
         }
-        (reason, shown)
+        reason
     }
 
     /// One write to the client. Waiting here slows only this spectator: the hub skips ahead.

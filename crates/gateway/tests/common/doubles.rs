@@ -8,9 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use console::leases::Slot;
 use console::{
-    AuditEvent, AuditSink, Clock, Grant, GrantKey, GrantStore, Lease, MemorySlotStore, OpenOutcome,
-    PushOutcome, SessionEvent, SessionLeases, SessionPhase, SlotState, SlotStore, StoreError,
+    AuditEvent, AuditSink, Clock, EndRequest, Grant, GrantKey, GrantStore, Lease, MemoryDirectory,
+    MemorySlotStore, OpenOutcome, PushOutcome, SessionDirectory, SessionEntry, SessionEvent,
+    SessionLeases, SessionPhase, SlotState, SlotStore, StoreError,
 };
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------------------------------------
@@ -312,5 +314,71 @@ impl AuditSink for RecordingAudit {
         }
         self.sessions.lock().unwrap().push(event.clone());
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A session directory that panics on demand
+
+/// The in-memory session directory, with a switch that makes a spectator's presence note panic
+/// (a bug in the spectator task's path).
+#[derive(Debug, Default)]
+pub struct PanickyDirectory {
+    inner: MemoryDirectory,
+    panic_on_watch: AtomicBool,
+}
+
+impl PanickyDirectory {
+    pub fn panic_on_watch(&self, on: bool) {
+        self.panic_on_watch.store(on, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SessionDirectory for PanickyDirectory {
+    async fn publish(&self, entry: &SessionEntry) -> Result<(), StoreError> {
+        self.inner.publish(entry).await
+    }
+
+    async fn refresh(
+        &self,
+        slot: &Slot,
+        token: u64,
+        expires_at_ms: u64,
+    ) -> Result<Option<EndRequest>, StoreError> {
+        self.inner.refresh(slot, token, expires_at_ms).await
+    }
+
+    async fn remove(&self, slot: &Slot, token: u64) -> Result<(), StoreError> {
+        self.inner.remove(slot, token).await
+    }
+
+    async fn list(&self, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
+        self.inner.list(now_ms).await
+    }
+
+    async fn request_end(
+        &self,
+        slot: &Slot,
+        by: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<Option<EndRequest>, StoreError> {
+        self.inner.request_end(slot, by, reason, now_ms).await
+    }
+
+    fn end_requests(&self) -> broadcast::Receiver<EndRequest> {
+        self.inner.end_requests()
+    }
+
+    async fn watch(&self, slot: &Slot, id: &str, expires_at_ms: u64) -> Result<(), StoreError> {
+        if self.panic_on_watch.load(Ordering::SeqCst) {
+            panic!("injected panic in a spectator's presence note");
+        }
+        self.inner.watch(slot, id, expires_at_ms).await
+    }
+
+    async fn unwatch(&self, slot: &Slot, id: &str) -> Result<(), StoreError> {
+        self.inner.unwatch(slot, id).await
     }
 }

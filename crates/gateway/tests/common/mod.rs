@@ -24,7 +24,7 @@ use console::ops::{PushReceipt, PushSerialKey};
 use console::{
     Account, AccountId, AuditSink, AvailabilityZone, Clock, ConsoleError, ConsoleService, Instance,
     InstanceId, InstanceState, ManualClock, Principal, Registry, RequestContext, SerialPort,
-    Settings, SlotState, SlotStore, SshPublicKey, ThrottleConfig,
+    SessionDirectory, Settings, SlotState, SlotStore, SshPublicKey, ThrottleConfig,
 };
 use gateway::GatewayConfig;
 use russh::client::{self, AuthResult, Handle};
@@ -86,6 +86,7 @@ pub struct GatewayBuilder {
     instances: Vec<(String, String)>,
     tweaks: Vec<Tweak>,
     tokio_clock: bool,
+    hubs: bool,
 }
 
 impl Default for GatewayBuilder {
@@ -101,7 +102,15 @@ impl GatewayBuilder {
             instances: Vec::new(),
             tweaks: Vec::new(),
             tokio_clock: false,
+            hubs: false,
         }
+    }
+
+    /// Consoles are kept connected through hubs, as `serve` does (spectators need them),
+    /// instead of one connection per session.
+    pub fn hubs(mut self) -> Self {
+        self.hubs = true;
+        self
     }
 
     /// The service reads a wall clock that follows tokio's ([`TokioClock`]) instead of the
@@ -149,7 +158,15 @@ impl GatewayBuilder {
             rate_per_second: 1000.0,
             burst: 10_000,
         };
+        let hubs = self.hubs.then(|| {
+            Arc::new(consoles::Consoles::with_hubs(
+                &registry,
+                backends::ConsoleOptions::default(),
+                None,
+            ))
+        });
         let store = Arc::new(FaultyStore::new(self.settings.teardown));
+        let directory = Arc::new(PanickyDirectory::default());
         let audit = Arc::new(RecordingAudit::default());
         let wall: Arc<dyn Clock> = if self.tokio_clock {
             Arc::new(TokioClock::new())
@@ -160,7 +177,8 @@ impl GatewayBuilder {
             ConsoleService::new(registry, self.settings, throttle)
                 .with_clock(wall)
                 .with_slots(Arc::clone(&store) as Arc<dyn SlotStore>)
-                .with_audit(Arc::clone(&audit) as Arc<dyn AuditSink>),
+                .with_audit(Arc::clone(&audit) as Arc<dyn AuditSink>)
+                .with_directory(Arc::clone(&directory) as Arc<dyn SessionDirectory>),
         );
 
         let host_key = gateway::host_key::load_or_create(dir.path()).unwrap();
@@ -172,6 +190,9 @@ impl GatewayBuilder {
         config.reconnect_max = Duration::from_millis(200);
         config.console.connect_timeout = Duration::from_secs(2);
         config.node_id = "test-node".into();
+        if let Some(hubs) = hubs {
+            config.consoles = hubs;
+        }
         for tweak in self.tweaks {
             tweak(&mut config);
         }
@@ -192,6 +213,7 @@ impl GatewayBuilder {
             service,
             store,
             audit,
+            directory,
             clock,
             host_key: host_public,
             stop: Some(stop_tx),
@@ -210,6 +232,8 @@ pub struct Gateway {
     pub store: Arc<FaultyStore>,
     /// The audit sink behind the service.
     pub audit: Arc<RecordingAudit>,
+    /// The session directory behind the service, with its panic switch.
+    pub directory: Arc<PanickyDirectory>,
     /// The clock the service reads (unless built with [`GatewayBuilder::tokio_clock`]): advance
     /// it to expire keys and end teardowns.
     pub clock: ManualClock,
@@ -228,6 +252,16 @@ impl Gateway {
         port: u32,
         key: &PublicKey,
     ) -> Result<PushReceipt, ConsoleError> {
+        let (ctx, req) = self.push_request(instance, port, key);
+        self.service.push_serial_key(&ctx, req).await
+    }
+
+    fn push_request(
+        &self,
+        instance: &str,
+        port: u32,
+        key: &PublicKey,
+    ) -> (RequestContext, PushSerialKey) {
         let n = self.next_request.fetch_add(1, Ordering::Relaxed);
         let ctx = RequestContext {
             request_id: format!("00000000-0000-4000-8000-{n:012}"),
@@ -240,7 +274,15 @@ impl Gateway {
             port: SerialPort::new(port),
             key: SshPublicKey::from_key(key.clone()).unwrap(),
         };
-        self.service.push_serial_key(&ctx, req).await
+        (ctx, req)
+    }
+
+    /// Pushes a spectator's key for `instance`'s port 0 (`SpectateSerialConsole`); must succeed.
+    pub async fn push_spectator_ok(&self, instance: &str, key: &PrivateKey) {
+        let (ctx, req) = self.push_request(instance, 0, key.public_key());
+        if let Err(e) = self.service.push_spectator_key(&ctx, req).await {
+            panic!("spectator push for {instance} failed: {} ({e})", e.code());
+        }
     }
 
     /// [`Gateway::push`] for port 0 that must succeed.
