@@ -5,7 +5,9 @@
 # fresh serialgate: console log and recording off; log on; log and the session's recording on;
 # log on and 1 spectator; log on and 8 spectators (each draining its own SSH session); log on and
 # 8 spectators of which one never reads. Recording is off except where named, so each row adds
-# one thing to "log-on".
+# one thing to "log-on". Then the same bursts through an in-process hub without SSH
+# (`bench-ssh hub-fanout`: the writer alone, recording, 1, 8 and 7+1 stalled spectators), which
+# separates the fan-out's own cost from the SSH streams'.
 #
 #   1. bulk: the console prints BULK_MB MiB of 80-byte text lines as fast as the line takes them,
 #      ROUNDS times after one unmeasured burst; MB/s at the SSH client and serialgate's CPU
@@ -94,6 +96,8 @@ done
 RESULTS=()
 RESULTS+=("$("$BENCH" direct --socket "$CONSOLE_SOCK" --bulk-bytes "$BULK_BYTES" --rounds "$ROUNDS" \
     | tee /dev/stderr | grep '^RESULT')")
+while read -r line; do RESULTS+=("$line"); done < <("$BENCH" hub-fanout --socket "$CONSOLE_SOCK" \
+    --bulk-bytes "$BULK_BYTES" --rounds "$ROUNDS" | tee /dev/stderr | grep '^RESULT')
 
 # label, console log, recording, spectators, one stalled spectator
 RUNS=("log-off off off 0 no" "log-on on off 0 no" "recording on on 0 no" "1-spectator on off 1 no"
@@ -128,11 +132,12 @@ done
 printf '%s\n' "${RESULTS[@]}" | awk -F'\t' '
     { mbs[$2] = $3; cpu[$2] = $4; tr[$2] = $5; order[n++] = $2 }
     END {
-        printf "\n%-14s %10s %10s %14s %12s %14s\n", "set-up", "MB/s", "vs direct", "CPU ms per MB", "trickle CPU%", "bulk vs log-on"
+        printf "\n%-17s %10s %10s %14s %12s %14s\n", "set-up", "MB/s", "vs direct", "CPU ms per MB", "trickle CPU%", "bulk vs log-on"
         for (i = 0; i < n; i++) {
             k = order[i]
-            if (k == "direct") { printf "%-14s %10.1f %10s %14s %12s %14s\n", k, mbs[k], "1.00", "-", "-", "-"; continue }
-            printf "%-14s %10.1f %10.2f %14.2f %12.2f %14.2f\n", k, mbs[k], mbs[k] / mbs["direct"], cpu[k], tr[k], mbs[k] / mbs["log-on"]
+            if (k == "direct") { printf "%-17s %10.1f %10s %14s %12s %14s\n", k, mbs[k], "1.00", "-", "-", "-"; continue }
+            if (k ~ /^hub/) { printf "%-17s %10.1f %10.2f %14.2f %12s %14s\n", k, mbs[k], mbs[k] / mbs["direct"], cpu[k], "-", "-"; continue }
+            printf "%-17s %10.1f %10.2f %14.2f %12.2f %14.2f\n", k, mbs[k], mbs[k] / mbs["direct"], cpu[k], tr[k], mbs[k] / mbs["log-on"]
         }
         log_cost = (mbs["log-off"] - mbs["log-on"]) / mbs["log-off"] * 100
         rec_cost = (mbs["log-on"] - mbs["recording"]) / mbs["log-on"] * 100
@@ -142,5 +147,6 @@ printf '%s\n' "${RESULTS[@]}" | awk -F'\t' '
         printf "throughput cost of the log: %.1f%% (target < 15%%): %s\n", log_cost, (log_cost < 15 ? "met" : "NOT met")
         printf "throughput cost of the recording: %.1f%% (target < 15%%): %s\n", rec_cost, (rec_cost < 15 ? "met" : "NOT met")
         printf "throughput cost of 8 spectators: %.1f%% (target < 15%%): %s\n", spect_cost, (spect_cost < 15 ? "met" : "NOT met")
+        printf "in process, without SSH: recording costs %.1f%% of the bare hub throughput, 8 spectators %.1f%%, 7+1 stalled %.1f%%\n", (mbs["hub"] - mbs["hub+recording"]) / mbs["hub"] * 100, (mbs["hub"] - mbs["hub+8-spectators"]) / mbs["hub"] * 100, (mbs["hub"] - mbs["hub+7+1-stalled"]) / mbs["hub"] * 100
         printf "one of the 8 stalled: %.1f%% (target: no change beyond noise, < 5%%): %s\n", stall, (stall < 5 ? "met" : "NOT met")
     }'

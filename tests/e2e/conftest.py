@@ -240,15 +240,30 @@ def _binary() -> Path:
     return path
 
 
+# Every port `_free_ports` handed out in this run. A port is released before the server that
+# was given it binds it, so without this a later call (a cluster's relay port, then a node's
+# API and SSH ports) could hand out the same port twice.
+_HANDED_OUT: set[int] = set()
+
+
 def _free_ports(n: int) -> list[int]:
-    """`n` distinct free loopback ports (all bound at once, then released)."""
+    """`n` distinct free loopback ports (all bound at once, then released), none of them handed
+    out before in this run."""
     socks = []
+    ports: list[int] = []
     try:
-        for _ in range(n):
+        for _ in range(n + 1000):
+            if len(ports) == n:
+                break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        assert len(ports) == n, "no fresh loopback ports left"
+        _HANDED_OUT.update(ports)
+        return ports
     finally:
         for s in socks:
             s.close()

@@ -20,14 +20,17 @@ pub struct ConsoleOptions {
     pub read_chunk: usize,
     /// Upper bound for connecting (`open`) and for a whole `probe`. Default 5 s.
     pub connect_timeout: Duration,
-    /// After a read that did not fill the buffer, how long the console is left to accumulate
-    /// output before it is read again. Default 2 ms; zero reads as soon as bytes arrive.
+    /// After two reads in a row that did not fill the buffer, how long the console is left to
+    /// accumulate output before it is read again. Default 2 ms; zero reads as soon as bytes
+    /// arrive.
     ///
     /// An emulated UART delivers a guest's output a few bytes at a time, tens of thousands of
     /// times a second; read one by one, each costs every consumer downstream (hub, log,
     /// session, SSH packet) a wake-up. The first read after a quiet spell is never delayed, so
     /// a keystroke's echo goes out at once; only a read that follows another within this
-    /// window waits, and it then takes everything that arrived meanwhile in one chunk.
+    /// window waits, and it then takes everything that arrived meanwhile in one chunk. A read
+    /// that fills the buffer, and the short one that drains the line after it, never wait: a
+    /// flood would otherwise be capped at one socket buffer per window.
     pub coalesce: Duration,
 }
 

@@ -126,12 +126,14 @@ pub(crate) async fn pump<L: Line, C: Codec>(
     // Set when the console closed or failed: deliver what is left, then end.
     let mut ending: Option<End> = None;
     let mut input_open = true;
-    // Read pacing (see `ConsoleOptions::coalesce`): armed after a read that did not fill the
-    // buffer, reading waits for it; a full read means the console is flooding, and reading
-    // goes on at once.
+    // Read pacing (see `ConsoleOptions::coalesce`): armed after the second read in a row that
+    // did not fill the buffer, reading waits for it. A full read means the console is
+    // flooding, and reading goes on at once; so does the read after it, which usually just
+    // drained the line: pausing there would cap a flood at one line buffer per window.
     let pause = tokio::time::sleep(std::time::Duration::ZERO);
     tokio::pin!(pause);
     let mut paused = false;
+    let mut last_read_full = false;
 
     loop {
         if undelivered.is_none()
@@ -157,10 +159,12 @@ pub(crate) async fn pump<L: Line, C: Codec>(
             event = poll_fn(|cx| poll_line(&mut line, &mut buf, want_read, &wire, cx)) => match event {
                 Io::Read(Ok(0)) => ending = Some(End::Closed),
                 Io::Read(Ok(n)) => {
-                    if n < buf.len() && !coalesce.is_zero() {
+                    let full = n == buf.len();
+                    if !full && !last_read_full && !coalesce.is_zero() {
                         pause.as_mut().reset(tokio::time::Instant::now() + coalesce);
                         paused = true;
                     }
+                    last_read_full = full;
                     let mut data = Vec::with_capacity(n);
                     codec.decode(buf.get(..n).unwrap_or_default(), &mut data, &mut wire);
                     if !data.is_empty() {

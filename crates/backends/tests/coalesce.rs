@@ -74,3 +74,31 @@ async fn a_flood_that_fills_the_buffer_is_not_paced() {
     // Four full reads back to back: no window between them.
     assert_eq!(t0.elapsed(), Duration::ZERO);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_read_that_drains_a_flood_does_not_pace_the_next() {
+    // A flood is read in full buffers and then one short read that empties the line. Pausing
+    // after that short read would cap a flood at one line buffer per window (on a socket, about
+    // 90 MB/s); only a second short read in a row means the console is trickling.
+    let read_chunk = 16;
+    let (mut far, near) = tokio::io::duplex(64 * 1024);
+    let options = ConsoleOptions {
+        read_chunk,
+        ..opts(WINDOW)
+    };
+    let mut console = Console::from_stream(near, &options);
+    far.write_all(&[b'x'; 72]).await.unwrap();
+    let t0 = Instant::now();
+    let mut got = 0;
+    while got < 72 {
+        got += console.output.recv().await.unwrap().len();
+    }
+    far.write_all(b"y").await.unwrap();
+    assert_eq!(&console.output.recv().await.unwrap()[..], b"y");
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+
+    // The trickle that follows is paced again.
+    far.write_all(b"z").await.unwrap();
+    assert_eq!(&console.output.recv().await.unwrap()[..], b"z");
+    assert_eq!(t0.elapsed(), WINDOW);
+}

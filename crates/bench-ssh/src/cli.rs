@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{Res, direct, echo, idle, log_cost, open_rate};
+use crate::{Res, direct, echo, hub_fanout, idle, log_cost, open_rate};
 
 /// The SSH gateway's benchmarks (see scripts/bench-ssh.sh).
 #[derive(Debug, Parser)]
@@ -34,6 +34,9 @@ pub enum Command {
     LogCost(LogCostArgs),
     /// The baseline: the source console's bulk burst read straight from its socket.
     Direct(DirectArgs),
+    /// The hub's own fan-out cost in process, without SSH: the writer alone, recording, and
+    /// 1, 8 and 7+1 stalled spectators.
+    HubFanout(HubFanoutArgs),
     /// Print N distinct free loopback TCP ports (bound at once, then released).
     FreePorts {
         #[arg(default_value_t = 1)]
@@ -214,6 +217,22 @@ pub struct DirectArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct HubFanoutArgs {
+    /// The source console's socket.
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// Bytes of one bulk burst (as given to `source-console`).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub bulk_bytes: u64,
+    /// Bulk bursts measured per set-up (after one unmeasured).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u64,
+    /// The hub's read size (`ConsoleOptions::read_chunk`). Default: serialgate's.
+    #[arg(long)]
+    pub read_chunk: Option<usize>,
+}
+
+#[derive(Debug, Args)]
 pub struct LogCostArgs {
     #[command(flatten)]
     pub gateway: GatewayArgs,
@@ -243,6 +262,7 @@ pub async fn run_bench(command: Command) -> Res<()> {
     match command {
         Command::LogCost(args) => log_cost::run(args).await,
         Command::Direct(args) => direct::run(args).await,
+        Command::HubFanout(args) => hub_fanout::run(args).await,
         Command::OpenRate(args) => open_rate::run(args).await,
         Command::Echo(args) => echo::run(args).await,
         Command::Idle(args) => idle::run(args).await,

@@ -14,6 +14,8 @@
 //!   log on or off and 0, 1 or 8 spectators (and one that never reads).
 //! - `direct`: the baseline of the output benchmarks, the bulk burst read straight from the
 //!   source console's socket.
+//! - `hub-fanout`: the same bursts through an in-process hub, without SSH: the fan-out's own
+//!   cost (writer alone, recording, 1 / 8 / 7+1 stalled spectators).
 //! - `free-ports`: N free loopback ports for the script.
 //!
 //! Every benchmark prints its own section and `SUMMARY\t…` lines the script collects into one
@@ -24,6 +26,7 @@ mod config;
 mod console;
 mod direct;
 mod echo;
+mod hub_fanout;
 mod idle;
 mod log_cost;
 mod open_rate;
