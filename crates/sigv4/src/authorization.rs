@@ -112,7 +112,7 @@ pub(crate) fn parse(value: &str, date_present: bool) -> Result<Authorization<'_>
     })
 }
 
-fn parse_credential(value: &str) -> Result<Credential<'_>, SigError> {
+pub(crate) fn parse_credential(value: &str) -> Result<Credential<'_>, SigError> {
     let shape_error = || {
         SigError::incomplete(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. \
@@ -147,7 +147,7 @@ fn parse_credential(value: &str) -> Result<Credential<'_>, SigError> {
 ///
 /// Linear in the length of the list: one pass checks the bytes and stops at the cap, and the
 /// duplicate check sorts a copy of at most the capped number of names.
-fn check_signed_headers(value: &str) -> Result<&str, SigError> {
+pub(crate) fn check_signed_headers(value: &str) -> Result<&str, SigError> {
     // RFC 9110 token characters, lowercase only.
     let is_name_byte = |b: u8| {
         matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.'
@@ -179,7 +179,7 @@ fn check_signed_headers(value: &str) -> Result<&str, SigError> {
     Ok(value)
 }
 
-fn parse_signature(value: &str) -> Result<[u8; 32], SigError> {
+pub(crate) fn parse_signature(value: &str) -> Result<[u8; 32], SigError> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(value, &mut out).map_err(|_| {
         SigError::incomplete("Signature must be 64 hexadecimal characters (a SHA-256 HMAC).")

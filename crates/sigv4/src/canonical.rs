@@ -41,6 +41,8 @@ pub(crate) struct CanonicalRequest<'a> {
     /// The path as sent on the wire (still percent-encoded).
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a str>,
+    /// A query parameter left out of the canonical query (a presigned request's signature).
+    pub(crate) skip_query: Option<&'a str>,
     pub(crate) headers: &'a HeaderMap,
     /// Checked lowercase names; each must be present in `headers` (see [`missing_header`]).
     pub(crate) signed_headers: &'a str,
@@ -55,7 +57,7 @@ impl CanonicalRequest<'_> {
         sink.put(b"\n");
         write_canonical_uri(sink, self.path, self.normalize_path);
         sink.put(b"\n");
-        write_canonical_query(sink, self.query);
+        write_canonical_query(sink, self.query, self.skip_query);
         sink.put(b"\n");
         for name in self.signed_headers.split(';') {
             sink.put(name.as_bytes());
@@ -170,6 +172,7 @@ mod tests {
             method: "GET",
             path: "/",
             query: Some("b=2&a=1"),
+            skip_query: None,
             headers: &headers,
             signed_headers: "host;my-header1;x-amz-date",
             payload_hash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",

@@ -1,4 +1,5 @@
-//! Server-side AWS Signature Version 4 verification for `Authorization`-header requests.
+//! Server-side AWS Signature Version 4 verification: requests signed in their `Authorization`
+//! header ([`Verifier::verify`]) and presigned URLs ([`Verifier::verify_presigned`]).
 //!
 //! Invariant: this crate knows nothing of HTTP frameworks or of EC2. It takes borrowed request
 //! parts ([`RequestParts`]), a clock reading and a [`SecretLookup`], and returns either a
@@ -12,7 +13,11 @@
 //! session token (constant time).
 //!
 //! Paths are canonicalized the way non-S3 services do it: normalized (`.`, `..`, `//`) and
-//! percent-encoded a second time. Presigned (query-string) requests are not supported.
+//! percent-encoded a second time. A presigned (query-string) request goes through the same
+//! steps with its parameters taken from the query ([`MAX_PRESIGNED_QUERY_BYTES`] at most):
+//! the canonical query leaves out `X-Amz-Signature`, the payload is the body's hash (the
+//! empty body's, for a `GET`) as for every non-S3 service, and instead of the clock skew
+//! the URL is valid from `X-Amz-Date` for `X-Amz-Expires` seconds, capped by the caller.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -38,6 +43,7 @@ mod authorization;
 mod canonical;
 mod date;
 mod error;
+mod presigned;
 mod secret;
 mod signing;
 mod uri;
@@ -48,5 +54,6 @@ mod tests;
 
 pub use authorization::{MAX_AUTHORIZATION_BYTES, MAX_SIGNED_HEADERS};
 pub use error::{SigError, SigErrorKind};
+pub use presigned::{MAX_PRESIGNED_EXPIRES_SECS, MAX_PRESIGNED_QUERY_BYTES};
 pub use secret::{SecretKey, SecretLookup, SigningSecret};
 pub use verify::{Checked, RequestParts, Verified, Verifier};

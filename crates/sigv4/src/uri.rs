@@ -68,7 +68,10 @@ pub(crate) fn write_canonical_uri(sink: &mut impl Sink, path: &str, normalize: b
 /// Every pair is re-encoded into one shared buffer (no allocation per pair), then the pairs are
 /// sorted as ranges of it: O(n log n) in the number of pairs, which the HTTP layer bounds with
 /// its cap on the request head.
-pub(crate) fn write_canonical_query(sink: &mut impl Sink, query: Option<&str>) {
+///
+/// `skip` names a parameter left out (compared after decoding): a presigned request's
+/// `X-Amz-Signature`, which cannot sign itself.
+pub(crate) fn write_canonical_query(sink: &mut impl Sink, query: Option<&str>, skip: Option<&str>) {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return;
     };
@@ -77,6 +80,9 @@ pub(crate) fn write_canonical_query(sink: &mut impl Sink, query: Option<&str>) {
     let mut pairs: Vec<(Range<usize>, Range<usize>)> = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if skip.is_some_and(|skip| Decoded::new(name).eq(skip.bytes())) {
+            continue;
+        }
         let name_start = encoded.len();
         reencode_into(&mut encoded, name);
         let value_start = encoded.len();
@@ -106,6 +112,12 @@ pub(crate) fn query_has(query: Option<&str>, param: &str) -> bool {
             Decoded::new(name).eq(param.bytes())
         })
     })
+}
+
+/// `raw` percent-decoded (`+` is a space), as text; bytes that are not UTF-8 become U+FFFD.
+pub(crate) fn decode(raw: &str) -> String {
+    let bytes: Vec<u8> = Decoded::new(raw).collect();
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Decodes `raw` and appends it percent-encoded with the unreserved set (uppercase hex).
@@ -185,7 +197,7 @@ mod tests {
 
     fn query(q: &str) -> String {
         let mut out = Vec::new();
-        write_canonical_query(&mut out, Some(q));
+        write_canonical_query(&mut out, Some(q), None);
         String::from_utf8(out).unwrap()
     }
 

@@ -7,10 +7,11 @@ use http::{HeaderMap, HeaderName, Method, Uri};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::authorization::{self, Authorization, MAX_AUTHORIZATION_BYTES};
+use crate::authorization::{self, Credential, MAX_AUTHORIZATION_BYTES};
 use crate::canonical::{CanonicalRequest, hex_digest, missing_header, write_string_to_sign};
 use crate::date::{BasicFormat, format_basic, parse_basic, parse_http_date};
 use crate::error::{SigError, SigErrorKind, echo};
+use crate::presigned::{self, SIGNATURE_PARAM};
 use crate::secret::{SecretLookup, SigningSecret};
 use crate::signing::{finish, signer, signing_key};
 use crate::uri::query_has;
@@ -59,6 +60,8 @@ pub struct Verified<P> {
     scope_date: String,
     region: String,
     session_token: bool,
+    signature: [u8; 32],
+    expires_at: Option<SystemTime>,
 }
 
 impl<P> Verified<P> {
@@ -95,6 +98,18 @@ impl<P> Verified<P> {
     /// Whether the request was made with temporary credentials (a session token).
     pub fn used_session_token(&self) -> bool {
         self.session_token
+    }
+
+    /// The request's signature: unique to what was signed, so a presigned URL can be spent
+    /// once by remembering it until [`expires_at`](Self::expires_at).
+    pub fn signature(&self) -> &[u8; 32] {
+        &self.signature
+    }
+
+    /// When a presigned URL stops being valid (`X-Amz-Date` + `X-Amz-Expires`); `None` for a
+    /// request signed in its `Authorization` header.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
     }
 }
 
@@ -189,22 +204,117 @@ impl Verifier {
             return Err(SigError::incomplete("Missing X-Amz-Date or Date header."));
         };
         let date = format_basic(time);
-        self.check_scope(&auth, &date)?;
-        self.check_signed_headers(req.headers, auth.signed_headers, date_header)?;
+        self.check_scope(&auth.credential, &date)?;
+        self.check_signed_headers(req.headers, auth.signed_headers, Some(date_header))?;
         self.check_skew(time, now)?;
         let payload_hash = payload_hash(req)?;
         Ok(Checked {
             req: *req,
-            auth,
+            access_key_id: auth.credential.access_key_id.to_owned(),
+            scope: auth.credential.scope.to_owned(),
+            signed_headers: auth.signed_headers.to_owned(),
+            signature: auth.signature,
             time,
             date,
             payload_hash,
+            presigned: None,
             normalize_path: self.normalize_path,
         })
     }
 
-    fn check_scope(&self, auth: &Authorization<'_>, date: &BasicFormat) -> Result<(), SigError> {
-        let cred = &auth.credential;
+    /// Verifies a presigned request (query-string authentication) as of `now`: valid from
+    /// `X-Amz-Date` (give or take the clock skew) for `X-Amz-Expires` seconds, which may be at
+    /// most `max_expires`. `lookup` is consulted at most once, after every other check.
+    pub fn verify_presigned<L: SecretLookup>(
+        &self,
+        req: &RequestParts<'_>,
+        now: SystemTime,
+        max_expires: Duration,
+        lookup: &L,
+    ) -> Result<Verified<L::Principal>, SigError> {
+        let checked = self.check_presigned(req, now, max_expires)?;
+        let secret = lookup.lookup(checked.access_key_id());
+        checked.finish(secret)
+    }
+
+    /// The first half of [`verify_presigned`](Self::verify_presigned), for an async lookup
+    /// (see [`check`](Self::check)).
+    pub fn check_presigned<'r>(
+        &self,
+        req: &RequestParts<'r>,
+        now: SystemTime,
+        max_expires: Duration,
+    ) -> Result<Checked<'r>, SigError> {
+        let query = req.query.filter(|q| query_has(Some(q), "X-Amz-Algorithm"));
+        let query = match (query, req.headers.contains_key(AUTHORIZATION)) {
+            (Some(query), false) => query,
+            (Some(_), true) => return Err(SigError::incomplete(ONE_MECHANISM)),
+            (None, true) => {
+                return Err(SigError::incomplete(
+                    "This resource takes a presigned URL (query-string authentication), not \
+                     an Authorization header.",
+                ));
+            }
+            (None, false) => return Err(SigError::missing()),
+        };
+        let p = presigned::parse(query)?;
+        let date = format_basic(p.time);
+        let cred = p.credential()?;
+        self.check_scope(&cred, &date)?;
+        self.check_signed_headers(req.headers, &p.signed_headers, None)?;
+        let longest = max_expires.as_secs();
+        if p.expires > longest {
+            return Err(SigError::incomplete(format!(
+                "X-Amz-Expires is {} seconds; this service accepts presigned URLs valid for at \
+                 most {longest} seconds.",
+                p.expires
+            )));
+        }
+        self.check_validity(p.time, p.expires, now)?;
+        let payload_hash = payload_hash(req)?;
+        Ok(Checked {
+            req: *req,
+            access_key_id: cred.access_key_id.to_owned(),
+            scope: cred.scope.to_owned(),
+            signed_headers: p.signed_headers.clone(),
+            signature: p.signature,
+            time: p.time,
+            date,
+            payload_hash,
+            presigned: Some(PresignedPart {
+                expires: p.expires,
+                token: p.token,
+            }),
+            normalize_path: self.normalize_path,
+        })
+    }
+
+    /// A presigned URL is valid from its date (early by at most the clock skew, as a header's
+    /// date may be) until its date plus `X-Amz-Expires`.
+    fn check_validity(&self, time: i64, expires: u64, now: SystemTime) -> Result<(), SigError> {
+        let now_s = unix_seconds(now);
+        let skew = i64::try_from(self.max_skew.as_secs()).unwrap_or(i64::MAX);
+        let show = |t: i64| String::from_utf8_lossy(&format_basic(t)).into_owned();
+        if time > now_s.saturating_add(skew) {
+            return self.check_skew(time, now);
+        }
+        let until = time.saturating_add(i64::try_from(expires).unwrap_or(i64::MAX));
+        if now_s > until {
+            return Err(SigError::new(
+                SigErrorKind::Expired,
+                format!(
+                    "Request has expired: signed at {} for {expires} seconds, so valid until {}; \
+                     it is now {}.",
+                    show(time),
+                    show(until),
+                    show(now_s)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_scope(&self, cred: &Credential<'_>, date: &BasicFormat) -> Result<(), SigError> {
         if cred.terminator != "aws4_request" {
             return Err(SigError::wrong_scope(format!(
                 "Credential should be scoped with a valid terminator: 'aws4_request', not '{}'.",
@@ -242,7 +352,7 @@ impl Verifier {
         &self,
         headers: &HeaderMap,
         signed: &str,
-        date_header: &'static str,
+        date_header: Option<&'static str>,
     ) -> Result<(), SigError> {
         let is_signed = |name: &str| signed.split(';').any(|s| s == name);
         if !is_signed("host") {
@@ -250,7 +360,7 @@ impl Verifier {
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
             ));
         }
-        if !is_signed(date_header) {
+        if let Some(date_header) = date_header.filter(|name| !is_signed(name)) {
             let shown = if date_header == X_AMZ_DATE {
                 "X-Amz-Date"
             } else {
@@ -313,53 +423,92 @@ impl Verifier {
 #[derive(Debug)]
 pub struct Checked<'r> {
     req: RequestParts<'r>,
-    auth: Authorization<'r>,
+    access_key_id: String,
+    /// `20150830/us-east-1/service/aws4_request`, checked against the verifier's.
+    scope: String,
+    signed_headers: String,
+    signature: [u8; 32],
     time: i64,
     date: BasicFormat,
     payload_hash: [u8; 64],
+    /// Set for query-string authentication.
+    presigned: Option<PresignedPart>,
     normalize_path: bool,
 }
 
+/// What only a presigned request has.
+#[derive(Debug)]
+struct PresignedPart {
+    expires: u64,
+    /// `X-Amz-Security-Token`, decoded.
+    token: Option<String>,
+}
+
+const ONE_MECHANISM: &str = "Only one auth mechanism allowed; only the X-Amz-Algorithm query \
+     parameter, Signature query string parameter or the Authorization header should be specified";
+
 impl<'r> Checked<'r> {
     /// The access key id whose secret [`finish`](Self::finish) needs.
-    pub fn access_key_id(&self) -> &'r str {
-        self.auth.credential.access_key_id
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
     }
 
     /// Completes verification with the looked-up secret (`None`: unknown key): the signature,
     /// then the session token, both compared in constant time.
     pub fn finish<P>(self, secret: Option<SigningSecret<P>>) -> Result<Verified<P>, SigError> {
         let secret = secret.ok_or_else(SigError::unknown_access_key)?;
-        let cred = &self.auth.credential;
+        // The scope was checked to have exactly four parts when it was parsed.
+        let mut scope = self.scope.split('/');
+        let (date, region, service) = (
+            scope.next().unwrap_or_default(),
+            scope.next().unwrap_or_default(),
+            scope.next().unwrap_or_default(),
+        );
         let canonical_hash = self.canonical().hash_hex();
-        let key = signing_key(&secret.secret, cred.date, cred.region, cred.service)?;
+        let key = signing_key(&secret.secret, date, region, service)?;
         let mut mac = signer(&key)?;
-        write_string_to_sign(&mut mac, &self.date, cred.scope, &canonical_hash);
+        write_string_to_sign(&mut mac, &self.date, &self.scope, &canonical_hash);
         let calculated = finish(mac);
-        if !bool::from(calculated.ct_eq(&self.auth.signature)) {
+        if !bool::from(calculated.ct_eq(&self.signature)) {
             return Err(SigError::signature_mismatch());
         }
 
         // Checked after the signature so that only a holder of the secret learns whether a
-        // token is right. The token need not be signed (AWS allows adding it after signing).
-        let mut tokens = self.req.headers.get_all(X_AMZ_SECURITY_TOKEN).iter();
-        let (sent, extra) = (tokens.next(), tokens.next().is_some());
-        let token_ok = match (&secret.session_token, sent) {
-            (None, None) => true,
-            (Some(expected), Some(sent)) => !extra && expected.ct_eq_bytes(sent.as_bytes()),
-            _ => false,
+        // token is right. A header token need not be signed (AWS allows adding it after
+        // signing); a presigned URL's is part of the signed query.
+        let token_ok = match &self.presigned {
+            Some(p) => match (&secret.session_token, &p.token) {
+                (None, None) => true,
+                (Some(expected), Some(sent)) => expected.ct_eq_bytes(sent.as_bytes()),
+                _ => false,
+            },
+            None => {
+                let mut tokens = self.req.headers.get_all(X_AMZ_SECURITY_TOKEN).iter();
+                let (sent, extra) = (tokens.next(), tokens.next().is_some());
+                match (&secret.session_token, sent) {
+                    (None, None) => true,
+                    (Some(expected), Some(sent)) => !extra && expected.ct_eq_bytes(sent.as_bytes()),
+                    _ => false,
+                }
+            }
         };
         if !token_ok {
             return Err(SigError::invalid_token());
         }
 
+        let expires_at = self.presigned.as_ref().map(|p| {
+            let secs = i64::try_from(p.expires).unwrap_or(i64::MAX);
+            to_system_time(self.time.saturating_add(secs))
+        });
         Ok(Verified {
-            access_key_id: cred.access_key_id.to_owned(),
             request_time: to_system_time(self.time),
-            scope_date: cred.date.to_owned(),
-            region: cred.region.to_owned(),
+            scope_date: date.to_owned(),
+            region: region.to_owned(),
             session_token: secret.session_token.is_some(),
+            signature: self.signature,
+            expires_at,
             principal: secret.principal,
+            access_key_id: self.access_key_id,
         })
     }
 
@@ -368,8 +517,9 @@ impl<'r> Checked<'r> {
             method: self.req.method.as_str(),
             path: self.req.path,
             query: self.req.query,
+            skip_query: self.presigned.as_ref().map(|_| SIGNATURE_PARAM),
             headers: self.req.headers,
-            signed_headers: self.auth.signed_headers,
+            signed_headers: &self.signed_headers,
             // Hex digits are ASCII, so this conversion cannot fail.
             payload_hash: std::str::from_utf8(&self.payload_hash).unwrap_or_default(),
             normalize_path: self.normalize_path,
@@ -388,12 +538,7 @@ fn authorization_value<'r>(req: &RequestParts<'r>) -> Result<&'r str, SigError> 
                  sign the request with an Authorization header.",
             ));
         }
-        (Some(_), true) => {
-            return Err(SigError::incomplete(
-                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-                 Signature query string parameter or the Authorization header should be specified",
-            ));
-        }
+        (Some(_), true) => return Err(SigError::incomplete(ONE_MECHANISM)),
         (Some(value), false) => value,
     };
     if values.next().is_some() {

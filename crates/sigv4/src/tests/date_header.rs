@@ -29,6 +29,7 @@ fn sign(headers: &mut HeaderMap, time: i64) {
         method: "GET",
         path: "/",
         query: None,
+        skip_query: None,
         headers,
         signed_headers: &signed_headers,
         payload_hash: std::str::from_utf8(&body_hash).unwrap(),

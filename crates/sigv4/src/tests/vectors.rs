@@ -209,6 +209,7 @@ fn build(req: &Request, normalize: bool) -> (String, String) {
         method: req.method.as_str(),
         path: &req.path,
         query: req.query.as_deref(),
+        skip_query: None,
         headers: &req.headers,
         signed_headers: auth.signed_headers,
         payload_hash: &payload_hash,

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, SessionTokenMode, SignableBody, SignableRequest, SigningSettings, sign,
+    PayloadChecksumKind, SessionTokenMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, sign,
 };
 use aws_sigv4::sign::v4::SigningParams;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -51,6 +52,8 @@ pub struct Spec {
     pub service: String,
     pub time: SystemTime,
     pub content_sha256_header: bool,
+    /// Sign in the query (a presigned URL) valid this long, instead of in headers.
+    pub presign_for: Option<Duration>,
 }
 
 impl Default for Spec {
@@ -73,6 +76,7 @@ impl Default for Spec {
             service: SERVICE.into(),
             time: t0(),
             content_sha256_header: false,
+            presign_for: None,
         }
     }
 }
@@ -139,6 +143,10 @@ pub fn signed(spec: &Spec) -> Request {
     if !spec.sign_token {
         settings.session_token_mode = SessionTokenMode::Exclude;
     }
+    if let Some(expires) = spec.presign_for {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(expires);
+    }
     let params = SigningParams::builder()
         .identity(&identity)
         .region(&spec.region)
@@ -177,10 +185,18 @@ pub fn signed(spec: &Spec) -> Request {
             HeaderValue::from_str(token).unwrap(),
         );
     }
-    let (path, query) = match spec.path_and_query.split_once('?') {
+    let (path, mut query) = match spec.path_and_query.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (spec.path_and_query.clone(), None),
     };
+    // A presigned URL: the signer's parameters appended, encoded as a URL carries them.
+    for (k, v) in instructions.params() {
+        let pair = format!("{}={}", encode(k), encode(v));
+        query = Some(match query {
+            Some(q) if !q.is_empty() => format!("{q}&{pair}"),
+            _ => pair,
+        });
+    }
     Request {
         method: spec.method.parse().unwrap(),
         path,
@@ -188,6 +204,19 @@ pub fn signed(spec: &Spec) -> Request {
         headers,
         body: spec.body.clone(),
     }
+}
+
+/// `s` percent-encoded with the unreserved set, as SDKs encode query values.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The default signed API call.
