@@ -14,9 +14,10 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # managed-VM tests; the guest itself comes from `apt-get download`), Redis and PostgreSQL (the
 # store contract and multi-node tests start their own servers), tmux (the interactive client
 # test), openssl (the TLS test makes its CA and certificates), curl (README.md's examples, which
-# tests/e2e/test_readme.py runs as written), asciinema (plays the session recordings back).
-# `command -v` keeps a second run
-# from touching apt at all.
+# tests/e2e/test_readme.py runs as written), asciinema (plays the session recordings back),
+# npm (the build fetches the browser console's terminal, xterm.js, with it), Chromium and its
+# ChromeDriver (the browser console's tests). `command -v` keeps a second run from touching apt
+# at all.
 need=()
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -29,6 +30,9 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
 command -v asciinema >/dev/null || need+=(asciinema)
+command -v npm >/dev/null || need+=(npm)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     log "installing ${need[*]}"

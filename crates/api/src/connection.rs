@@ -153,7 +153,8 @@ pub(crate) async fn serve_connection<I>(
         // The watchdog below keeps the header-read deadline (see the module comment).
         .header_read_timeout(None)
         .half_close(half_close);
-    let conn = builder.serve_connection(io, service);
+    // Upgrades: the browser console's WebSocket leaves HTTP on its connection.
+    let conn = builder.serve_connection(io, service).with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let mut draining = false;
     loop {

@@ -1,6 +1,8 @@
 //! serialgate's HTTP service: AWS JSON 1.1 for EC2 Instance Connect, the EC2 Query subset
 //! around the serial console, plus `/health`, `/ready`, and `/instance-keys/v1/{os_user}`
-//! where instances fetch the keys pushed for their users (proved by an HMAC, not SigV4).
+//! where instances fetch the keys pushed for their users (proved by an HMAC, not SigV4), and
+//! the browser console under `/console/` (presigned links, the page, its WebSocket:
+//! [`browser`]).
 //!
 //! The only crate that speaks AWS JSON or EC2 XML. A JSON request goes: body limit → SigV4
 //! ([`sigv4`]) → `X-Amz-Target` routing ([`router`]) → one operation file (parse → domain call
@@ -18,6 +20,7 @@
 //! the time a whole request may take, and the size and count of request headers.
 
 mod audit;
+pub mod browser;
 mod connection;
 pub mod credentials;
 mod ec2;

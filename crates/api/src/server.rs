@@ -63,6 +63,8 @@ pub struct ApiState {
     pub(crate) refused: Arc<RefusalTally>,
     /// The signer and tokens of `GET /instance-keys/v1/{os_user}` (none: it answers 404).
     pub instance_keys: Option<InstanceKeys>,
+    /// The browser console under `/console/` (none: its pages say it is off).
+    pub browser: Option<crate::browser::BrowserConsole>,
 }
 
 impl ApiState {
@@ -85,6 +87,7 @@ impl ApiState {
             refusal_window: DEFAULT_WINDOW,
             refused: Arc::new(RefusalTally::default()),
             instance_keys: None,
+            browser: None,
         }
     }
 }
@@ -101,6 +104,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/ready", get(ready))
         .route("/instance-keys/v1/", instance_keys.clone())
         .route("/instance-keys/v1/{*os_user}", instance_keys)
+        .route("/console/assets/{name}", get(crate::browser::asset))
+        .route("/console/{instance}/{port}", get(crate::browser::console))
+        .route("/console/{instance}/{port}/ws", get(crate::browser::socket))
         .fallback(not_found)
         .with_state(state)
 }
@@ -319,7 +325,7 @@ pub(crate) async fn read_body(
         .map_err(|_| too_large())
 }
 
-fn sig_error(e: sigv4::SigError) -> ApiError {
+pub(crate) fn sig_error(e: sigv4::SigError) -> ApiError {
     let code = match e.kind() {
         SigErrorKind::Missing => ErrorCode::MissingAuthenticationTokenException,
         SigErrorKind::Incomplete => ErrorCode::IncompleteSignatureException,

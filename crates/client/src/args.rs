@@ -149,6 +149,23 @@ pub struct PushArgs {
     pub aws: AwsArgs,
 }
 
+/// `serialgate console-url`: a presigned link to the browser console.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsoleUrlArgs {
+    /// The instance, e.g. i-0123456789abcdef0.
+    #[arg(value_name = "INSTANCE_ID")]
+    pub instance_id: String,
+    /// Serial port.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub port: u8,
+    /// How long the link is valid, seconds (a server takes at most 60 unless configured
+    /// otherwise: [browser] max_link_seconds).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub expires: u64,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// `serialgate sessions`: serialgate's session control.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionsArgs {

@@ -13,6 +13,7 @@ pub mod authorized_keys;
 pub mod aws;
 pub mod connect;
 pub mod console;
+pub mod console_url;
 pub mod endpoints;
 pub mod errors;
 pub mod escape;
@@ -37,8 +38,8 @@ pub mod transcript;
 pub mod wait;
 
 pub use args::{
-    AuthorizedKeysArgs, AwsArgs, ConnectArgs, InstanceSshArgs, PushArgs, PushOsUserKeyArgs,
-    SessionsArgs,
+    AuthorizedKeysArgs, AwsArgs, ConnectArgs, ConsoleUrlArgs, InstanceSshArgs, PushArgs,
+    PushOsUserKeyArgs, SessionsArgs,
 };
 pub use errors::{EXIT_CODES_HELP, PUSH_EXIT_CODES_HELP, SESSIONS_EXIT_CODES_HELP};
 pub use instance_ssh::EXIT_CODES_HELP as SSH_EXIT_CODES_HELP;

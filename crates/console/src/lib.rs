@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod browser;
 pub mod clock;
 pub mod control;
 pub mod directory;

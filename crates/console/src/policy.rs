@@ -34,11 +34,13 @@ pub enum Action {
     ListSerialConsoleSessions,
     EndSerialConsoleSession,
     SpectateSerialConsole,
+    /// Spending a browser console link (`GET /console/…`, presigned).
+    OpenSerialConsole,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::SendSerialConsoleSSHPublicKey,
         Action::SendSSHPublicKey,
         Action::DescribeInstances,
@@ -52,6 +54,7 @@ impl Action {
         Action::ListSerialConsoleSessions,
         Action::EndSerialConsoleSession,
         Action::SpectateSerialConsole,
+        Action::OpenSerialConsole,
     ];
 
     /// The IAM action name, `ec2-instance-connect:…`, `ec2:…` or, for the session control that
@@ -73,6 +76,7 @@ impl Action {
             Action::ListSerialConsoleSessions => "serialgate:ListSerialConsoleSessions",
             Action::EndSerialConsoleSession => "serialgate:EndSerialConsoleSession",
             Action::SpectateSerialConsole => "serialgate:SpectateSerialConsole",
+            Action::OpenSerialConsole => "serialgate:OpenSerialConsole",
         }
     }
 
@@ -139,12 +143,14 @@ impl ActionSet {
     }
 
     /// What a credential whose configuration names no `actions` may do: push keys (a
-    /// spectator's included: whoever may take the console may watch it), nothing else.
+    /// spectator's included: whoever may take the console may watch it) and open the console
+    /// in a browser, nothing else.
     pub fn push_only() -> Self {
         [
             Action::SendSerialConsoleSSHPublicKey,
             Action::SendSSHPublicKey,
             Action::SpectateSerialConsole,
+            Action::OpenSerialConsole,
         ]
         .into_iter()
         .collect()
@@ -438,10 +444,12 @@ mod tests {
                 "GetSerialConsoleAccessStatus",
             ]
         );
-        // The default set: Instance Connect's pushes and serialgate's spectator push.
+        // The default set: Instance Connect's pushes, serialgate's spectator push and its
+        // browser link.
         assert_eq!(
             ActionSet::matching("ec2-instance-connect:*")
-                .union(ActionSet::matching("serialgate:Spectate*")),
+                .union(ActionSet::matching("serialgate:Spectate*"))
+                .union(ActionSet::matching("serialgate:OpenSerialConsole")),
             ActionSet::push_only()
         );
         assert_eq!(
@@ -490,7 +498,7 @@ mod tests {
         );
         assert_eq!(
             format!("{:?}", ActionSet::matching("serialgate:*")),
-            "{ListSerialConsoleSessions, EndSerialConsoleSession, SpectateSerialConsole}"
+            "{ListSerialConsoleSessions, EndSerialConsoleSession, SpectateSerialConsole, OpenSerialConsole}"
         );
         assert_eq!(
             format!("{:?}", ActionSet::matching("ec2:Reboot*")),

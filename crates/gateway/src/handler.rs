@@ -13,6 +13,7 @@ use russh::{Channel, ChannelId};
 use tokio::sync::mpsc;
 
 use crate::Shared;
+use crate::client::SshChannel;
 use crate::escape::{Action, EscapeParser};
 use crate::lease_guard::LeaseGuard;
 use crate::limits::UnauthGuard;
@@ -124,8 +125,10 @@ impl Connection {
                 self.user_tx = Some(tx);
                 spectate::spawn(SpectatorTask {
                     shared: Arc::clone(&self.shared),
-                    handle: session.handle(),
-                    channel,
+                    client: Arc::new(SshChannel {
+                        handle: session.handle(),
+                        channel,
+                    }),
                     spectator: *spectator,
                     user_rx: rx,
                     conn_id: self.conn_id,
@@ -144,8 +147,10 @@ impl Connection {
         self.user_tx = Some(tx);
         let task = SessionTask {
             shared: Arc::clone(&self.shared),
-            handle: session.handle(),
-            channel,
+            client: Arc::new(SshChannel {
+                handle: session.handle(),
+                channel,
+            }),
             opened,
             user_rx: rx,
             conn_id: self.conn_id,

@@ -10,6 +10,8 @@
 //! lapse (see [`lease_keeper`]); [`run`] returns only after every session has ended; users see
 //! short fixed texts, the log gets causes.
 
+mod browser;
+mod client;
 pub mod config;
 
 pub mod escape;
@@ -52,6 +54,50 @@ pub(crate) struct Shared {
     /// Every session task, and every lease release or end record left behind by one that
     /// ended abnormally: [`run`] waits for them before it returns.
     pub sessions: TaskTracker,
+    /// Numbers connections (SSH) and browser sessions alike, for the log.
+    pub next_id: AtomicU64,
+}
+
+/// The session machinery: what [`run`] serves SSH connections with, and what browser
+/// sessions ([`Gateway::browser_sessions`]) run on, so both share one shutdown and one wait
+/// for every session to end.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub fn new(service: Arc<ConsoleService>, config: GatewayConfig) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            service,
+            config,
+            shutdown: stop_rx,
+            sessions: TaskTracker::new(),
+            next_id: AtomicU64::new(1),
+        });
+        Self { shared, stop }
+    }
+
+    /// Opens browser sessions on this gateway, for the web listener.
+    pub fn browser_sessions(&self) -> Arc<dyn console::browser::BrowserSessions> {
+        Arc::new(browser::Browsers::new(Arc::clone(&self.shared)))
+    }
+
+    /// Runs the SSH listener; see [`run`].
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        serve(listener, self.shared, self.stop, shutdown).await
+    }
 }
 
 /// Runs the SSH gateway on `listener` until `shutdown` resolves, then stops accepting, tells
@@ -64,6 +110,16 @@ pub async fn run(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    Gateway::new(service, config).run(listener, shutdown).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop_tx: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let config = &shared.config;
     let russh_config = Arc::new(config.russh_config());
     let limiter = Limiter::new(Caps {
         total: config.max_connections,
@@ -72,14 +128,6 @@ pub async fn run(
     });
     let mut refusals = RefusalLog::default();
     let grace = config.shutdown_grace;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        service,
-        config,
-        shutdown: stop_rx,
-        sessions: TaskTracker::new(),
-    });
-    let next_id = AtomicU64::new(1);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
 
@@ -117,7 +165,7 @@ pub async fn run(
                         continue;
                     }
                 };
-                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
                 let shared = Arc::clone(&shared);
                 let cfg = Arc::clone(&russh_config);
                 connections.spawn(async move {

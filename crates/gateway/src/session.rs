@@ -1,4 +1,4 @@
-//! One serial session: the bridge between the SSH channel and the console.
+//! One serial session: the bridge between the client (an SSH channel) and the console.
 //!
 //! The task owns the session's lease and audit records (through [`SessionRecord`]), the lease's
 //! renewals (through [`LeaseKeeper`]) and the console connection. It never holds more than one
@@ -8,7 +8,6 @@
 //! renewal, console reconnection — stays responsive meanwhile.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +15,11 @@ use backends::{Backoff, BreakError, Console};
 use bytes::Bytes;
 use console::ops::OpenedSession;
 use console::{EndRequest, InstanceState};
-use russh::ChannelId;
-use russh::server::Handle;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
 use crate::Shared;
+use crate::client::{BoxFut, Client};
 use crate::config::GatewayConfig;
 use crate::escape::help_text;
 use crate::lease_guard::LeaseGuard;
@@ -43,8 +41,6 @@ pub(crate) enum UserInput {
     Resize(Terminal),
 }
 
-type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 /// The longest a goodbye may take: a client that stopped reading cannot hold the slot.
 const CLOSE_BOUND: Duration = Duration::from_secs(2);
 
@@ -56,8 +52,7 @@ enum ConsoleResult {
 
 pub(crate) struct SessionTask {
     pub shared: Arc<Shared>,
-    pub handle: Handle,
-    pub channel: ChannelId,
+    pub client: Client,
     pub opened: OpenedSession,
     pub user_rx: mpsc::Receiver<UserInput>,
     pub conn_id: u64,
@@ -73,18 +68,17 @@ pub(crate) struct SessionTask {
 /// [`SessionRecord`] (or [`LeaseGuard`], before the session started).
 pub(crate) fn spawn(task: SessionTask, lease: LeaseGuard) {
     let shared = Arc::clone(&task.shared);
-    let (conn, handle, channel) = (task.conn_id, task.handle.clone(), task.channel);
-    spawn_guarded(&shared, conn, handle, channel, task.run(lease));
+    let (conn, client) = (task.conn_id, Arc::clone(&task.client));
+    spawn_guarded(&shared, conn, client, task.run(lease));
 }
 
 /// Runs `task` (a session's or a spectator's) on the gateway's session tracker. If it panics,
-/// the panic is logged and the channel `channel` closed, within [`CLOSE_BOUND`]; the task's
-/// own guards release what it held and write its end record.
+/// the panic is logged and `client` closed, within [`CLOSE_BOUND`]; the task's own guards
+/// release what it held and write its end record.
 pub(crate) fn spawn_guarded(
     shared: &Shared,
     conn: u64,
-    handle: Handle,
-    channel: ChannelId,
+    client: Client,
     task: impl Future<Output = ()> + Send + 'static,
 ) {
     let running = tokio::spawn(task);
@@ -93,11 +87,7 @@ pub(crate) fn spawn_guarded(
             && e.is_panic()
         {
             tracing::error!(conn, error = %e, "session task panicked; closing its channel");
-            let _ = tokio::time::timeout(CLOSE_BOUND, async {
-                let _ = handle.eof(channel).await;
-                let _ = handle.close(channel).await;
-            })
-            .await;
+            let _ = tokio::time::timeout(CLOSE_BOUND, client.close(None)).await;
         }
     });
 }
@@ -286,7 +276,7 @@ impl SessionTask {
                 && let Some(n) = notices.pop()
             {
                 record.tape.output(&n);
-                to_client = Some(send_client(&self.handle, self.channel, n));
+                to_client = Some(self.client.send(n));
             }
             let reading_console = to_client.is_none() && link.console.is_some();
             tokio::select! {
@@ -368,7 +358,7 @@ impl SessionTask {
                         record.traffic.bytes_out += bytes.len() as u64;
                         idle.touch();
                         record.tape.output(&bytes);
-                        to_client = Some(send_client(&self.handle, self.channel, bytes));
+                        to_client = Some(self.client.send(bytes));
                     }
                     None => link.lost(self, notices),
                 },
@@ -416,31 +406,25 @@ impl SessionTask {
             EndReason::Shutdown => CLOSE_BOUND.min(self.shared.config.shutdown_grace / 2),
             _ => CLOSE_BOUND,
         };
-        let h = self.handle.clone();
-        let ch = self.channel;
+        let client = Arc::clone(&self.client);
         let _ = tokio::time::timeout(bound, async move {
             if let Some(f) = pending {
                 let _ = f.await;
             }
             if let Some(msg) = farewell {
-                let _ = h.data(ch, Bytes::from(msg)).await;
+                let _ = client.send(Bytes::from(msg)).await;
             }
-            let _ = h.exit_status_request(ch, 0).await;
-            let _ = h.eof(ch).await;
-            let _ = h.close(ch).await;
+            client.close(Some(0)).await;
         })
         .await;
     }
 
     /// Tells the user the session cannot start and closes the channel with exit status 1.
     async fn refuse(&self, text: &'static str) {
-        let h = self.handle.clone();
-        let ch = self.channel;
+        let client = Arc::clone(&self.client);
         let _ = tokio::time::timeout(CLOSE_BOUND, async move {
-            let _ = h.data(ch, Bytes::from(format!("{text}\r\n"))).await;
-            let _ = h.exit_status_request(ch, 1).await;
-            let _ = h.eof(ch).await;
-            let _ = h.close(ch).await;
+            let _ = client.send(Bytes::from(format!("{text}\r\n"))).await;
+            client.close(Some(1)).await;
         })
         .await;
     }
@@ -466,11 +450,6 @@ impl Ending {
             request: Some(request),
         }
     }
-}
-
-fn send_client(handle: &Handle, channel: ChannelId, data: Bytes) -> BoxFut<Result<(), ()>> {
-    let handle = handle.clone();
-    Box::pin(async move { handle.data(channel, data).await.map_err(|_| ()) })
 }
 
 async fn recv_output(console: &mut Option<Console>) -> Option<Bytes> {

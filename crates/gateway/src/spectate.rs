@@ -16,12 +16,11 @@ use console::leases::Slot;
 use console::ops::Spectator;
 use console::{SessionEvent, SessionPhase};
 use consoles::SpectateRefused;
-use russh::ChannelId;
-use russh::server::Handle;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use crate::Shared;
+use crate::client::Client;
 use crate::escape::help_text;
 use crate::messages;
 use crate::session::UserInput;
@@ -36,8 +35,7 @@ const CLOSE_BOUND: Duration = Duration::from_secs(2);
 
 pub(crate) struct SpectatorTask {
     pub shared: Arc<Shared>,
-    pub handle: Handle,
-    pub channel: ChannelId,
+    pub client: Client,
     pub spectator: Spectator,
     pub user_rx: mpsc::Receiver<UserInput>,
     pub conn_id: u64,
@@ -51,8 +49,8 @@ pub(crate) struct SpectatorTask {
 /// in it is logged and its channel closed; [`EndRecord`] writes its end record.
 pub(crate) fn spawn(task: SpectatorTask) {
     let shared = Arc::clone(&task.shared);
-    let (conn, handle, channel) = (task.conn_id, task.handle.clone(), task.channel);
-    crate::session::spawn_guarded(&shared, conn, handle, channel, task.run());
+    let (conn, client) = (task.conn_id, Arc::clone(&task.client));
+    crate::session::spawn_guarded(&shared, conn, client, task.run());
 }
 
 /// A started spectator's end record, written on every exit path: by [`EndRecord::finish`], and
@@ -246,7 +244,7 @@ impl SpectatorTask {
 
     /// One write to the client. Waiting here slows only this spectator: the hub skips ahead.
     async fn send(&self, bytes: Bytes) -> Result<(), ()> {
-        self.handle.data(self.channel, bytes).await.map_err(|_| ())
+        self.client.send(bytes).await
     }
 
     async fn refuse(&self, text: String) {
@@ -255,15 +253,13 @@ impl SpectatorTask {
 
     /// Says `farewell`, then closes the channel with `status`; bounded.
     async fn close(&self, farewell: Option<&str>, status: u32) {
-        let (h, ch) = (self.handle.clone(), self.channel);
+        let client = Arc::clone(&self.client);
         let farewell = farewell.map(|t| Bytes::from(t.to_owned()));
         let _ = tokio::time::timeout(CLOSE_BOUND, async move {
             if let Some(text) = farewell {
-                let _ = h.data(ch, text).await;
+                let _ = client.send(text).await;
             }
-            let _ = h.exit_status_request(ch, status).await;
-            let _ = h.eof(ch).await;
-            let _ = h.close(ch).await;
+            client.close(Some(status)).await;
         })
         .await;
     }

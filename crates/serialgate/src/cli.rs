@@ -98,6 +98,14 @@ pub enum Command {
     /// RequestId.
     #[command(after_help = client::PUSH_EXIT_CODES_HELP)]
     PushOsUserKey(client::PushOsUserKeyArgs),
+    /// Print a link that opens an instance's serial console in a browser (serialgate only).
+    ///
+    /// The link is presigned with your AWS credentials (serialgate:OpenSerialConsole), valid
+    /// for --expires seconds and good for one session. Open it in a browser on a machine that
+    /// reaches the API endpoint:
+    ///   serialgate console-url i-0123456789abcdef0 --endpoint-url http://127.0.0.1:4580
+    #[command(after_help = client::PUSH_EXIT_CODES_HELP, verbatim_doc_comment)]
+    ConsoleUrl(client::ConsoleUrlArgs),
     /// List the live serial console sessions across all nodes, or end one (serialgate only).
     ///
     /// Examples:
@@ -207,6 +215,7 @@ pub async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Push(args) => exit_with(client::push(args).await),
         Command::PushOsUserKey(args) => exit_with(client::push_os_user_key(args).await),
         Command::Sessions(args) => exit_with(client::sessions(args).await),
+        Command::ConsoleUrl(args) => exit_with(client::console_url::run(args).await),
         Command::Ssh(args) => exit_with(client::instance_ssh(args).await),
         // Run before the runtime and logging exist (see `main`); here for completeness.
         Command::AuthorizedKeys(args) => exit_with(client::authorized_keys(&args)),

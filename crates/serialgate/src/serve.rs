@@ -193,6 +193,22 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     readiness.report().await;
     state.readiness = Some(readiness);
     log_connection_limits(&cfg, &derived, &state.limits, &gw_config);
+    let host_key_fingerprint = gateway::host_key::fingerprint(&gw_config.host_key);
+    // The session machinery, shared by the SSH listener and the browser console.
+    let gateway = gateway::Gateway::new(Arc::clone(&service), gw_config);
+    if cfg.browser.enabled {
+        state.browser = Some(api::browser::BrowserConsole::new(
+            gateway.browser_sessions(),
+            &cfg.region,
+            Duration::from_secs(cfg.browser.max_link_seconds),
+        ));
+        if !webconsole::BUNDLED {
+            tracing::warn!(
+                "this serialgate was built without npm, so the browser console's page has no \
+                 terminal; install Node.js and npm and rebuild to enable it"
+            );
+        }
+    }
     if tls.is_none() && !cfg.api.listen.ip().is_loopback() {
         tracing::warn!(
             "[api] listen {} is not a loopback address and TLS is off: requests, their \
@@ -218,7 +234,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         region = %cfg.region,
         state_dir = %state_dir.display(),
         stores = %stores.description,
-        host_key = %gateway::host_key::fingerprint(&gw_config.host_key),
+        host_key = %host_key_fingerprint,
         instance_key_signer = %signer_fingerprint,
         instances_with_key_token = key_token_count,
         "serialgate {} ready: API {}://{api_addr}, SSH {ssh_addr}",
@@ -242,12 +258,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         Some(tls) => tokio::spawn(api::serve_tls(api_listener, state, tls, api_stopped)),
         None => tokio::spawn(api::serve(api_listener, state, api_stopped)),
     };
-    let ssh = tokio::spawn(gateway::run(
-        ssh_listener,
-        Arc::clone(&service),
-        gw_config,
-        stopped(stop_rx),
-    ));
+    let ssh = tokio::spawn(gateway.run(ssh_listener, stopped(stop_rx)));
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     // The gateway returns only after every session has said goodbye, released its lease and

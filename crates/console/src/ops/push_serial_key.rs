@@ -31,14 +31,36 @@ impl ConsoleService {
         ctx: &RequestContext,
         req: PushSerialKey,
     ) -> Result<PushReceipt, ConsoleError> {
+        self.push_port_key(ctx, req, Action::SendSerialConsoleSSHPublicKey)
+            .await
+    }
+
+    /// `OpenSerialConsole`: a browser console link being spent. The browser gets a key the
+    /// server made for it, pushed under the serial push's rules with this action's permission,
+    /// so the session it opens is a serial session like any other.
+    pub async fn push_browser_key(
+        &self,
+        ctx: &RequestContext,
+        req: PushSerialKey,
+    ) -> Result<PushReceipt, ConsoleError> {
+        self.push_port_key(ctx, req, Action::OpenSerialConsole)
+            .await
+    }
+
+    async fn push_port_key(
+        &self,
+        ctx: &RequestContext,
+        req: PushSerialKey,
+        action: Action,
+    ) -> Result<PushReceipt, ConsoleError> {
         let event = self.call_event(
             ctx,
-            "SendSerialConsoleSSHPublicKey",
+            action.short_name(),
             Some(req.instance_id.to_string()),
             Some(format!("port{}", req.port)),
             Some(req.key.fingerprint().to_owned()),
         );
-        match self.check_serial_push(ctx, req).await {
+        match self.check_serial_push(ctx, req, action).await {
             Ok((key, grant)) => self.audited_push(event, key, grant).await,
             Err(e) => self.audited(event, Err(e)).await,
         }
@@ -51,9 +73,10 @@ impl ConsoleService {
         &self,
         ctx: &RequestContext,
         req: PushSerialKey,
+        action: Action,
     ) -> Result<(GrantKey, Grant), ConsoleError> {
         let instance = self
-            .check_serial_rules(ctx, Action::SendSerialConsoleSSHPublicKey, &req.instance_id)
+            .check_serial_rules(ctx, action, &req.instance_id)
             .await?;
         let slot = Slot {
             instance: req.instance_id.clone(),

@@ -93,6 +93,15 @@ pub fn build(cfg: &Config, origin: &str) -> Result<Built, ConfigError> {
             "must be at least 4096".into(),
         ));
     }
+    if !(1..=sigv4::MAX_PRESIGNED_EXPIRES_SECS).contains(&cfg.browser.max_link_seconds) {
+        return Err(err(
+            "browser.max_link_seconds".into(),
+            format!(
+                "must be between 1 and {} (7 days)",
+                sigv4::MAX_PRESIGNED_EXPIRES_SECS
+            ),
+        ));
+    }
     if !(cfg.throttle.rate_per_second.is_finite() && cfg.throttle.rate_per_second > 0.0) {
         return Err(err(
             "throttle.rate_per_second".into(),
@@ -983,10 +992,11 @@ max_headers = 20
             .collect()
     }
 
-    const PUSHES: [&str; 3] = [
+    const PUSHES: [&str; 4] = [
         "SendSerialConsoleSSHPublicKey",
         "SendSSHPublicKey",
         "SpectateSerialConsole",
+        "OpenSerialConsole",
     ];
     const IN: &str = "i-0123456789abcdef0";
     const OUT: &str = "i-0fff456789abcdef0";

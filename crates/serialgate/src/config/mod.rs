@@ -55,6 +55,8 @@ pub struct Config {
     #[serde(default)]
     pub recordings: RecordingsSection,
     #[serde(default)]
+    pub browser: BrowserSection,
+    #[serde(default)]
     pub throttle: ThrottleSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -432,6 +434,33 @@ impl RecordingsSection {
             max_age: std::time::Duration::from_secs(u64::from(self.max_age_days) * 86_400),
             max_total_bytes: self.max_total_bytes,
             max_recording_bytes: self.max_recording_bytes,
+        }
+    }
+}
+
+/// `[browser]`: the serial console in a browser, on the API listener (`/console/…`), opened
+/// with a presigned link (`serialgate console-url`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSection {
+    /// Serve the browser console. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The longest a console link may be valid (its `X-Amz-Expires`), seconds. Default 60, as
+    /// long as a pushed key.
+    #[serde(default = "default_browser_max_link_seconds")]
+    pub max_link_seconds: u64,
+}
+
+fn default_browser_max_link_seconds() -> u64 {
+    60
+}
+
+impl Default for BrowserSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_link_seconds: default_browser_max_link_seconds(),
         }
     }
 }
