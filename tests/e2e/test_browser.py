@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import struct
 import subprocess
 import urllib.parse
@@ -22,10 +23,10 @@ import pytest
 from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import _binary
+from conftest import REPO_ROOT, _binary
 from single_console import SingleConsole
 from test_multinode import AK, REGION, SK, audit_records, wait_for  # noqa: F401
 from test_sessions import PUSH_AK, PUSH_SK, single_node
@@ -82,6 +83,15 @@ def frames_until(ws, want: bytes, timeout: float = 30) -> bytes:
     return seen
 
 
+def refused(ws) -> tuple[str, int]:
+    """The end message a refused socket gets, and its close code."""
+    msg = ws.recv(timeout=30)
+    assert msg[0] == END, msg
+    with pytest.raises(ConnectionClosed):
+        ws.recv(timeout=30)
+    return msg[1:].decode(), ws.close_code
+
+
 def test_a_link_opens_the_console_once_through_a_websocket(tmp_path):
     inst = INST[0]
     console = SingleConsole()
@@ -93,8 +103,10 @@ def test_a_link_opens_the_console_once_through_a_websocket(tmp_path):
             assert resp.status == 303, resp.body
             assert resp.getheader("Location") == f"/console/{inst}/0"
             cookie = resp.getheader("Set-Cookie")
-            for attr in ("HttpOnly", "SameSite=Strict", f"Path=/console/{inst}/0", "Max-Age=60"):
+            for attr in ("HttpOnly", "SameSite=Strict", f"Path=/console/{inst}/0"):
                 assert attr in cookie, cookie
+            # As long as a session may last (the key's 60 s, 1 h, and 30 s to reconnect).
+            assert "Max-Age=3690" in cookie, cookie
             assert "Secure" not in cookie, "plain HTTP here: a Secure cookie would never come back"
             # The same link again: spent.
             again = get(url)
@@ -149,6 +161,43 @@ def test_a_link_opens_the_console_once_through_a_websocket(tmp_path):
         console.close()
 
 
+def test_a_page_that_lost_its_connection_takes_its_session_back(tmp_path):
+    inst = INST[1].replace("0c5", "0c9")
+    console = SingleConsole()
+    try:
+        with single_node(tmp_path, console, inst, idle_s=0, teardown_s=30) as node:
+            server = node["server"]
+            cookie = spend(server, inst)
+            ws = open_ws(server, inst, cookie).__enter__()
+            ws.send(bytes([1]) + struct.pack(">HH", 80, 24))
+            assert ws.recv(timeout=30)[0] == STATUS
+            ws.send(b"\x00before\r")
+            frames_until(ws, b"before")
+            # The network drops: no close frame, the TCP connection just goes.
+            ws.socket.shutdown(socket.SHUT_RDWR)
+            ws.socket.close()
+
+            # The page reconnects with its cookie: the same session, no new link, no new slot.
+            with open_ws(server, inst, cookie) as again:
+                again.send(bytes([1]) + struct.pack(">HH", 80, 24))
+                assert again.recv(timeout=30)[0] == STATUS
+                again.send(b"\x00after\r")
+                frames_until(again, b"after")
+            starts = [r for r in audit_records(node, inst) if r.get("kind") == "session-start"]
+            assert len(starts) == 1, starts
+            # That page closed its socket (as Disconnect or closing the tab does): the session
+            # ended, and nothing takes it back.
+            ends = wait_for("the session's end record", lambda: [
+                r for r in audit_records(node, inst) if r.get("kind") == "session-end"] or None)
+            assert ends[0]["outcome"] == "client-closed", ends
+            with open_ws(server, inst, cookie) as late:
+                text, code = refused(late)
+                # (The port is in its teardown, so that is what the page is told.)
+                assert code == 4002 and "torn down for" in text, (code, text)
+    finally:
+        console.close()
+
+
 def test_refusals_say_why(tmp_path):
     inst = INST[1]
     console = SingleConsole()
@@ -166,14 +215,11 @@ def test_refusals_say_why(tmp_path):
             assert denied.status == 403 and b"OpenSerialConsole" in denied.body, denied.body
             # No cookie, or a cookie whose grant is gone: the socket opens and closes with why.
             with open_ws(server, inst, None) as ws:
-                with pytest.raises(Exception):
-                    ws.recv(timeout=30)
-                assert ws.close_code == 4001, ws.close_code
+                text, code = refused(ws)
+                assert code == 4001 and "link" in text, (code, text)
             with open_ws(server, inst, "serialgate-console=" + "A" * 43) as ws:
-                with pytest.raises(Exception):
-                    ws.recv(timeout=30)
-                assert ws.close_code == 4001, ws.close_code
-                assert "link" in ws.close_reason, ws.close_reason
+                text, code = refused(ws)
+                assert code == 4001 and "already used, or it expired" in text, (code, text)
     finally:
         console.close()
 
@@ -269,3 +315,91 @@ def test_chromium_opens_the_link_and_the_keyboard_drives_the_console(tmp_path, c
             assert not errors, errors
     finally:
         console.close()
+
+
+class Sim:
+    """The built-in simulated machine (`sim:`): a login, a shell, SysRq on BREAK."""
+
+    uri = "sim:"
+
+    def close(self) -> None:
+        pass
+
+
+# Where the browser tests leave their screenshots (CI keeps target/).
+ARTIFACTS = REPO_ROOT / "target" / "e2e-artifacts"
+
+
+def test_one_command_opens_a_tab_that_logs_in_runs_breaks_and_frees_the_port(tmp_path, chromium):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    inst = "i-0c7000000000000001"
+    with single_node(tmp_path, Sim(), inst, idle_s=0, teardown_s=30) as node:
+        server = node["server"]
+        # `serialgate connect --browser`, with a "browser" that hands the link to this test.
+        opened = tmp_path / "opened-url"
+        opener = tmp_path / "browser.sh"
+        opener.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+        opener.chmod(0o755)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID=AK, AWS_SECRET_ACCESS_KEY=SK, AWS_CONFIG_FILE=os.devnull,
+                   AWS_SHARED_CREDENTIALS_FILE=os.devnull, BROWSER=str(opener))
+        r = subprocess.run([str(_binary()), "connect", inst, "--browser", "--endpoint-url", server.url,
+                            "--region", REGION], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        link = opened.read_text()
+        assert link == r.stdout.strip() and "X-Amz-Signature=" in link, (link, r.stdout)
+
+        chromium.get(link)
+        wait = WebDriverWait(chromium, 30)
+        wait.until(lambda d: "left" in d.find_element(By.ID, "time-left").text)
+        keys = ActionChains(chromium)
+        keys.send_keys("\ue007").perform()
+        wait.until(lambda d: "sim login:" in screen_text(d))
+        ActionChains(chromium).send_keys("root\ue007").perform()
+        wait.until(lambda d: "Password:" in screen_text(d))
+        ActionChains(chromium).send_keys("x\ue007").perform()
+        ActionChains(chromium).send_keys("echo hello from a browser\ue007").perform()
+        ActionChains(chromium).send_keys("uname -a\ue007").perform()
+        wait.until(lambda d: "Linux" in screen_text(d))
+
+        # A resize reaches the session (its recording has the window change).
+        chromium.set_window_size(1200, 820)
+
+        # BREAK then h: the SysRq help, picked from the page's controls.
+        Select(chromium.find_element(By.ID, "sysrq")).select_by_value("h")
+        chromium.find_element(By.ID, "break").click()
+        wait.until(lambda d: "sysrq: HELP" in screen_text(d))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        chromium.save_screenshot(str(ARTIFACTS / "browser-console.png"))
+
+        # A second tab for the same port is refused while the first holds it.
+        chromium.switch_to.new_window("tab")
+        second = presign(server, inst, expires=58)
+        chromium.get(second)
+        wait.until(lambda d: "cannot open" in d.find_element(By.TAG_NAME, "h1").text)
+        assert "session" in chromium.find_element(By.TAG_NAME, "p").text.lower()
+        chromium.close()
+        chromium.switch_to.window(chromium.window_handles[0])
+
+        # Closing the tab ends the session; the port goes into teardown, as after SSH.
+        chromium.close()
+        ends = wait_for("the session's end record", lambda: [
+            r for r in audit_records(node, inst) if r.get("kind") == "session-end"] or None)
+        assert ends[0]["outcome"] == "client-closed", ends
+        assert (ends[0]["principal_arn"] or "").startswith("arn:aws:iam::"), ends
+        assert ends[0]["source_ip"] == "127.0.0.1", ends
+        after = get(presign(server, inst, expires=57))
+        assert after.status == 400 and b"torn down" in after.body, after.body
+
+        # The recording has the resize.
+        rec = subprocess.run([str(_binary()), "recordings", "list", "--config", str(node["config"]), "--json"],
+                             capture_output=True, text=True, timeout=30)
+        assert rec.returncode == 0, rec.stderr
+        ids = [json.loads(line)["id"] for line in rec.stdout.splitlines() if line.strip()]
+        cast = subprocess.run([str(_binary()), "recordings", "export", ids[-1], "--config", str(node["config"])],
+                              capture_output=True, text=True, timeout=30)
+        events = [json.loads(line) for line in cast.stdout.splitlines()[1:]]
+        assert any(e[1] == "r" for e in events), events[:5]

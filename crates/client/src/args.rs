@@ -67,6 +67,11 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub spectate: bool,
 
+    /// Open the console in a browser instead (serialgate only): sign a console link
+    /// (`serialgate console-url`) and open it with $BROWSER, else xdg-open (macOS: open).
+    #[arg(long, conflicts_with_all = ["spectate", "replay"])]
+    pub browser: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 

@@ -56,6 +56,9 @@ fn check_replay(args: &ConnectArgs) -> Result<(), Failure> {
 
 async fn connect(args: ConnectArgs) -> Result<i32, Failure> {
     check_instance_id(&args.instance_id)?;
+    if args.browser {
+        return crate::console_url::open_in_browser(&args).await;
+    }
     check_replay(&args)?;
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(Failure::usage(

@@ -11,7 +11,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
-use crate::args::ConsoleUrlArgs;
+use crate::args::{ConnectArgs, ConsoleUrlArgs};
 use crate::aws;
 use crate::errors::{Failure, exit, report};
 
@@ -27,6 +27,53 @@ async fn print_url(args: ConsoleUrlArgs) -> Result<i32, Failure> {
     let url = make_url(&args).await?;
     println!("{url}");
     Ok(exit::OK)
+}
+
+/// `serialgate connect --browser`: a link valid for the usual 60 s, opened in the system's
+/// browser; the link is printed too, for a browser on another machine.
+pub async fn open_in_browser(args: &ConnectArgs) -> Result<i32, Failure> {
+    let url = make_url(&ConsoleUrlArgs {
+        instance_id: args.instance_id.clone(),
+        port: args.port,
+        expires: 60,
+        aws: args.aws.clone(),
+    })
+    .await?;
+    println!("{url}");
+    let opener = browser_command();
+    let status = std::process::Command::new(&opener)
+        .arg(&url)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| {
+            Failure::other(format!(
+                "cannot run {opener} to open the link ({e}); open the link above in a browser \
+                 within 60 seconds, or set $BROWSER"
+            ))
+        })?;
+    if !status.success() {
+        return Err(Failure::other(format!(
+            "{opener} could not open the link ({status}); open the link above in a browser \
+             within 60 seconds"
+        )));
+    }
+    Ok(exit::OK)
+}
+
+/// `$BROWSER` (its first entry: it may list several, colon-separated), else the desktop's
+/// opener.
+fn browser_command() -> String {
+    std::env::var("BROWSER")
+        .ok()
+        .and_then(|b| b.split(':').next().map(str::to_owned))
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open".to_owned()
+            } else {
+                "xdg-open".to_owned()
+            }
+        })
 }
 
 /// The presigned link for `args`.

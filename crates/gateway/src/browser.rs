@@ -65,10 +65,9 @@ impl BrowserSessions for Browsers {
                      connected. Open a new link."
                         .to_owned(),
                 ),
-                SessionDenied::LimitExceeded(why) => BrowserRefused::Busy(format!(
-                    "{} ({why}).",
-                    messages::SESSION_LIMIT.trim_end_matches('.')
-                )),
+                SessionDenied::LimitExceeded(why) => {
+                    BrowserRefused::Busy(format!("This port has its one session already: {why}."))
+                }
                 SessionDenied::Unavailable(why) => {
                     tracing::warn!(conn = conn_id, peer = %req.peer, why, "browser session refused: store unavailable");
                     BrowserRefused::Unavailable(messages::SESSION_UNAVAILABLE.to_owned())

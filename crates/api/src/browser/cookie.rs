@@ -18,13 +18,23 @@ pub(super) fn new_secret() -> Result<[u8; 32], String> {
     Ok(secret)
 }
 
-/// The key a grant names for `secret`.
-pub(super) fn key_for(secret: &[u8; 32]) -> KeyData {
-    let digest = Sha256::new()
+/// What `secret` stands for: the bytes of the key a grant names for it.
+pub(super) fn key_bytes(secret: &[u8; 32]) -> [u8; 32] {
+    Sha256::new()
         .chain_update(b"serialgate browser console key\0")
         .chain_update(secret)
-        .finalize();
-    KeyData::Ed25519(Ed25519PublicKey(digest.into()))
+        .finalize()
+        .into()
+}
+
+/// The key a grant names for `key_bytes(secret)`.
+pub(super) fn key_data(key: &[u8; 32]) -> KeyData {
+    KeyData::Ed25519(Ed25519PublicKey(*key))
+}
+
+/// The key a grant names for `secret`.
+pub(super) fn key_for(secret: &[u8; 32]) -> KeyData {
+    key_data(&key_bytes(secret))
 }
 
 /// `Set-Cookie` for `secret`: only for this console's path, for as long as its grant lives,

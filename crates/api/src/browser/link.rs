@@ -93,8 +93,11 @@ pub(super) async fn spend(
         Err(cause) => return internal(cause),
     }
     let path = format!("/console/{instance_id}/{port}");
-    let grant_secs = state.service.settings().key_ttl.as_secs().max(1);
-    let set = cookie::set_cookie(&secret, &path, grant_secs, secure);
+    // The secret opens one session (the grant is spent by it) and takes it back after a
+    // dropped connection, for as long as the session can last.
+    let settings = state.service.settings();
+    let lifetime = (settings.key_ttl + settings.max_session + super::RECONNECT_GRACE).as_secs();
+    let set = cookie::set_cookie(&secret, &path, lifetime, secure);
     let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, path)]).into_response();
     match HeaderValue::from_str(&set) {
         Ok(v) => {

@@ -14,6 +14,7 @@
 mod cookie;
 mod link;
 mod page;
+mod parked;
 mod socket;
 mod spent;
 
@@ -28,6 +29,7 @@ use sigv4::Verifier;
 use crate::server::ApiState;
 
 pub(crate) use page::asset;
+pub use parked::RECONNECT_GRACE;
 pub(crate) use socket::socket;
 
 /// The longest a console link may be valid by default (`X-Amz-Expires`), as a pushed key is.
@@ -41,6 +43,7 @@ pub struct BrowserConsole {
     pub max_link_age: Duration,
     verifier: Verifier,
     spent: spent::SpentLinks,
+    parked: Arc<parked::Parked>,
 }
 
 impl BrowserConsole {
@@ -51,6 +54,7 @@ impl BrowserConsole {
             max_link_age,
             verifier: Verifier::new("ec2-instance-connect", region),
             spent: spent::SpentLinks::default(),
+            parked: Arc::default(),
         }
     }
 }

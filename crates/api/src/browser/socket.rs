@@ -6,6 +6,7 @@
 //! the page is bounded by the page's acknowledgements ([`WINDOW`]), so a slow tab holds back
 //! its own session (and console), never the server's memory.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +23,15 @@ use console::{InstanceId, SerialPort};
 use webconsole::protocol::{self, FromBrowser};
 
 use super::cookie;
+use super::parked::{Detached, Parked};
 use crate::connection::SecureTransport;
 use crate::server::ApiState;
 
-/// Unacknowledged output the page may have in flight.
-const WINDOW: u64 = 256 * 1024;
+/// Unacknowledged output the page may have in flight; also the most a session keeps to send
+/// again after a dropped connection. The page acknowledges as its terminal finishes writing,
+/// so this is what lets a fast console run ahead of the terminal: 256 KiB held a headless
+/// Chromium to ~2.6 MB/s, its terminal's own pace is ~4 MB/s (scripts/bench-browser.sh).
+const WINDOW: u64 = 1024 * 1024;
 
 /// How long the page has to send its terminal size before the session opens without it.
 const FIRST_MESSAGE_WAIT: Duration = Duration::from_secs(2);
@@ -61,6 +66,7 @@ pub(crate) async fn socket(
     };
     let secret = cookie::secret(&headers);
     let sessions = Arc::clone(&browser.sessions);
+    let parked = Arc::clone(&browser.parked);
     ws.max_message_size(protocol::MAX_FROM_BROWSER)
         .max_frame_size(protocol::MAX_FROM_BROWSER)
         .on_upgrade(move |socket| async move {
@@ -75,15 +81,15 @@ pub(crate) async fn socket(
                 )
                 .await;
             };
-            run(
-                socket,
+            let page = Page {
                 sessions,
+                parked,
                 instance,
                 port,
-                cookie::key_for(&secret),
+                key: cookie::key_bytes(&secret),
                 peer,
-            )
-            .await;
+            };
+            page.run(socket).await;
         })
 }
 
@@ -102,90 +108,164 @@ fn same_origin(headers: &HeaderMap, secure: bool) -> bool {
         .is_some_and(|o| o.eq_ignore_ascii_case(host))
 }
 
-async fn run(
-    mut socket: WebSocket,
+/// One page's connection, and what it needs to open or take back its session.
+struct Page {
     sessions: Arc<dyn console::browser::BrowserSessions>,
+    parked: Arc<Parked>,
     instance: InstanceId,
     port: SerialPort,
-    key: ssh_key::public::KeyData,
+    /// The key the cookie's secret stands for.
+    key: [u8; 32],
     peer: SocketAddr,
-) {
-    // The page sends its size first; the recording's header wants it.
-    let (mut cols, mut rows, mut early) = (80, 24, None);
-    match tokio::time::timeout(FIRST_MESSAGE_WAIT, socket.recv()).await {
-        Ok(Some(Ok(Message::Binary(b)))) => match protocol::parse(&b) {
-            Ok(FromBrowser::Resize { cols: c, rows: r }) => (cols, rows) = (c, r),
-            Ok(_) => early = Some(b),
-            Err(e) => return close(socket, PROTOCOL_ERROR, &e.to_string()).await,
-        },
-        Ok(None | Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return,
-        Ok(Some(Ok(_))) | Err(_) => {}
+}
+
+/// How a connection left its session.
+enum Left {
+    /// The session ended, or the page closed the socket: nothing to keep.
+    Ended,
+    /// The connection dropped without a close: the page may come back for it.
+    Dropped(Detached),
+}
+
+impl Page {
+    async fn run(self, mut socket: WebSocket) {
+        // The page sends its size first; the recording's header wants it.
+        let (mut cols, mut rows, mut early) = (80, 24, None);
+        match tokio::time::timeout(FIRST_MESSAGE_WAIT, socket.recv()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => match protocol::parse(&b) {
+                Ok(FromBrowser::Resize { cols: c, rows: r }) => (cols, rows) = (c, r),
+                Ok(_) => early = Some(b),
+                Err(e) => return close(socket, PROTOCOL_ERROR, &e.to_string()).await,
+            },
+            Ok(None | Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return,
+            Ok(Some(Ok(_))) | Err(_) => {}
+        }
+        let detached = match self.parked.take(&self.key, &self.instance, self.port) {
+            // A page coming back after a dropped connection: its session, as it left it.
+            Some(d) => {
+                let _ = d
+                    .session
+                    .input
+                    .send(BrowserInput::Resize { cols, rows })
+                    .await;
+                tracing::info!(peer = %self.peer, instance = %self.instance, "browser page reattached to its session");
+                d
+            }
+            None => match self.open(cols, rows).await {
+                Ok(session) => Detached {
+                    session,
+                    unacked: VecDeque::new(),
+                },
+                Err((code, text)) => return close(socket, code, &text).await,
+            },
+        };
+        let status = serde_json::json!({
+            "instance": self.instance.to_string(),
+            "port": self.port.get(),
+            "ends_at_ms": detached.session.ends_at_ms,
+            "principal": detached.session.principal,
+        });
+        if send(&mut socket, protocol::status_frame(&status.to_string()))
+            .await
+            .is_err()
+        {
+            return self.park(detached);
+        }
+        if let Left::Dropped(d) = bridge(socket, detached, early).await {
+            self.park(d);
+        }
     }
-    let request = BrowserRequest {
-        instance: instance.clone(),
-        port,
-        key,
-        peer,
-        cols,
-        rows,
-    };
-    let session = match sessions.open(request).await {
-        Ok(s) => s,
-        Err(e) => {
+
+    async fn open(&self, cols: u16, rows: u16) -> Result<BrowserSession, (u16, String)> {
+        let request = BrowserRequest {
+            instance: self.instance.clone(),
+            port: self.port,
+            key: cookie::key_data(&self.key),
+            peer: self.peer,
+            cols,
+            rows,
+        };
+        self.sessions.open(request).await.map_err(|e| {
             let code = match e {
                 BrowserRefused::NoGrant(_) => NO_GRANT,
                 BrowserRefused::Busy(_) => BUSY,
                 BrowserRefused::Unavailable(_) => UNAVAILABLE,
             };
-            return close(socket, code, &e.to_string()).await;
-        }
-    };
-    let status = serde_json::json!({
-        "instance": instance.to_string(),
-        "port": port.get(),
-        "ends_at_ms": session.ends_at_ms,
-        "principal": session.principal,
-    });
-    if send(&mut socket, protocol::status_frame(&status.to_string()))
-        .await
-        .is_err()
-    {
-        return;
+            (code, e.to_string())
+        })
     }
-    bridge(socket, session, early).await;
+
+    fn park(self, detached: Detached) {
+        tracing::info!(peer = %self.peer, instance = %self.instance, grace_s = super::RECONNECT_GRACE.as_secs(), "browser page dropped its connection; keeping its session for it");
+        self.parked
+            .park(self.key, self.instance, self.port, detached);
+    }
 }
 
-/// Moves messages both ways until the session ends or the page goes away.
-async fn bridge(mut socket: WebSocket, session: BrowserSession, early: Option<Bytes>) {
-    let BrowserSession {
-        input, mut output, ..
-    } = session;
+/// Moves messages both ways until the session ends or the page goes away. Output the page has
+/// not acknowledged is kept (at most [`WINDOW`]), to be sent again if the page comes back.
+async fn bridge(mut socket: WebSocket, detached: Detached, early: Option<Bytes>) -> Left {
+    let Detached {
+        session,
+        mut unacked,
+    } = detached;
     let mut in_flight: u64 = 0;
-    if let Some(b) = early
-        && let Err(e) = forward(&input, &b, &mut in_flight).await
-    {
-        return close(socket, PROTOCOL_ERROR, &e).await;
+    // What a previous connection sent and the page never acknowledged, first.
+    for d in &unacked {
+        in_flight = in_flight.saturating_add(d.len() as u64);
+        if send(&mut socket, protocol::output_frame(d)).await.is_err() {
+            return Left::Dropped(Detached { session, unacked });
+        }
     }
+    if let Some(b) = early
+        && let Err(e) = forward(&session.input, &b, &mut in_flight, &mut unacked).await
+    {
+        close(socket, PROTOCOL_ERROR, &e).await;
+        return Left::Ended;
+    }
+    let BrowserSession {
+        input,
+        mut output,
+        ends_at_ms,
+        principal,
+    } = session;
+    let left = |input, output, unacked| {
+        Left::Dropped(Detached {
+            session: BrowserSession {
+                input,
+                output,
+                ends_at_ms,
+                principal: principal.clone(),
+            },
+            unacked,
+        })
+    };
     loop {
         tokio::select! {
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if let Err(e) = forward(&input, &b, &mut in_flight).await {
+                    if let Err(e) = forward(&input, &b, &mut in_flight, &mut unacked).await {
                         // Ending the input ends the session (as a client that left).
                         drop(input);
-                        return close(socket, PROTOCOL_ERROR, &e).await;
+                        close(socket, PROTOCOL_ERROR, &e).await;
+                        return Left::Ended;
                     }
                 }
                 // Pings are answered by the WebSocket layer; text is not part of the protocol.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_))) => {}
-                // The page left (or the network did): the session ends as an SSH client's would.
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                // The page closed the socket (Disconnect, or the tab closed): the session ends
+                // as an SSH client's would.
+                Some(Ok(Message::Close(_))) => return Left::Ended,
+                // The connection dropped without a close: the page may come back.
+                Some(Err(_)) | None => return left(input, output, unacked),
             },
             out = output.recv(), if in_flight < WINDOW => match out {
                 Some(BrowserOutput::Data(d)) => {
                     in_flight = in_flight.saturating_add(d.len() as u64);
-                    if send(&mut socket, protocol::output_frame(&d)).await.is_err() {
-                        return;
+                    let sent = send(&mut socket, protocol::output_frame(&d)).await;
+                    unacked.push_back(d);
+                    if sent.is_err() {
+                        return left(input, output, unacked);
                     }
                 }
                 Some(BrowserOutput::Closed { status }) => {
@@ -195,10 +275,13 @@ async fn bridge(mut socket: WebSocket, session: BrowserSession, early: Option<By
                     } else {
                         "The session could not start."
                     };
-                    let _ = send(&mut socket, protocol::end_frame(text)).await;
-                    return close(socket, ENDED, text).await;
+                    close(socket, ENDED, text).await;
+                    return Left::Ended;
                 }
-                None => return close(socket, ENDED, "The session ended.").await,
+                None => {
+                    close(socket, ENDED, "The session ended.").await;
+                    return Left::Ended;
+                }
             },
         }
     }
@@ -209,6 +292,7 @@ async fn forward(
     input: &tokio::sync::mpsc::Sender<BrowserInput>,
     msg: &[u8],
     in_flight: &mut u64,
+    unacked: &mut VecDeque<Bytes>,
 ) -> Result<(), String> {
     let to_session = match protocol::parse(msg).map_err(|e| e.to_string())? {
         FromBrowser::Input(d) => vec![BrowserInput::Data(Bytes::copy_from_slice(d))],
@@ -221,7 +305,9 @@ async fn forward(
             v
         }
         FromBrowser::Ack(n) => {
+            // Never more than was sent: a larger count empties the window and no more.
             *in_flight = in_flight.saturating_sub(u64::from(n));
+            acknowledge(unacked, n as usize);
             Vec::new()
         }
     };
@@ -232,12 +318,30 @@ async fn forward(
     Ok(())
 }
 
+/// Drops the first `n` unacknowledged bytes.
+fn acknowledge(unacked: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = unacked.front_mut() else {
+            return;
+        };
+        if front.len() <= n {
+            n -= front.len();
+            unacked.pop_front();
+        } else {
+            let _ = front.split_to(n);
+            return;
+        }
+    }
+}
+
 async fn send(socket: &mut WebSocket, frame: Vec<u8>) -> Result<(), axum::Error> {
     socket.send(Message::Binary(Bytes::from(frame))).await
 }
 
-/// Closes with `code` and `reason` (cut to the 123 bytes a close frame holds).
+/// Says `reason` (an end message), then closes with `code` and `reason` cut to the 123 bytes a
+/// close frame holds.
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let _ = send(&mut socket, protocol::end_frame(reason)).await;
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -247,4 +351,44 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
         reason: reason[..end].into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledged_output_is_forgotten_and_partial_frames_are_cut() {
+        let mut unacked = VecDeque::from([Bytes::from_static(b"abc"), Bytes::from_static(b"defg")]);
+        acknowledge(&mut unacked, 2);
+        assert_eq!(
+            unacked,
+            [Bytes::from_static(b"c"), Bytes::from_static(b"defg")]
+        );
+        acknowledge(&mut unacked, 3);
+        assert_eq!(unacked, [Bytes::from_static(b"fg")]);
+        // More than was sent: everything, and no more.
+        acknowledge(&mut unacked, 1000);
+        assert!(unacked.is_empty());
+    }
+
+    #[test]
+    fn only_this_servers_own_pages_may_connect() {
+        let headers = |origin: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, "console.example:4580".parse().unwrap());
+            h.insert(header::ORIGIN, origin.parse().unwrap());
+            h
+        };
+        assert!(same_origin(&headers("http://console.example:4580"), false));
+        assert!(same_origin(&headers("https://console.example:4580"), true));
+        assert!(!same_origin(&headers("http://console.example:4580"), true));
+        assert!(!same_origin(&headers("http://evil.example"), false));
+        assert!(!same_origin(
+            &headers("http://console.example:4580.evil"),
+            false
+        ));
+        assert!(!same_origin(&headers("null"), false));
+        assert!(!same_origin(&HeaderMap::new(), false));
+    }
 }
